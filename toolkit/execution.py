@@ -1,0 +1,181 @@
+"""Running programs: one execution at a time, many executions inside one ``trio.run``.
+
+A ``Program`` is what gets explored: named virtual threads (async bodies over ``SchedFS``), a
+set-up that builds the initial tree, and a check that judges each finished execution. The
+``Runner`` owns the backend; it resets the tree between executions (a snapshot restore on the
+memory backend, re-running the set-up elsewhere) and hosts as many executions as a strategy asks
+for inside a single ``trio.run`` under a ``MockClock`` (virtual time, no real sleeping).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+import trio.testing
+
+from toolkit.errors import DeadlockError
+from toolkit.fs import Vfs, make_backend
+from toolkit.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
+from toolkit.sfs import SchedFS
+from toolkit.steps import StepEvent
+
+Body = Callable[[SchedFS], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One failed check of one execution."""
+
+    check: str
+    message: str
+    thread: str = ""
+    op: str = ""
+    path: str = ""
+    errno: str = ""
+    step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "thread": self.thread, "op": self.op, "path": self.path,
+                "errno": self.errno, "message": self.message, "step": self.step}
+
+
+@dataclass
+class Execution:
+    """One finished execution: its schedule, trace, thread outcomes and final tree."""
+
+    choices: list[int]
+    trace: list[StepEvent]
+    results: list[ThreadResult]
+    names: list[str]
+    tree: dict[str, str] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+    aborted: bool = False  # stopped by the strategy (a redundant, sleep-set-blocked prefix)
+    deadlock: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+    def outcome(self) -> tuple[Any, ...]:
+        """The observable outcome: final tree and each thread's result (value or error)."""
+        per_thread = []
+        for r in self.results:
+            if r.error is not None:
+                err = r.error
+                per_thread.append(("error", type(err).__name__, getattr(err, "errno", None)))
+            else:
+                per_thread.append(("ok", repr(r.value)))
+        return (tuple(sorted(self.tree.items())), tuple(per_thread))
+
+
+class Program(Protocol):
+    """What the runner executes. See ``toolkit.explore.FunctionProgram`` and the incident model."""
+
+    names: Sequence[str]
+    digest: str
+
+    def setup(self, vfs: Vfs) -> None: ...
+    def bodies(self, sched: Scheduler) -> Sequence[Callable[[], Awaitable[Any]]]: ...
+    def check(self, execution: Execution, vfs: Vfs) -> list[Violation]: ...
+    def hooks(self, sched: Scheduler) -> None: ...
+
+
+def default_violations(execution: Execution) -> list[Violation]:
+    """A thread that raised is a failure, reported at the step that raised."""
+    out = []
+    for tid, r in enumerate(execution.results):
+        if r.error is None or isinstance(r.error, Crash):
+            continue
+        err = r.error
+        step = execution.trace[r.failed_step] if r.failed_step is not None else None
+        out.append(Violation(
+            check="no-worker-error",
+            thread=execution.names[tid],
+            op=step.op if step else "",
+            path=step.path if step else getattr(err, "filename", "") or "",
+            errno=errno_name(err.errno) if isinstance(err, OSError) and err.errno else "",
+            message=f"{type(err).__name__}: {err}",
+            step=step.index if step else None,
+        ))
+    if execution.deadlock:
+        out.append(Violation(check="no-deadlock", message=execution.deadlock))
+    return out
+
+
+class Runner:
+    """Owns a backend and runs executions of one program on it."""
+
+    def __init__(self, program: Program, backend: str = "memory") -> None:
+        self.program = program
+        self.backend_name = backend
+        self.backend = make_backend(backend)
+        self.vfs = Vfs(self.backend)
+        self.program.setup(self.vfs)
+        self.vfs.reset_ids()
+        self._snapshot = getattr(self.backend, "snapshot", lambda: None)()
+        self.initial_tree = self.vfs.tree()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        self.vfs.reset_ids()
+        if self._snapshot is not None:
+            self.backend.restore(self._snapshot)  # type: ignore[attr-defined]
+        else:
+            self.backend.reset()
+            self.program.setup(self.vfs)
+            self.vfs.reset_ids()
+
+    async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
+        self.reset()
+        _reseed_trio()
+        sched = Scheduler(self.vfs, chooser, list(self.program.names))
+        self.program.hooks(sched)
+        bodies = self.program.bodies(sched)
+        deadlock = None
+        try:
+            await run_threads(sched, bodies)
+        except DeadlockError as exc:
+            deadlock = str(exc)
+        execution = Execution(
+            choices=list(sched.choices), trace=sched.trace, results=[t.result for t in sched.threads],
+            names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,
+        )
+        execution.extra["crashed_at"] = sched.crashed_at
+        self.vfs.reset_ids()
+        if not execution.aborted:
+            execution.tree = self.vfs.tree()
+            if check:
+                execution.violations = self.program.check(execution, self.vfs)
+        return execution
+
+    def run(self, driver: Callable[[Runner], Awaitable[Any]]) -> Any:
+        """Run `driver(self)` inside one trio.run with a MockClock."""
+        return trio.run(driver, self, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    def run_single(self, chooser: Chooser) -> Execution:
+        async def driver(runner: Runner) -> Execution:
+            return await runner.run_one(chooser)
+
+        return self.run(driver)  # type: ignore[no-any-return]
+
+
+def _reseed_trio() -> None:
+    """Belt and braces: Trio's run-queue order is never observable here, but seed it anyway."""
+    core = getattr(trio, "_core", None)
+    run = getattr(core, "_run", None)
+    rng = getattr(run, "_r", None)
+    if isinstance(rng, random.Random):
+        rng.seed(0)

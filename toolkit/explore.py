@@ -1,0 +1,237 @@
+"""The exploration loop and the public ``explore`` API for user programs.
+
+``explore()`` runs executions chosen by a strategy until the strategy is exhausted, a budget is
+hit, or (by default) a counterexample is found, and says why it stopped. Only an exhausted sound
+strategy yields ``safe``; an exhausted bounded one yields ``bounded``; a budget stop yields
+``inconclusive``. Every counterexample is replayed once before it is reported: a divergence is a
+``NondeterminismError``, never a pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.errors import InputError, NondeterminismError
+from toolkit.execution import Execution, Runner, Violation, default_violations
+from toolkit.fs import Vfs
+from toolkit.scheduler import Scheduler
+from toolkit.sfs import SchedFS
+from toolkit.strategies import Strategy, make_strategy
+from toolkit.strategies.replay import ReplayChooser
+
+VERDICTS = ("safe", "unsafe", "bounded", "inconclusive")
+
+
+@dataclass
+class Counterexample:
+    execution: Execution
+    token: str = ""
+    replay_command: str = ""
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def violations(self) -> list[Violation]:
+        return self.execution.violations
+
+
+@dataclass
+class ExploreResult:
+    verdict: str
+    complete: bool
+    stop_reason: str
+    executions: int
+    blocked: int
+    strategy: str
+    naive_interleavings: int
+    counterexample: Counterexample | None
+    outcomes: set[tuple[Any, ...]]
+    failing: int = 0
+    steps: int = 0
+    wall_time: float = 0.0
+    classes: int = 0
+    conflict_pairs: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    @property
+    def proved(self) -> bool:
+        return self.verdict == "safe"
+
+
+class FunctionProgram:
+    """A program made of user async functions, each taking its ``SchedFS``."""
+
+    def __init__(self, programs: Sequence[Callable[[SchedFS], Awaitable[Any]]],
+                 setup: Mapping[str, bytes] | Callable[[Vfs], None] | None = None,
+                 check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
+                 names: Sequence[str] | None = None) -> None:
+        self.programs = list(programs)
+        self.names = list(names) if names else [getattr(p, "__name__", f"t{i}") + f"#{i}"
+                                                for i, p in enumerate(self.programs)]
+        self._setup = setup
+        self._check = check
+        h = hashlib.sha256()
+        for p in self.programs:
+            code = getattr(p, "__code__", None)
+            h.update(code.co_code if code is not None else repr(p).encode())
+        self.digest = h.hexdigest()[:16]
+
+    def setup(self, vfs: Vfs) -> None:
+        if self._setup is None:
+            return
+        if callable(self._setup):
+            self._setup(vfs)
+            return
+        for path, data in sorted(self._setup.items()):
+            if path.endswith("/"):
+                vfs.makedirs(path.rstrip("/") or "/")
+            else:
+                vfs.put(path, data)
+
+    def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
+        return [(lambda p=p, tid=tid: p(SchedFS(sched, tid))) for tid, p in enumerate(self.programs)]
+
+    def hooks(self, sched: Scheduler) -> None:
+        """No fault injection by default."""
+
+    def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
+        if self._check is None:
+            return default_violations(execution)
+        verdict = self._check(execution)
+        if verdict is None or verdict is True:
+            return []
+        if verdict is False:
+            return [Violation(check="user-check", message="the check rejected the final state")]
+        return list(verdict)
+
+
+def naive_count(execution: Execution) -> int:
+    """Interleavings of the per-thread step counts of one execution (multinomial)."""
+    counts: dict[int, int] = {}
+    for ev in execution.trace:
+        counts[ev.thread] = counts.get(ev.thread, 0) + 1
+    total = math.factorial(sum(counts.values()))
+    for c in counts.values():
+        total //= math.factorial(c)
+    return total
+
+
+def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int | None = None,
+                    stop_on_failure: bool = True, collect_outcomes: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> ExploreResult:
+    """Run the strategy's executions on `runner` and summarise them."""
+    t0 = time.perf_counter()
+    state: dict[str, Any] = {"executions": 0, "failing": 0, "steps": 0, "naive": 0, "first": None,
+                             "stop": "exhausted"}
+    outcomes: set[tuple[Any, ...]] = set()
+    pairs: dict[tuple[str, str], set[str]] = {}
+
+    async def driver(r: Runner) -> None:
+        while True:
+            if max_executions is not None and state["executions"] >= max_executions:
+                state["stop"] = "budget"
+                return
+            chooser = strategy.next_execution()
+            if chooser is None:
+                return
+            ex = await r.run_one(chooser)
+            strategy.observe(ex)
+            if ex.aborted:
+                continue
+            state["executions"] += 1
+            state["steps"] += len(ex.trace)
+            state["naive"] = max(state["naive"], naive_count(ex))
+            _conflicts(ex, pairs)
+            if collect_outcomes:
+                outcomes.add(ex.outcome())
+            if ex.violations:
+                state["failing"] += 1
+                if state["first"] is None:
+                    state["first"] = ex
+                if stop_on_failure:
+                    state["stop"] = "counterexample"
+                    return
+            if progress is not None:
+                progress(state["executions"], state["failing"])
+
+    runner.run(driver)
+    first: Execution | None = state["first"]
+    complete = state["stop"] == "exhausted"
+    if first is not None:
+        verdict = "unsafe"
+    elif complete and strategy.sound:
+        verdict = "safe"
+    elif complete and strategy.bounded:
+        verdict = "bounded"
+    else:
+        verdict = "inconclusive"
+    cex = None
+    if first is not None:
+        confirm(runner, first)
+        cex = Counterexample(first)
+    return ExploreResult(
+        verdict=verdict, complete=complete and strategy.sound, stop_reason=state["stop"],
+        executions=state["executions"], blocked=int(getattr(strategy, "blocked", 0)),
+        strategy=strategy.name, naive_interleavings=state["naive"], counterexample=cex,
+        outcomes=outcomes, failing=state["failing"], steps=state["steps"],
+        wall_time=time.perf_counter() - t0,
+        classes=state["executions"] if strategy.sound else 0, conflict_pairs=pairs,
+    )
+
+
+def _conflicts(ex: Execution, pairs: dict[tuple[str, str], set[str]]) -> None:
+    """Record, per pair of conflicting step sites (op@path), which orders were seen."""
+    del ex, pairs  # filled in by reports when needed; kept cheap during exploration
+
+
+def confirm(runner: Runner, execution: Execution) -> Execution:
+    """Replay a failing execution once; it must fail the same way."""
+    again = runner.run_single(ReplayChooser(execution.choices))
+    if [(e.thread, e.op, e.path, e.result) for e in again.trace] != \
+            [(e.thread, e.op, e.path, e.result) for e in execution.trace] or \
+            [v.check for v in again.violations] != [v.check for v in execution.violations]:
+        raise NondeterminismError("replaying the counterexample's schedule gave a different execution")
+    return again
+
+
+def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
+            setup: Mapping[str, bytes] | Callable[[Vfs], None] | None = None,
+            check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
+            strategy: str = "dpor", backend: str = "memory", max_executions: int | None = None,
+            seed: int = 0, stop_on_failure: bool = False, names: Sequence[str] | None = None,
+            **strategy_options: Any) -> ExploreResult:
+    """Explore every interleaving of `programs` (up to equivalence with ``dpor``).
+
+    Args:
+        programs: async functions, one per virtual thread, each taking its scheduled filesystem
+            (``toolkit.SchedFS``); each filesystem call is one step (composites are walks).
+        setup: the initial tree: ``{path: bytes}`` (parents created; a path ending in ``/`` is a
+            directory) or a callable receiving the unscheduled ``Vfs``.
+        check: judges each finished execution: returns violations, ``False`` or ``None``/``True``.
+            The default fails an execution in which a program raised.
+        strategy: ``dpor`` (default), ``dfs``, ``random``, ``pct``, ``preemption``.
+        backend: ``memory`` (default), ``fake`` (pyfakefs) or ``real`` (a sandboxed temp dir).
+        max_executions: a budget; stopping on it makes the verdict ``inconclusive``.
+        seed: for ``random`` and ``pct``.
+        stop_on_failure: stop at the first counterexample (default: explore everything, so that
+            ``outcomes`` is complete).
+
+    Returns:
+        An ``ExploreResult``: ``verdict``, ``executions``, ``complete``, ``counterexample``,
+        ``outcomes`` (the set of distinct observable outcomes: final tree and each program's
+        result), and the counts.
+    """
+    if not programs:
+        raise InputError("explore: at least one program is needed")
+    if strategy in ("random", "pct"):
+        strategy_options.setdefault("seed", seed)
+        if max_executions is None:
+            max_executions = 1000
+    strat = make_strategy(strategy, **strategy_options)
+    program = FunctionProgram(programs, setup, check, names)
+    with Runner(program, backend) as runner:
+        return run_exploration(runner, strat, max_executions=max_executions,
+                               stop_on_failure=stop_on_failure, collect_outcomes=True)

@@ -1,0 +1,92 @@
+"""The raw backend Protocol.
+
+A backend stores a tree in the *scenario namespace* (absolute paths such as
+``/home/user/.claude``). It only ever receives *resolved* paths: normalized, absolute, and whose
+ancestors are real directories (``Vfs`` resolves symlinks itself, chroot-style, so no backend can
+be led outside its namespace by a link). Each method is one system call's worth of work on the
+final component and raises a real ``OSError`` with a real errno when that call would fail.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Kind = Literal["dir", "file", "link"]
+OpenMode = Literal["r", "w", "x", "a"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    kind: Kind
+    size: int
+    ino: int
+
+
+def oserror(code: int, path: str) -> OSError:
+    """A real OSError for `code` on `path` (the scenario-namespace path)."""
+    return OSError(code, os.strerror(code), path)
+
+
+def parent_of(path: str) -> str:
+    head = path.rsplit("/", 1)[0]
+    return head or "/"
+
+
+def join(parent: str, name: str) -> str:
+    return parent + name if parent.endswith("/") else parent + "/" + name
+
+
+class Backend(Protocol):
+    """Raw filesystem operations on resolved scenario-namespace paths."""
+
+    name: str
+
+    def reset(self) -> None:
+        """Return to an empty tree holding only ``/`` (cheap; called before every execution)."""
+
+    def close(self) -> None:
+        """Release everything (temp directories included)."""
+
+    def lstat(self, path: str) -> Stat | None:
+        """Stat without following a final symlink; None if the entry does not exist."""
+
+    def readlink(self, path: str) -> str: ...
+    def mkdir(self, path: str) -> None: ...
+    def rmdir(self, path: str) -> None: ...
+    def unlink(self, path: str) -> None: ...
+    def listdir(self, path: str) -> list[tuple[str, Kind]]:
+        """Entry names and kinds, sorted by name (raceproof owns listing order)."""
+
+    def open(self, path: str, mode: OpenMode) -> int:
+        """Open a regular file; return a handle. ``x`` is O_CREAT|O_EXCL, ``w`` truncates."""
+
+    def write(self, handle: int, data: bytes) -> int: ...
+    def read(self, handle: int) -> bytes: ...
+    def close_handle(self, handle: int) -> None: ...
+    def fstat(self, handle: int) -> Stat: ...
+    def symlink(self, target: str, path: str) -> None: ...
+    def link(self, src: str, dst: str) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+
+
+def check_rename(backend: Backend, src: str, dst: str) -> None:
+    """Linux rename(2) preconditions shared by backends that cannot ask the kernel."""
+    s = backend.lstat(src)
+    if s is None:
+        raise oserror(E.ENOENT, src)
+    if src == dst:
+        return
+    if s.kind == "dir" and (dst + "/").startswith(src + "/"):
+        raise oserror(E.EINVAL, dst)
+    d = backend.lstat(dst)
+    if d is None:
+        return
+    if s.kind == "dir" and d.kind != "dir":
+        raise oserror(E.ENOTDIR, dst)
+    if s.kind != "dir" and d.kind == "dir":
+        raise oserror(E.EISDIR, dst)
+    if d.kind == "dir" and backend.listdir(dst):
+        raise oserror(E.ENOTEMPTY, dst)

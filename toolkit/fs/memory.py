@@ -1,0 +1,217 @@
+"""raceproof's own in-memory POSIX tree: the fast backend for exploration.
+
+Nodes live in one flat dict keyed by path; a directory node keeps the set of its entry names. A
+file node is shared by every hard link to it, and an open handle keeps a node alive after its last
+name is unlinked (writes to it succeed and are lost with it: the silent-loss mode). Snapshot and
+restore copy the dict, which costs microseconds for incident-sized trees.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import itertools
+
+from toolkit.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+
+
+class _Node:
+    __slots__ = ("kind", "data", "target", "ino", "names")
+
+    def __init__(self, kind: Kind, ino: int, target: str = "") -> None:
+        self.kind: Kind = kind
+        self.data = bytearray()
+        self.target = target
+        self.ino = ino
+        self.names: set[str] | None = set() if kind == "dir" else None
+
+    def copy(self) -> _Node:
+        n = _Node(self.kind, self.ino, self.target)
+        n.data = bytearray(self.data)
+        if self.names is not None:
+            n.names = set(self.names)
+        return n
+
+
+Snapshot = tuple[dict[str, _Node], int]
+
+
+class MemoryBackend:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._inos = itertools.count(1)
+        self._nodes: dict[str, _Node] = {}
+        self._handles: dict[int, tuple[_Node, bool]] = {}
+        self._next_handle = 3
+        self.reset()
+
+    # lifecycle -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._inos = itertools.count(1)
+        self._nodes = {"/": _Node("dir", next(self._inos))}
+        self._handles = {}
+        self._next_handle = 3
+
+    def close(self) -> None:
+        self._nodes = {}
+
+    def snapshot(self) -> Snapshot:
+        memo: dict[int, _Node] = {}
+        nodes = {}
+        for path, node in self._nodes.items():
+            copy = memo.get(id(node))
+            if copy is None:
+                copy = memo[id(node)] = node.copy()
+            nodes[path] = copy
+        return nodes, self._peek_ino()
+
+    def restore(self, snap: Snapshot) -> None:
+        nodes, ino = snap
+        memo: dict[int, _Node] = {}
+        self._nodes = {}
+        for path, node in nodes.items():
+            copy = memo.get(id(node))
+            if copy is None:
+                copy = memo[id(node)] = node.copy()
+            self._nodes[path] = copy
+        self._inos = itertools.count(ino)
+        self._handles = {}
+        self._next_handle = 3
+
+    def _peek_ino(self) -> int:
+        value = next(self._inos)
+        self._inos = itertools.count(value)
+        return value
+
+    # helpers -------------------------------------------------------------------------------
+    def _add(self, path: str, node: _Node) -> None:
+        parent = self._nodes[parent_of(path)]
+        assert parent.names is not None
+        parent.names.add(path.rsplit("/", 1)[1])
+        self._nodes[path] = node
+
+    def _remove(self, path: str) -> None:
+        parent = self._nodes[parent_of(path)]
+        assert parent.names is not None
+        parent.names.discard(path.rsplit("/", 1)[1])
+        del self._nodes[path]
+
+    def _get(self, path: str) -> _Node:
+        node = self._nodes.get(path)
+        if node is None:
+            raise oserror(E.ENOENT, path)
+        return node
+
+    # operations ----------------------------------------------------------------------------
+    def lstat(self, path: str) -> Stat | None:
+        node = self._nodes.get(path)
+        if node is None:
+            return None
+        size = len(node.data) if node.kind == "file" else len(node.target)
+        return Stat(node.kind, size, node.ino)
+
+    def readlink(self, path: str) -> str:
+        node = self._get(path)
+        if node.kind != "link":
+            raise oserror(E.EINVAL, path)
+        return node.target
+
+    def mkdir(self, path: str) -> None:
+        if path in self._nodes:
+            raise oserror(E.EEXIST, path)
+        self._add(path, _Node("dir", next(self._inos)))
+
+    def rmdir(self, path: str) -> None:
+        node = self._get(path)
+        if node.names is None:
+            raise oserror(E.ENOTDIR, path)
+        if node.names:
+            raise oserror(E.ENOTEMPTY, path)
+        if path == "/":
+            raise oserror(E.EBUSY, path)
+        self._remove(path)
+
+    def unlink(self, path: str) -> None:
+        node = self._get(path)
+        if node.kind == "dir":
+            raise oserror(E.EISDIR, path)
+        self._remove(path)
+
+    def listdir(self, path: str) -> list[tuple[str, Kind]]:
+        node = self._get(path)
+        if node.names is None:
+            raise oserror(E.ENOTDIR, path)
+        nodes = self._nodes
+        return [(name, nodes[join(path, name)].kind) for name in sorted(node.names)]
+
+    def open(self, path: str, mode: OpenMode) -> int:
+        node = self._nodes.get(path)
+        if node is None:
+            if mode == "r":
+                raise oserror(E.ENOENT, path)
+            node = _Node("file", next(self._inos))
+            self._add(path, node)
+        elif mode == "x":
+            raise oserror(E.EEXIST, path)
+        elif node.kind == "dir":
+            raise oserror(E.EISDIR, path)
+        elif node.kind == "link":  # Vfs resolves links first; a dangling one is created through
+            raise oserror(E.ELOOP, path)
+        elif mode == "w":
+            node.data.clear()
+        handle = self._next_handle
+        self._next_handle += 1
+        self._handles[handle] = (node, mode != "r")
+        return handle
+
+    def _handle(self, handle: int) -> tuple[_Node, bool]:
+        entry = self._handles.get(handle)
+        if entry is None:
+            raise oserror(E.EBADF, str(handle))
+        return entry
+
+    def write(self, handle: int, data: bytes) -> int:
+        node, writable = self._handle(handle)
+        if not writable:
+            raise oserror(E.EBADF, str(handle))
+        node.data += data
+        return len(data)
+
+    def read(self, handle: int) -> bytes:
+        return bytes(self._handle(handle)[0].data)
+
+    def close_handle(self, handle: int) -> None:
+        self._handle(handle)
+        del self._handles[handle]
+
+    def fstat(self, handle: int) -> Stat:
+        node = self._handle(handle)[0]
+        return Stat(node.kind, len(node.data), node.ino)
+
+    def symlink(self, target: str, path: str) -> None:
+        if path in self._nodes:
+            raise oserror(E.EEXIST, path)
+        self._add(path, _Node("link", next(self._inos), target))
+
+    def link(self, src: str, dst: str) -> None:
+        node = self._get(src)
+        if node.kind == "dir":
+            raise oserror(E.EPERM, src)
+        if dst in self._nodes:
+            raise oserror(E.EEXIST, dst)
+        self._add(dst, node)
+
+    def rename(self, src: str, dst: str) -> None:
+        check_rename(self, src, dst)
+        if src == dst:
+            return
+        node = self._nodes[src]
+        if dst in self._nodes:
+            self._remove(dst)
+        if node.kind == "dir":
+            prefix = src + "/"
+            moved = [p for p in self._nodes if p.startswith(prefix)]
+            for p in moved:
+                self._nodes[dst + p[len(src):]] = self._nodes.pop(p)
+        self._remove(src)
+        self._add(dst, node)

@@ -1,0 +1,321 @@
+"""The POSIX layer every step goes through: path resolution, errno semantics, footprints.
+
+``Vfs`` resolves paths itself, component by component, following symlinks chroot-style: an
+absolute link target restarts at the scenario root and ``..`` stops at the root, so no path can
+leave the namespace on any backend. Each public method is one step: it performs exactly one
+system-call-sized operation on the backend and records what it touched into ``self.fp`` (see
+``toolkit.steps``). A failed operation records only what it read. Errors are real ``OSError``s,
+re-raised with the scenario path so that traces are identical on every backend.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+from collections import deque
+
+from toolkit.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from toolkit.steps import FootprintBuilder, content, entry
+
+MAXSYMLINKS = 40
+
+
+def split(path: str) -> list[str]:
+    return [c for c in path.split("/") if c]
+
+
+class Vfs:
+    """A backend seen through POSIX semantics, with footprint recording."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.fp = FootprintBuilder()
+        self._ids: dict[int, int] = {}
+        self._handles: dict[int, tuple[int, int]] = {}  # vfs handle -> (backend handle, file id)
+
+    # lifecycle -----------------------------------------------------------------------------
+    def reset_ids(self) -> None:
+        """Forget logical file ids and open handles (start of an execution)."""
+        for bh, _ in self._handles.values():
+            try:
+                self.backend.close_handle(bh)
+            except OSError:
+                pass
+        self._ids = {}
+        self._handles = {}
+
+    def begin(self) -> FootprintBuilder:
+        self.fp = FootprintBuilder()
+        return self.fp
+
+    def file_id(self, ino: int) -> int:
+        fid = self._ids.get(ino)
+        if fid is None:
+            fid = self._ids[ino] = len(self._ids) + 1
+        return fid
+
+    # resolution ----------------------------------------------------------------------------
+    def resolve(self, path: str, *, follow: bool, nofollow_ancestors: bool = False) -> str:
+        """Resolve `path` to a backend path whose ancestors are real directories.
+
+        With ``follow`` a final symlink is followed too. The final component may not exist.
+        Raises ENOENT/ENOTDIR for a bad ancestor and ELOOP for too many links.
+        """
+        if not path.startswith("/"):
+            raise oserror(E.EINVAL, path)
+        todo = deque(split(path))
+        cur = "/"
+        links = 0
+        reads = self.fp.reads
+        backend = self.backend
+        while todo:
+            name = todo.popleft()
+            if name == ".":
+                continue
+            if name == "..":
+                cur = parent_of(cur)
+                continue
+            child = join(cur, name)
+            last = not todo
+            if last and not follow:
+                return child
+            reads.add(entry(child))
+            st = backend.lstat(child)
+            if st is None:
+                if last:
+                    return child
+                raise oserror(E.ENOENT, path)
+            if st.kind == "link":
+                if nofollow_ancestors:
+                    raise oserror(E.ELOOP, path)
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise oserror(E.ELOOP, path)
+                target = backend.readlink(child)
+                if target.startswith("/"):
+                    cur = "/"
+                todo.extendleft(reversed(split(target)))
+                continue
+            if last:
+                return child
+            if st.kind != "dir":
+                raise oserror(E.ENOTDIR, path)
+            cur = child
+        return cur
+
+    def _final(self, path: str, *, follow: bool = False, nofollow_ancestors: bool = False) -> str:
+        full = self.resolve(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
+        self.fp.reads.add(entry(full))
+        return full
+
+    def _created(self, full: str) -> None:
+        self.fp.writes.add(entry(full))
+        self.fp.touches.add(parent_of(full))
+
+    @staticmethod
+    def _rethrow(exc: OSError, path: str) -> OSError:
+        return OSError(exc.errno, os.strerror(exc.errno or 0), path)
+
+    # steps ---------------------------------------------------------------------------------
+    def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
+        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        st = self.backend.lstat(full)
+        if st is None:
+            raise oserror(E.ENOENT, path)
+        return st
+
+    def stat(self, path: str) -> Stat:
+        full = self._final(path, follow=True)
+        st = self.backend.lstat(full)
+        if st is None:
+            raise oserror(E.ENOENT, path)
+        return st
+
+    def mkdir(self, path: str) -> None:
+        full = self._final(path)
+        try:
+            self.backend.mkdir(full)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+        self._created(full)
+
+    def rmdir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        self.fp.lists.add(full)
+        try:
+            self.backend.rmdir(full)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+        self._created(full)
+
+    def unlink(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        try:
+            self.backend.unlink(full)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+        self._created(full)
+
+    def listdir(self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False) -> list[tuple[str, Kind]]:
+        full = self._final(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
+        st = self.backend.lstat(full)
+        if st is None:
+            raise oserror(E.ENOENT, path)
+        if st.kind != "dir":
+            raise oserror(E.ENOTDIR, path)
+        self.fp.lists.add(full)
+        return self.backend.listdir(full)
+
+    def opendir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink."""
+        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        st = self.backend.lstat(full)
+        if st is None:
+            raise oserror(E.ENOENT, path)
+        if st.kind == "link":
+            raise oserror(E.ELOOP, path)
+        if st.kind != "dir":
+            raise oserror(E.ENOTDIR, path)
+
+    def open(self, path: str, mode: OpenMode) -> int:
+        """Open a regular file, following a final symlink (``x`` never follows: EEXIST)."""
+        full = self._final(path, follow=(mode != "x"))
+        st = self.backend.lstat(full)
+        existed = st is not None
+        if st is not None and st.kind == "dir":
+            raise oserror(E.EEXIST if mode == "x" else E.EISDIR, path)
+        try:
+            bh = self.backend.open(full, mode)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+        fid = self.file_id(self.backend.fstat(bh).ino)
+        if not existed:
+            self._created(full)
+        if mode != "r":
+            self.fp.writes.add(content(fid))
+        handle = bh
+        self._handles[handle] = (bh, fid)
+        return handle
+
+    def _handle(self, handle: int) -> tuple[int, int]:
+        h = self._handles.get(handle)
+        if h is None:
+            raise oserror(E.EBADF, f"fd {handle}")
+        return h
+
+    def write(self, handle: int, data: bytes) -> int:
+        bh, fid = self._handle(handle)
+        self.fp.writes.add(content(fid))
+        return self.backend.write(bh, data)
+
+    def read(self, handle: int) -> bytes:
+        bh, fid = self._handle(handle)
+        self.fp.reads.add(content(fid))
+        return self.backend.read(bh)
+
+    def close(self, handle: int) -> None:
+        bh, _ = self._handle(handle)
+        del self._handles[handle]
+        self.backend.close_handle(bh)
+
+    def read_file(self, path: str) -> bytes:
+        h = self.open(path, "r")
+        try:
+            return self.read(h)
+        finally:
+            self.close(h)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        h = self.open(path, "w")
+        try:
+            self.write(h, data)
+        finally:
+            self.close(h)
+
+    def symlink(self, target: str, path: str) -> None:
+        full = self._final(path)
+        try:
+            self.backend.symlink(target, full)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+        self._created(full)
+
+    def readlink(self, path: str) -> str:
+        full = self._final(path)
+        try:
+            return self.backend.readlink(full)
+        except OSError as exc:
+            raise self._rethrow(exc, path) from None
+
+    def link(self, src: str, dst: str) -> None:
+        s = self._final(src)
+        d = self._final(dst)
+        try:
+            self.backend.link(s, d)
+        except OSError as exc:
+            raise self._rethrow(exc, dst) from None
+        self._created(d)
+
+    def rename(self, src: str, dst: str) -> None:
+        s = self._final(src)
+        d = self._final(dst)
+        dst_st = self.backend.lstat(d)
+        if dst_st is not None and dst_st.kind == "dir":
+            self.fp.lists.add(d)
+        src_st = self.backend.lstat(s)
+        if src_st is not None and src_st.kind == "dir":
+            self.fp.lists.add(s)
+        try:
+            self.backend.rename(s, d)
+        except OSError as exc:
+            raise self._rethrow(exc, src) from None
+        self._created(s)
+        self._created(d)
+
+    def realpath(self, path: str) -> str:
+        """realpath(3): every component must exist (ENOENT otherwise)."""
+        full = self._final(path, follow=True)
+        if self.backend.lstat(full) is None:
+            raise oserror(E.ENOENT, path)
+        return full
+
+    # unscheduled helpers (set-up, snapshots) -----------------------------------------------
+    def makedirs(self, path: str) -> None:
+        cur = ""
+        for comp in split(path):
+            cur += "/" + comp
+            st = self.backend.lstat(self.resolve(cur, follow=True))
+            if st is None:
+                self.mkdir(cur)
+
+    def put(self, path: str, data: bytes) -> None:
+        """Create `path` with `data`, parents included (set-up only)."""
+        self.makedirs(parent_of(path))
+        self.write_file(path, data)
+
+    def tree(self, top: str = "/") -> dict[str, str]:
+        """The whole tree under `top` as ``{path: description}``: ``dir``, ``file:<hex of bytes>``
+        (short files verbatim) or ``link:<target>``. Deterministic, backend-independent."""
+        out: dict[str, str] = {}
+        backend = self.backend
+
+        def walk(p: str) -> None:
+            for name, kind in backend.listdir(p):
+                child = join(p, name)
+                if kind == "dir":
+                    out[child] = "dir"
+                    walk(child)
+                elif kind == "link":
+                    out[child] = "link:" + backend.readlink(child)
+                else:
+                    h = backend.open(child, "r")
+                    try:
+                        data = backend.read(h)
+                    finally:
+                        backend.close_handle(h)
+                    out[child] = "file:" + data.hex()
+
+        st = backend.lstat(top)
+        if st is not None and st.kind == "dir":
+            walk(top)
+        return out

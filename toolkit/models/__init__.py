@@ -1,0 +1,1 @@
+"""Models of real systems as step sequences: Rust std, the tar crate, the incident pipeline."""

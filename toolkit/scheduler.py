@@ -1,0 +1,235 @@
+"""The deterministic runtime: virtual threads as Trio tasks, released one at a time.
+
+Design (a *handoff baton*, see MEASUREMENTS.md §1): before every step a virtual thread parks on
+its own gate (``trio.lowlevel.wait_task_rescheduled``). When every live thread is parked (or
+finished), the scheduler asks the strategy to choose one among the enabled threads, passed sorted
+by thread id, and reschedules exactly that task. Only one virtual thread is ever runnable, so Trio's
+run-queue order (which Trio shuffles on purpose) can never be observed. Threads start one by one
+in id order, up to their first gate, without a choice. A step body runs without awaiting, or
+holding the baton while it awaits virtual time (``trio.testing.MockClock``), so every step is atomic.
+
+A thread's exception is its outcome: it ends that thread only, like a worker thread's panic.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from toolkit.errors import DeadlockError, InternalError
+from toolkit.fs.vfs import Vfs
+from toolkit.steps import NO_FOOTPRINT, StepEvent
+
+
+class Chooser(Protocol):
+    """What the scheduler needs from a strategy during one execution."""
+
+    def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
+        """Pick one thread id from `enabled` (sorted) for the next step (``len(trace)``).
+
+        Called only when more than one thread is enabled, unless the chooser has a true
+        ``sees_forced`` attribute. May return ``ABORT`` to stop a redundant execution."""
+
+    def choose_value(self, thread: int, label: str, n: int) -> int:
+        """Pick a data value in ``range(n)`` (fault placement and other data choices)."""
+
+
+ABORT = -1
+
+
+class Crash(BaseException):
+    """Raised in every virtual thread when an injected crash stops the machine."""
+
+
+@dataclass
+class ThreadResult:
+    value: Any = None
+    error: BaseException | None = None
+    failed_step: int | None = None  # index of the step whose error ended the thread
+
+
+@dataclass(eq=False)
+class _VThread:
+    tid: int
+    name: str
+    task: Any = None
+    parked: bool = False
+    started: bool = False
+    done: bool = False
+    wait: Callable[[], bool] | None = None  # blocking condition; None = always enabled
+    result: ThreadResult = field(default_factory=ThreadResult)
+
+
+class Scheduler:
+    """Runs one execution of N virtual threads under a Chooser."""
+
+    def __init__(self, vfs: Vfs, chooser: Chooser, names: Sequence[str], max_steps: int = 100_000) -> None:
+        self.vfs = vfs
+        self.chooser = chooser
+        self.threads = [_VThread(i, n) for i, n in enumerate(names)]
+        self.trace: list[StepEvent] = []
+        self.choices: list[int] = []  # the schedule: non-forced thread picks and data values
+        self.max_steps = max_steps
+        self.running: int | None = None
+        self.deadlock: str | None = None
+        self.crashed_at: int | None = None
+        self.hooks: list[Callable[[Scheduler, int, str, str], None]] = []
+        self._crash_pending = False
+        self.enabled_now: tuple[int, ...] = ()
+        self.aborted = False
+
+    # the baton -----------------------------------------------------------------------------
+    def _enabled(self) -> tuple[int, ...]:
+        return tuple(t.tid for t in self.threads if t.parked and (t.wait is None or t.wait()))
+
+    def _dispatch(self) -> None:
+        """Called by the baton holder when it parks or ends: release exactly one thread."""
+        for t in self.threads:
+            if not t.done and not t.parked:
+                return  # someone is still running or starting (virtual time): it will dispatch
+        for t in self.threads:
+            if not t.started and t.parked:
+                self._release(t.tid)
+                return
+        if self._crash_pending:
+            for t in self.threads:
+                if t.parked:
+                    self._release(t.tid)
+                    return
+            return
+        enabled = self._enabled()
+        if not enabled:
+            live = [t.name for t in self.threads if not t.done]
+            if live:
+                self.deadlock = f"deadlock: every live thread is blocked ({', '.join(live)})"
+                self._crash_pending = True
+                self._dispatch()
+            return
+        self.enabled_now = enabled
+        if len(enabled) == 1 and not getattr(self.chooser, "sees_forced", False):
+            chosen = enabled[0]
+        else:
+            chosen = self.chooser.choose(enabled, self.trace)
+            if chosen == ABORT:
+                self.aborted = True
+                self._crash_pending = True
+                self._dispatch()
+                return
+            if chosen not in enabled:
+                raise InternalError(f"strategy chose thread {chosen}, not enabled in {enabled}")
+            if len(enabled) > 1:
+                self.choices.append(chosen)
+        self._release(chosen)
+
+    def _release(self, tid: int) -> None:
+        t = self.threads[tid]
+        t.parked = False
+        t.started = True
+        self.running = tid
+        if trio.lowlevel.current_task() is t.task:
+            t.task_self_released = True  # type: ignore[attr-defined]
+        else:
+            trio.lowlevel.reschedule(t.task)
+
+    async def _park(self, t: _VThread) -> None:
+        t.parked = True
+        t.task_self_released = False  # type: ignore[attr-defined]
+        self.running = None
+        self._dispatch()
+        if not t.task_self_released:  # type: ignore[attr-defined]
+            await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+        if self._crash_pending:
+            raise Crash()
+
+    # thread bodies -------------------------------------------------------------------------
+    async def run_thread(self, tid: int, body: Callable[[], Awaitable[Any]]) -> None:
+        t = self.threads[tid]
+        t.task = trio.lowlevel.current_task()
+        try:
+            await self._park(t)
+            t.result.value = await body()
+        except Crash as exc:
+            t.result.error = exc
+        except Exception as exc:  # noqa: BLE001 - a thread's exception is its outcome
+            t.result.error = exc
+        finally:
+            t.done = True
+            t.parked = False
+            self.running = None
+            self._dispatch()
+
+    async def step(self, tid: int, op: str, path: str, fn: Callable[..., Any], *args: Any,
+                   detail: str = "", render: Callable[[Any], str] | None = None) -> Any:
+        """One scheduling point, then one atomic step on the filesystem."""
+        t = self.threads[tid]
+        await self._park(t)
+        index = len(self.trace)
+        if index >= self.max_steps:
+            raise InternalError(f"execution exceeded {self.max_steps} steps")
+        enabled = self.enabled_now
+        for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
+            hook(self, tid, op, path)
+        fp = self.vfs.begin()
+        try:
+            value = fn(*args)
+            if inspect.isawaitable(value):
+                value = await value
+        except OSError as exc:
+            self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
+                                        exc.errno, fp.build(), enabled, detail))
+            t.result.failed_step = index
+            raise
+        self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
+                                    None, fp.build(), enabled, detail))
+        return value
+
+    def record_note(self, tid: int, op: str, path: str, result: str) -> None:
+        """Record a footprint-free event (no scheduling point), e.g. a thread's final error."""
+        self.trace.append(StepEvent(len(self.trace), tid, op, path, result, None, NO_FOOTPRINT, ()))
+
+    def choose_value(self, tid: int, label: str, n: int) -> int:
+        if n <= 1:
+            return 0
+        value = self.chooser.choose_value(tid, label, n)
+        if not 0 <= value < n:
+            raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
+        self.choices.append(value)
+        return value
+
+    def request_crash(self) -> None:
+        """Stop the machine: every thread raises Crash at its next gate."""
+        self._crash_pending = True
+        self.crashed_at = len(self.trace)
+
+
+async def run_threads(sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+    async with trio.open_nursery() as nursery:
+        for tid, body in enumerate(bodies):
+            nursery.start_soon(sched.run_thread, tid, body)
+    if sched.deadlock is not None:
+        raise DeadlockError(sched.deadlock)
+
+
+def errno_name(code: int | None) -> str:
+    import errno as E
+
+    return E.errorcode.get(code or 0, str(code))
+
+
+def _render(value: Any) -> str:
+    if value is None:
+        return "ok"
+    if isinstance(value, bytes | bytearray):
+        return f"{len(value)} bytes"
+    if isinstance(value, list):
+        return "[" + ", ".join(n if isinstance(n, str) else str(n[0]) for n in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    kind = getattr(value, "kind", None)
+    if kind is not None:
+        return str(kind)
+    return str(value)

@@ -1,0 +1,145 @@
+"""The scheduled filesystem: the API virtual threads program against.
+
+Every method is an ``async`` call. Primitive operations are exactly one step (one scheduling
+point, one atomic operation, one footprint). The composite operations (``create_dir_all``,
+``remove_dir_all``, ``canonicalize``) are walks of primitive steps, modelled on Rust's std (see
+``toolkit.models.rust_fs``). ``read_file`` and ``write_file`` are one step each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from toolkit.fs.base import Kind, OpenMode, Stat
+from toolkit.scheduler import Scheduler
+
+
+def _stat(st: Stat) -> str:
+    return st.kind
+
+
+class SchedFS:
+    """One virtual thread's view of the scheduled filesystem."""
+
+    def __init__(self, sched: Scheduler, tid: int) -> None:
+        self.sched = sched
+        self.tid = tid
+        self.vfs = sched.vfs
+
+    async def _step(self, op: str, path: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        return await self.sched.step(self.tid, op, path, fn, *args, **kw)
+
+    # primitive steps -----------------------------------------------------------------------
+    async def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
+        return await self._step("lstat", path, lambda: self.vfs.lstat(path, nofollow_ancestors=nofollow_ancestors))
+
+    async def stat(self, path: str) -> Stat:
+        return await self._step("stat", path, self.vfs.stat, path)
+
+    async def exists(self, path: str) -> bool:
+        def probe() -> bool:
+            try:
+                self.vfs.stat(path)
+            except FileNotFoundError:
+                return False
+            return True
+
+        return bool(await self._step("exists", path, probe))
+
+    async def is_dir(self, path: str) -> bool:
+        """Rust ``Path::is_dir``: stat (following symlinks); any error means false."""
+
+        def probe() -> bool:
+            try:
+                return self.vfs.stat(path).kind == "dir"
+            except OSError:
+                return False
+
+        return bool(await self._step("is_dir", path, probe))
+
+    async def mkdir(self, path: str) -> None:
+        await self._step("mkdir", path, self.vfs.mkdir, path)
+
+    async def rmdir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        await self._step("rmdir", path, lambda: self.vfs.rmdir(path, nofollow_ancestors=nofollow_ancestors))
+
+    async def unlink(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        await self._step("unlink", path, lambda: self.vfs.unlink(path, nofollow_ancestors=nofollow_ancestors))
+
+    async def listdir(self, path: str) -> list[str]:
+        entries = await self._step("listdir", path, self.vfs.listdir, path)
+        return [name for name, _ in entries]
+
+    async def readdir(self, path: str, *, nofollow_ancestors: bool = False) -> list[tuple[str, Kind]]:
+        """List entries with their types (d_type), without following a final symlink."""
+        return list(await self._step(
+            "readdir", path,
+            lambda: self.vfs.listdir(path, follow=False, nofollow_ancestors=nofollow_ancestors)))
+
+    async def opendir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+        await self._step("opendir", path, lambda: self.vfs.opendir(path, nofollow_ancestors=nofollow_ancestors))
+
+    async def open(self, path: str, mode: OpenMode = "r") -> int:
+        return int(await self._step("open", path, self.vfs.open, path, mode, detail=mode,
+                                    render=lambda h: "fd"))
+
+    async def write(self, handle: int, data: bytes, path: str = "") -> int:
+        return int(await self._step("write", path, self.vfs.write, handle, data, detail=f"{len(data)}B",
+                                    render=lambda n: f"{n}"))
+
+    async def read(self, handle: int, path: str = "") -> bytes:
+        return bytes(await self._step("read", path, self.vfs.read, handle))
+
+    async def close(self, handle: int, path: str = "") -> None:
+        await self._step("close", path, self.vfs.close, handle)
+
+    async def read_file(self, path: str) -> bytes:
+        return bytes(await self._step("read_file", path, self.vfs.read_file, path))
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        await self._step("write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
+
+    async def rename(self, src: str, dst: str) -> None:
+        await self._step("rename", src, self.vfs.rename, src, dst, detail=dst)
+
+    async def symlink(self, target: str, path: str) -> None:
+        await self._step("symlink", path, self.vfs.symlink, target, path, detail=target)
+
+    async def readlink(self, path: str) -> str:
+        return str(await self._step("readlink", path, self.vfs.readlink, path))
+
+    async def link(self, src: str, dst: str) -> None:
+        await self._step("link", dst, self.vfs.link, src, dst, detail=src)
+
+    async def realpath(self, path: str) -> str:
+        return str(await self._step("realpath", path, self.vfs.realpath, path))
+
+    async def sleep(self, seconds: float, label: str = "sleep") -> None:
+        """Wait in virtual time (Trio's MockClock) while holding the baton: one step."""
+        await self._step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s")
+
+    async def local(self, op: str, detail: str = "", path: str = "") -> None:
+        """A thread-local step with no filesystem footprint (e.g. a download)."""
+        await self._step(op, path, lambda: None, detail=detail)
+
+    def choose(self, label: str, n: int) -> int:
+        """A recorded data choice in ``range(n)`` (not a scheduling point)."""
+        return self.sched.choose_value(self.tid, label, n)
+
+    # composite operations (walks of steps) -------------------------------------------------
+    async def create_dir_all(self, path: str) -> None:
+        from toolkit.models.rust_fs import create_dir_all
+
+        await create_dir_all(self, path)
+
+    async def remove_dir_all(self, path: str) -> None:
+        from toolkit.models.rust_fs import remove_dir_all
+
+        await remove_dir_all(self, path)
+
+    async def canonicalize(self, path: str) -> str:
+        from toolkit.models.rust_fs import canonicalize
+
+        return await canonicalize(self, path)

@@ -1,0 +1,102 @@
+"""Steps and their footprints: the dependence relation partial-order reduction is built on.
+
+A *footprint* is what one executed step actually touched, computed from its effect:
+
+- ``reads``: resources it looked at, ``writes``: resources it changed. Resources are strings:
+  ``e:/a/b`` is the directory entry ``b`` in ``/a`` (a lookup reads it; creating or removing it
+  writes it) and ``c:N`` is the content of file N (a logical inode id).
+- ``lists``: directories whose whole entry set it read (``readdir``, and ``rmdir``, whose success
+  depends on emptiness).
+- ``touches``: directories whose entry set it changed (creating or removing an entry).
+
+Two steps of different threads are dependent when one writes what the other reads or writes, or
+when one changes the entry set of a directory the other listed. Creating two different entries in
+one directory is independent; listing that directory is dependent with both. Writing an existing
+file's content does not touch its parent directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EMPTY: frozenset[str] = frozenset()
+
+
+def entry(path: str) -> str:
+    """The resource of the directory entry at `path`."""
+    return "e:" + path
+
+
+def content(file_id: int) -> str:
+    """The resource of a file's content."""
+    return f"c:{file_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    reads: frozenset[str] = EMPTY
+    writes: frozenset[str] = EMPTY
+    lists: frozenset[str] = EMPTY
+    touches: frozenset[str] = EMPTY
+
+    def is_empty(self) -> bool:
+        return not (self.reads or self.writes or self.lists or self.touches)
+
+
+NO_FOOTPRINT = Footprint()
+
+
+def dependent(a: Footprint, b: Footprint) -> bool:
+    """Whether two steps (of different threads) do not commute."""
+    if a.writes and (not a.writes.isdisjoint(b.writes) or not a.writes.isdisjoint(b.reads)):
+        return True
+    if b.writes and not b.writes.isdisjoint(a.reads):
+        return True
+    if a.touches and not a.touches.isdisjoint(b.lists):
+        return True
+    return bool(b.touches) and not b.touches.isdisjoint(a.lists)
+
+
+class FootprintBuilder:
+    """Accumulates a step's footprint while the step runs."""
+
+    __slots__ = ("reads", "writes", "lists", "touches")
+
+    def __init__(self) -> None:
+        self.reads: set[str] = set()
+        self.writes: set[str] = set()
+        self.lists: set[str] = set()
+        self.touches: set[str] = set()
+
+    def build(self) -> Footprint:
+        if not (self.reads or self.writes or self.lists or self.touches):
+            return NO_FOOTPRINT
+        return Footprint(
+            frozenset(self.reads), frozenset(self.writes), frozenset(self.lists), frozenset(self.touches)
+        )
+
+
+@dataclass(slots=True)
+class StepEvent:
+    """One executed step, as recorded in a trace.
+
+    Attributes:
+        index: position in the execution (0-based).
+        thread: the virtual thread id (its position in the program list).
+        op: the operation name (``mkdir``, ``readdir``, ``write``, ...).
+        path: the path argument (scenario namespace), or "" for steps without one.
+        result: a short rendering of the result: ``ok``, a value, or an errno name.
+        errno: the errno of a failed step, else None.
+        footprint: what the step touched.
+        enabled: the threads that were enabled when this step was chosen (sorted).
+    """
+
+    index: int
+    thread: int
+    op: str
+    path: str
+    result: str
+    errno: int | None = None
+    footprint: Footprint = field(default=NO_FOOTPRINT)
+    enabled: tuple[int, ...] = ()
+    detail: str = ""

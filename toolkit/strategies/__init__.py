@@ -1,0 +1,59 @@
+"""Strategies: each decides the schedule of every execution. One small module per strategy.
+
+A strategy is a small object (Protocol ``Strategy``): ``next_execution()`` returns a chooser for
+the next execution (or None when it has nothing left), ``observe()`` sees the finished execution.
+Implementations are found by name through ``REGISTRY`` (lazy imports), so the core never imports
+them directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from toolkit.errors import UnknownNameError
+from toolkit.execution import Execution
+from toolkit.scheduler import Chooser
+
+
+class Strategy(Protocol):
+    name: str
+    #: exhausting this strategy proves the property for every interleaving
+    sound: bool
+    #: exhausting it proves the property only within a bound (verdict ``bounded``)
+    bounded: bool
+
+    def next_execution(self) -> Chooser | None:
+        """The chooser for the next execution, or None when the strategy is exhausted."""
+
+    def observe(self, execution: Execution) -> None:
+        """See a finished execution (DPOR computes its races here)."""
+
+
+REGISTRY: dict[str, str] = {
+    "dpor": "toolkit.strategies.dpor:Dpor",
+    "dfs": "toolkit.strategies.dfs:Dfs",
+    "random": "toolkit.strategies.random:RandomWalk",
+    "pct": "toolkit.strategies.pct:Pct",
+    "preemption": "toolkit.strategies.dfs:PreemptionBounded",
+    "replay": "toolkit.strategies.replay:Replay",
+}
+
+
+def make_strategy(name: str, **options: Any) -> Strategy:
+    """Instantiate a strategy by name; unknown names list the known ones."""
+    target = REGISTRY.get(name)
+    if target is None:
+        raise UnknownNameError("strategy", name, REGISTRY)
+    module, attr = target.split(":")
+    cls = getattr(importlib.import_module(module), attr)
+    return cls(**options)  # type: ignore[no-any-return]
+
+
+class FixedChooser:
+    """Chooses by a fixed rule; used by simple strategies."""
+
+    sees_forced = False
+
+    def choose_value(self, thread: int, label: str, n: int) -> int:
+        return 0
