@@ -171,10 +171,10 @@ class Scheduler:
         if index >= self.max_steps:
             raise InternalError(f"execution exceeded {self.max_steps} steps")
         enabled = self.enabled_now
-        for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
-            hook(self, tid, op, path)
         fp = self.vfs.begin()
         try:
+            for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
+                hook(self, tid, op, path)
             value = fn(*args)
             if inspect.isawaitable(value):
                 value = await value

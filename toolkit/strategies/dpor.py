@@ -102,7 +102,8 @@ class Dpor:
     sound = True
     bounded = False
 
-    def __init__(self, **_: object) -> None:
+    def __init__(self, prefix: list[int] | None = None, **_: object) -> None:
+        self.prefix = list(prefix or [])  # a fixed start: explore every continuation of it
         self.stack: list[Node] = []
         self.started = False
         self.synced = 0  # positions < synced have their events recorded in the stack
@@ -144,7 +145,10 @@ class Dpor:
         self._sync(trace)
         pos = len(trace)
         node = self.stack[pos]
-        if node.tid < 0:
+        if node.tid < 0 and pos < len(self.prefix):
+            node.tid = self.prefix[pos] if self.prefix[pos] in enabled else enabled[0]
+            node.wut.append(Branch(node.tid, None))
+        elif node.tid < 0:
             if node.wut:
                 node.tid = node.wut[0].tid
             else:
@@ -208,6 +212,8 @@ class Dpor:
     def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
         """Schedule the reversal of the race i -> j at node i (unless a sleeping thread covers it)."""
         self.races += 1
+        if i < len(self.prefix):
+            return  # the prefix is fixed
         v: Seq = [(trace[k].thread, trace[k].footprint) for k in range(i + 1, j) if not (hb[k] >> i) & 1]
         v.append((trace[j].thread, trace[j].footprint))
         node = self.stack[i]

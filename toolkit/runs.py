@@ -1,0 +1,161 @@
+"""Replaying and verifying scenarios: the operations behind the CLI, the plugin and reports."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit import token as tokens
+from toolkit.execution import Execution, Runner
+from toolkit.explore import ExploreResult, run_exploration
+from toolkit.scenario import IncidentProgram, Scenario
+from toolkit.strategies import make_strategy
+from toolkit.strategies.random import RandomWalk
+from toolkit.strategies.replay import ReplayChooser
+from toolkit.trace import trace_json
+
+
+def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = ()) -> str:
+    parts = ["raceproof", "replay", scenario.file, "--token", token]
+    if backend != "memory":
+        parts += ["--backend", backend]
+    for spec in inject:
+        parts += ["--inject", spec]
+    return shlex.join(parts)
+
+
+@dataclass
+class ReplayResult:
+    scenario: Scenario
+    backend: str
+    token: str
+    execution: Execution
+    command: str
+    schedule_source: str
+    inject: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if self.execution.violations else "pass"
+
+    @property
+    def expected(self) -> str | None:
+        return self.scenario.expect_replay
+
+    def to_json(self) -> dict[str, Any]:
+        ex = self.execution
+        return {
+            "scenario": self.scenario.file, "name": self.scenario.name, "digest": self.scenario.digest,
+            "backend": self.backend, "token": self.token, "schedule": self.schedule_source,
+            "verdict": self.verdict, "expected": self.expected,
+            "violations": [v.to_json() for v in ex.violations],
+            "trace": trace_json(ex.trace, ex.names), "threads": ex.names, "replay_command": self.command,
+        }
+
+
+def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgram:
+    injectors = []
+    specs = list(inject)
+    if scenario.inject or specs:
+        from toolkit.inject import build_injectors
+
+        injectors = build_injectors(scenario, specs)
+    return scenario.program(injectors)
+
+
+def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
+           inject: Sequence[str] = ()) -> ReplayResult:
+    """Run one execution: the given token, else the scenario's pinned token, else a seeded walk."""
+    backend = backend or scenario.backend
+    program = program_for(scenario, inject)
+    if token is None and scenario.token:
+        token, source = scenario.token, "pinned token (scenario 'token')"
+    elif token is not None:
+        source = "token"
+    else:
+        source = f"seeded random walk (seed {scenario.seed})"
+    with Runner(program, backend) as runner:
+        if token is not None:
+            choices = tokens.decode(token, program.digest, scenario.file)
+            chooser: Any = ReplayChooser(choices)
+        else:
+            chooser = RandomWalk(seed=scenario.seed).next_execution()
+        execution = runner.run_single(chooser)
+    tok = tokens.encode(program.digest, execution.choices)
+    return ReplayResult(scenario, backend, tok, execution, replay_command(scenario, tok, backend, inject), source,
+                        list(inject))
+
+
+@dataclass
+class VerifyResult:
+    scenario: Scenario
+    result: ExploreResult
+    backend: str
+    token: str | None = None
+    command: str | None = None
+    inject: list[str] = field(default_factory=list)
+
+    @property
+    def expected(self) -> str | None:
+        return self.scenario.expect_verify
+
+
+def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
+           backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
+           progress: Callable[[int, int], None] | None = None, **options: Any) -> VerifyResult:
+    backend = backend or scenario.backend
+    program = program_for(scenario, inject)
+    if strategy in ("random", "pct"):
+        options.setdefault("seed", seed)
+        if max_executions is None:
+            max_executions = 1000
+    if max_executions is None:
+        max_executions = scenario.max_executions
+    strat = make_strategy(strategy, **options)
+    with Runner(program, backend) as runner:
+        result = run_exploration(runner, strat, max_executions=max_executions, progress=progress)
+        vr = VerifyResult(scenario, result, backend, inject=list(inject))
+        cex = result.counterexample
+        if cex is not None:
+            if shrink:
+                from toolkit.shrink import explain, shrink_execution
+
+                cex.execution = shrink_execution(runner, cex.execution)
+                cex.explanation = explain(runner, cex.execution)
+            cex.token = tokens.encode(program.digest, cex.execution.choices)
+            cex.replay_command = replay_command(scenario, cex.token, backend, inject)
+            vr.token, vr.command = cex.token, cex.replay_command
+    return vr
+
+
+def verify_exit_code(verdict: str, expected: str | None) -> int:
+    if verdict == "inconclusive":
+        return 3
+    if expected is None:
+        return {"safe": 0, "unsafe": 1, "bounded": 3}[verdict]
+    if verdict == "bounded":
+        return 3
+    return 0 if verdict == expected else 1
+
+
+def verify_json(vr: VerifyResult) -> dict[str, Any]:
+    r = vr.result
+    cex = r.counterexample
+    out: dict[str, Any] = {
+        "scenario": vr.scenario.file, "name": vr.scenario.name, "digest": vr.scenario.digest,
+        "backend": vr.backend, "strategy": r.strategy, "verdict": r.verdict, "expected": vr.expected,
+        "complete": r.complete, "stop_reason": r.stop_reason, "executions": r.executions,
+        "blocked": r.blocked, "equivalence_classes": r.classes if r.complete else None,
+        "naive_interleavings": str(r.naive_interleavings), "failing_executions": r.failing,
+        "steps": r.steps, "wall_time_s": round(r.wall_time, 4), "counterexample": None,
+    }
+    if cex is not None:
+        ex = cex.execution
+        out["counterexample"] = {
+            "token": cex.token, "replay_command": cex.replay_command,
+            "violations": [v.to_json() for v in ex.violations], "trace": trace_json(ex.trace, ex.names),
+            "threads": ex.names, "explanation": cex.explanation,
+        }
+    return out

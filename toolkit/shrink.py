@@ -1,0 +1,187 @@
+"""Shrinking and explaining counterexamples.
+
+Shrinking works on the thread sequence of a failing execution (one thread id per step). It tries
+to move a block of steps of one thread later, past the next block of another thread, which removes
+context switches; a candidate is replayed with a lenient chooser (it follows the sequence where it
+can) and kept when it still fails with the same kind of violation and is smaller by
+(threads involved before the failure, preemptions, steps to the failure). A bounded number of
+replays keeps it quick. The result is re-recorded, so its token replays exactly.
+
+Explaining finds the conflicting pair (the failing step and the last step of another thread it
+depends on) and the step after which failure was certain: the shortest prefix all of whose
+continuations fail, found by binary search with a prefix-pinned DPOR under a budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from toolkit.execution import Execution, Runner
+from toolkit.steps import StepEvent, dependent
+
+MAX_REPLAYS = 300
+
+
+class SequenceChooser:
+    """Follows a thread sequence where possible; afterwards keeps the current thread running."""
+
+    sees_forced = True
+
+    def __init__(self, seq: Sequence[int]) -> None:
+        self.seq = list(seq)
+
+    def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
+        pos = len(trace)
+        if pos < len(self.seq) and self.seq[pos] in enabled:
+            return self.seq[pos]
+        if trace and trace[-1].thread in enabled:
+            return trace[-1].thread
+        return enabled[0]
+
+    def choose_value(self, thread: int, label: str, n: int) -> int:
+        return 0
+
+
+def _signature(ex: Execution) -> tuple[str, ...]:
+    return tuple(sorted({v.check for v in ex.violations}))
+
+
+def first_failure(ex: Execution) -> int:
+    steps = [v.step for v in ex.violations if v.step is not None]
+    return min(steps) if steps else len(ex.trace) - 1
+
+
+def cost(ex: Execution) -> tuple[int, int, int]:
+    end = first_failure(ex) + 1
+    trace = ex.trace[:end]
+    threads = len({ev.thread for ev in trace})
+    preemptions = sum(1 for a, b in zip(trace, trace[1:], strict=False) if a.thread != b.thread and a.thread in b.enabled)
+    return threads, preemptions, end
+
+
+def _blocks(seq: Sequence[int]) -> list[tuple[int, int, int]]:
+    out = []
+    start = 0
+    for i in range(1, len(seq) + 1):
+        if i == len(seq) or seq[i] != seq[start]:
+            out.append((seq[start], start, i))
+            start = i
+    return out
+
+
+def shrink_execution(runner: Runner, ex: Execution) -> Execution:
+    best = ex
+    best_cost = cost(ex)
+    sig = _signature(ex)
+    replays = 0
+
+    async def attempt(r: Runner, seq: list[int]) -> Execution:
+        return await r.run_one(SequenceChooser(seq))
+
+    async def driver(r: Runner) -> None:
+        nonlocal best, best_cost, replays
+        improved = True
+        while improved and replays < MAX_REPLAYS:
+            improved = False
+            seq = [e.thread for e in best.trace]
+            blocks = _blocks(seq[: first_failure(best) + 1])
+            for bi in range(len(blocks) - 1):
+                if replays >= MAX_REPLAYS:
+                    break
+                tid, s, e = blocks[bi]
+                nxt = blocks[bi + 1]
+                cand = seq[:s] + seq[nxt[1]:nxt[2]] + seq[s:e] + seq[nxt[2]:]
+                for variant in (cand, seq[:s] + seq[e:] + seq[s:e]):
+                    replays += 1
+                    trial = await attempt(r, variant)
+                    if trial.violations and _signature(trial) == sig and cost(trial) < best_cost:
+                        best, best_cost = trial, cost(trial)
+                        improved = True
+                        break
+                if improved:
+                    break
+
+    runner.run(driver)
+    if best is ex:
+        return ex
+    from toolkit.explore import confirm
+
+    return confirm(runner, best)
+
+
+def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
+    """The failing step and the last earlier step of another thread it depends on."""
+    f = first_failure(ex)
+    if f < 0 or f >= len(ex.trace):
+        return None
+    fail = ex.trace[f]
+    for ev in reversed(ex.trace[:f]):
+        if ev.thread != fail.thread and dependent(ev.footprint, fail.footprint):
+            return ev, fail
+    return None
+
+
+def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | None:
+    """The smallest k such that every continuation of the first k steps fails (or None)."""
+    from toolkit.strategies.dpor import Dpor
+
+    seq = [e.thread for e in ex.trace]
+
+    def all_fail(k: int) -> bool:
+        strat = Dpor(prefix=seq[:k])
+        failing_all = {"ok": True, "n": 0}
+
+        async def driver(r: Runner) -> None:
+            while failing_all["n"] < budget:
+                chooser = strat.next_execution()
+                if chooser is None:
+                    return
+                trial = await r.run_one(chooser)
+                strat.observe(trial)
+                if trial.aborted:
+                    continue
+                failing_all["n"] += 1
+                if not trial.violations:
+                    failing_all["ok"] = False
+                    return
+            failing_all["ok"] = False  # budget: not proven certain
+
+        runner.run(driver)
+        return failing_all["ok"]
+
+    lo, hi = 0, first_failure(ex) + 1
+    if not all_fail(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if all_fail(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def explain(runner: Runner, ex: Execution) -> dict[str, Any]:
+    names = ex.names
+    out: dict[str, Any] = {"failing_step": first_failure(ex)}
+    pair = conflict_pair(ex)
+    if pair is not None:
+        a, b = pair
+        out["conflict"] = {
+            "first": {"index": a.index, "thread": names[a.thread], "op": a.op, "path": a.path, "result": a.result},
+            "second": {"index": b.index, "thread": names[b.thread], "op": b.op, "path": b.path, "result": b.result},
+        }
+        out["mechanism"] = (
+            f"{names[a.thread]} ran {a.op}({a.path}) = {a.result} at step {a.index}; then {names[b.thread]} ran "
+            f"{b.op}({b.path}) = {b.result} at step {b.index}. The two steps touch the same directory entries, "
+            f"and nothing orders {names[a.thread]}'s step after {names[b.thread]}'s, so this order was possible."
+        )
+    k = certain_after(runner, ex)
+    out["certain_after_step"] = None if k is None else k - 1
+    if k is not None and k > 0:
+        ev = ex.trace[k - 1]
+        out["certain_after"] = {"index": ev.index, "thread": names[ev.thread], "op": ev.op, "path": ev.path}
+    c = cost(ex)
+    out["cost"] = {"threads": c[0], "preemptions": c[1], "steps_to_failure": c[2]}
+    return out
