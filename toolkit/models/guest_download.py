@@ -28,7 +28,7 @@ from toolkit.fs.base import oserror
 from toolkit.models import tar
 from toolkit.models.rust_fs import create_dir_all, remove_dir_all
 from toolkit.sfs import SchedFS
-from toolkit.steps import FootprintBuilder
+from toolkit.fs.vfs import Vfs
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Pipeline:
 
         async def worker(fs: SchedFS) -> None:
             while True:
-                index = await fs._step("take_job", "", _take, queue, len(self.jobs), fs.vfs.fp,
+                index = await fs._step("take_job", "", _take, queue, len(self.jobs), fs.vfs,
                                        render=lambda j: "none" if j is None else f"job {j}")
                 if index is None:
                     return
@@ -101,7 +101,8 @@ class Pipeline:
         return result
 
 
-def _take(queue: dict[str, int], n: int, fp: FootprintBuilder) -> int | None:
+def _take(queue: dict[str, int], n: int, vfs: Vfs) -> int | None:
+    fp = vfs.fp  # the builder of the step being executed
     index = queue["next"]
     if index >= n:
         fp.reads.add("q:jobs")

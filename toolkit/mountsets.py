@@ -1,0 +1,206 @@
+"""Every overlapping mount set up to K mounts, proved or refuted one by one.
+
+Shapes are the rooted forests with 1..K nodes, up to isomorphism (1, 2, 4, 9, 20 of them for
+1..5 nodes): chains, stars, siblings and mixes. Each shape is laid out under ``/home/user`` the
+incident's way (a child mount sits in its parent's ``skills/`` spine), and shapes with sibling
+mounts get a second layout where two siblings are string prefixes of each other (``skills`` and
+``skills2``: siblings, not parent and child). Names that must be rejected (a trailing slash, a
+``.`` component) are listed as invalid rows: the scenario loader refuses them.
+
+The expectation per row: ``fixed`` is safe everywhere; ``pre-cleanup`` is unsafe exactly where a
+mount nests inside another and there are at least two workers (jobs are taken in order, parents
+first, so a single worker runs them sequentially).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.errors import ScenarioError
+from toolkit.models import tar
+from toolkit.scenario import Mount, Scenario, check_mount_path
+
+BASE = "/home/user"
+
+
+def forests(n: int) -> list[tuple[int, ...]]:
+    """Rooted forests with n nodes up to isomorphism, as parent arrays (-1 = a root).
+
+    Canonical form: a forest is a sorted tuple of canonical trees; a tree is the sorted tuple of
+    its children's canonical forms.
+    """
+    def trees(k: int) -> list[tuple[Any, ...]]:
+        return [tuple(f) for f in forest_forms(k - 1)]
+
+    memo: dict[int, list[tuple[Any, ...]]] = {}
+
+    def forest_forms(k: int) -> list[tuple[Any, ...]]:
+        if k in memo:
+            return memo[k]
+        if k == 0:
+            return [()]
+        out: set[tuple[Any, ...]] = set()
+        for first in range(1, k + 1):
+            for t in trees(first):
+                for rest in forest_forms(k - first):
+                    out.add(tuple(sorted((t, *rest))))
+        memo[k] = sorted(out)
+        return memo[k]
+
+    result = []
+    for form in forest_forms(n):
+        parents: list[int] = []
+
+        def place(tree: tuple[Any, ...], parent: int) -> None:
+            me = len(parents)
+            parents.append(parent)
+            for child in tree:
+                place(child, me)
+
+        for tree in form:
+            place(tree, -1)
+        result.append(tuple(parents))
+    return result
+
+
+@dataclass(frozen=True)
+class MountSet:
+    name: str
+    paths: tuple[str, ...]
+    nested: bool
+    invalid: str | None = None
+
+
+def layouts(parents: tuple[int, ...]) -> Iterator[MountSet]:
+    shape = _shape_name(parents)
+    nested = any(p >= 0 for p in parents)
+    for style in ("spine", "prefix"):
+        paths: list[str] = []
+        counters: dict[int, int] = {}
+        for parent in parents:
+            k = counters.get(parent, 0)
+            counters[parent] = k + 1
+            if parent < 0:
+                name = ".claude" if k == 0 else f".claude{k + 1}" if style == "prefix" else f".config{k}"
+                paths.append(f"{BASE}/{name}")
+            elif style == "spine":
+                paths.append(f"{paths[parent]}/skills/{'abcdefgh'[k]}")
+            else:
+                paths.append(f"{paths[parent]}/skills" + ("" if k == 0 else str(k + 1)))
+        has_siblings = any(v > 1 for v in counters.values())
+        if style == "prefix" and not has_siblings:
+            continue
+        yield MountSet(f"{shape}/{style}", tuple(paths), nested)
+
+
+def _shape_name(parents: tuple[int, ...]) -> str:
+    n = len(parents)
+    roots = sum(1 for p in parents if p < 0)
+    depth = max(_depth(parents, i) for i in range(n))
+    if roots == n:
+        kind = "siblings" if n > 1 else "single"
+    elif depth == n - 1:
+        kind = "chain"
+    elif roots == 1 and depth == 1:
+        kind = "star"
+    else:
+        kind = "mixed"
+    return f"{n}:{kind}:" + "".join("r" if p < 0 else str(p) for p in parents)
+
+
+def _depth(parents: tuple[int, ...], i: int) -> int:
+    d = 0
+    while parents[i] >= 0:
+        i = parents[i]
+        d += 1
+    return d
+
+
+def invalid_sets() -> list[MountSet]:
+    out = []
+    for paths in ((f"{BASE}/.claude", f"{BASE}/.claude/skills/a/"), (f"{BASE}/.claude", f"{BASE}/.claude/./skills/a"),
+                  (f"{BASE}/.claude", f"{BASE}/.claude/skills/../skills/a")):
+        reason = None
+        for i, p in enumerate(paths):
+            try:
+                check_mount_path("mount-set", f"mounts[{i}].path", p)
+            except ScenarioError as exc:
+                reason = str(exc)
+                break
+        out.append(MountSet("invalid", paths, True, reason or "accepted (BUG: should be rejected)"))
+    return out
+
+
+def all_mount_sets(k: int) -> list[MountSet]:
+    out: list[MountSet] = []
+    for n in range(1, k + 1):
+        for parents in forests(n):
+            out.extend(layouts(parents))
+    return out
+
+
+def scenario_for(base: Scenario, ms: MountSet, workers: int) -> Scenario:
+    mounts = []
+    for i, p in enumerate(ms.paths):
+        members = [tar.Member("SKILL.md" if "/skills" in p else "CLAUDE.md", "file", f"content {i}\n".encode())]
+        mounts.append(Mount(p, members, tar.build(members)))
+    return base.with_changes(mounts=mounts, workers=workers, token=None, mount_sets=0,
+                             name=f"{base.name}[{ms.name} w{workers}]")
+
+
+def expected_verdict(algorithm: str, ms: MountSet, workers: int) -> str | None:
+    """Jobs are taken in order, parents first: one worker runs them sequentially (safe); with two
+    or more, a child's job can run while its parent's is still cleaning."""
+    if algorithm == "fixed":
+        return "safe"
+    if algorithm == "pre-cleanup":
+        return "unsafe" if ms.nested and workers >= 2 else "safe"
+    return None
+
+
+def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
+                      as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4)) -> int:
+    """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
+    from rich.console import Console
+
+    from toolkit.cli import table
+    from toolkit.runs import verify
+
+    rows: list[dict[str, Any]] = []
+    ok = True
+    inconclusive = False
+    for ms in all_mount_sets(k):
+        for w in workers:
+            sc = scenario_for(base, ms, w)
+            vr = verify(sc, strategy, max_executions, shrink=False)
+            r = vr.result
+            exp = expected_verdict(base.algorithm, ms, w)
+            met = exp is None or r.verdict == exp
+            ok &= met or r.verdict == "inconclusive"
+            inconclusive |= r.verdict in ("inconclusive", "bounded")
+            rows.append({"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
+                         "nested": "yes" if ms.nested else "no", "workers": w, "verdict": r.verdict,
+                         "expected": exp or "-", "ok": "ok" if met else "MISMATCH", "executions": r.executions,
+                         "stop": r.stop_reason, "token": vr.token or ""})
+    for ms in invalid_sets():
+        bad = ms.invalid is not None and ms.invalid.startswith("accepted")
+        ok &= not bad
+        rows.append({"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
+                     "nested": "-", "workers": "-", "verdict": "rejected" if not bad else "accepted",
+                     "expected": "rejected", "ok": "ok" if not bad else "MISMATCH", "executions": 0,
+                     "stop": ms.invalid or "", "token": ""})
+    code = 0 if ok and not inconclusive else 1 if not ok else 3
+    if as_json:
+        print(json.dumps({"scenario": base.file, "algorithm": base.algorithm, "max_mounts": k, "rows": rows,
+                          "all_met": ok}, indent=2))
+        return code
+    cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]
+    console = Console(highlight=False, width=200)
+    console.print(table(rows, cols, f"{base.algorithm}: every mount set up to {k} mounts"))
+    total = sum(int(r["executions"]) for r in rows)
+    console.print(f"{len(rows)} rows, {total} executions; {'all expectations met' if ok else 'MISMATCHES above'}",
+                  markup=False)
+    return code
