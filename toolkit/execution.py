@@ -142,6 +142,8 @@ class Runner:
         self.reset()
         _reseed_trio()
         sched = Scheduler(self.vfs, chooser, list(self.program.names))
+        if hasattr(chooser, "sched"):
+            chooser.sched = sched  # choosers that watch thread outcomes (see toolkit.shrink)
         self.program.hooks(sched)
         bodies = self.program.bodies(sched)
         deadlock = None

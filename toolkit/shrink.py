@@ -122,6 +122,30 @@ def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
     return None
 
 
+class _StopOnError:
+    """Wraps a chooser: stops an execution as soon as a thread has failed (its failure is certain)."""
+
+    sees_forced = True
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sched: Any = None
+        self.stopped = False
+
+    def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
+        from toolkit.scheduler import ABORT, Crash
+
+        if self.sched is not None and any(
+                t.done and t.result.error is not None and not isinstance(t.result.error, Crash)
+                for t in self.sched.threads):
+            self.stopped = True
+            return ABORT
+        return int(self.inner.choose(enabled, trace))
+
+    def choose_value(self, thread: int, label: str, n: int) -> int:
+        return int(self.inner.choose_value(thread, label, n))
+
+
 def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | None:
     """The smallest k such that every continuation of the first k steps fails (or None)."""
     from toolkit.strategies.dpor import Dpor
@@ -134,12 +158,14 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
 
         async def driver(r: Runner) -> None:
             while failing_all["n"] < budget:
-                chooser = strat.next_execution()
-                if chooser is None:
+                inner = strat.next_execution()
+                if inner is None:
                     return
+                chooser = _StopOnError(inner)
                 trial = await r.run_one(chooser)
                 strat.observe(trial)
                 if trial.aborted:
+                    failing_all["n"] += 1  # stopped early: a thread had already failed
                     continue
                 failing_all["n"] += 1
                 if not trial.violations:
