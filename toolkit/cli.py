@@ -60,7 +60,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(4)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             err_console.print(f"raceproof: [raceproof internal bug] {type(exc).__name__}: {exc}", markup=False)
             sys.exit(4)
 
@@ -124,7 +124,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     rr = do_replay(sc, tok, backend, inject)
     ex = rr.execution
     expected = rr.expected
-    code = 0 if expected is None and rr.verdict == "pass" else 1 if expected is None else (0 if rr.verdict == expected else 1)
+    if expected is None:
+        code = 0 if rr.verdict == "pass" else 1
+    else:
+        code = 0 if rr.verdict == expected else 1
     if as_json:
         click.echo(json.dumps(rr.to_json(), indent=2))
         sys.exit(code)
@@ -149,9 +152,11 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--strategy", default="dpor", show_default=True, metavar="NAME",
               help=f"Exploration strategy: {', '.join(REGISTRY)}.")
-@click.option("--max-executions", type=click.IntRange(min=1), default=None, help="Stop after N executions (inconclusive).")
+@click.option("--max-executions", type=click.IntRange(min=1), default=None,
+              help="Stop after N executions (inconclusive).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and pct.")
-@click.option("--bound", type=click.IntRange(min=0), default=2, show_default=True, help="Preemption bound (strategy 'preemption').")
+@click.option("--bound", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Preemption bound (strategy 'preemption').")
 @click.option("--depth", type=click.IntRange(min=1), default=3, show_default=True, help="PCT depth.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
@@ -197,7 +202,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
         out.print(f"counterexample (shrunk; threads {', '.join(ex.names)}):", markup=False)
         failing = [v.step for v in ex.violations if v.step is not None]
         conflict = cex.explanation.get("conflict", {})
-        marks = failing + [conflict["first"]["index"]] if conflict else failing
+        marks = [*failing, conflict["first"]["index"]] if conflict else failing
         for line in render_lines(ex.trace, ex.names, highlight=marks):
             out.print(line, markup=False, style="bold red" if line.startswith(">>") else None)
         for v in ex.violations:

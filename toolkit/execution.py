@@ -63,7 +63,7 @@ class Execution:
 
     def outcome(self) -> tuple[Any, ...]:
         """The observable outcome: final tree and each thread's result (value or error)."""
-        per_thread = []
+        per_thread: list[tuple[Any, ...]] = []
         for r in self.results:
             if r.error is not None:
                 err = r.error
@@ -76,8 +76,10 @@ class Execution:
 class Program(Protocol):
     """What the runner executes. See ``toolkit.explore.FunctionProgram`` and the incident model."""
 
-    names: Sequence[str]
-    digest: str
+    @property
+    def names(self) -> Sequence[str]: ...
+    @property
+    def digest(self) -> str: ...
 
     def setup(self, vfs: Vfs) -> None: ...
     def bodies(self, sched: Scheduler) -> Sequence[Callable[[], Awaitable[Any]]]: ...

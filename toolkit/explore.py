@@ -92,7 +92,10 @@ class FunctionProgram:
                 vfs.put(path, data)
 
     def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
-        return [(lambda p=p, tid=tid: p(SchedFS(sched, tid))) for tid, p in enumerate(self.programs)]
+        def body(p: Callable[[SchedFS], Awaitable[Any]], tid: int) -> Callable[[], Awaitable[Any]]:
+            return lambda: p(SchedFS(sched, tid))
+
+        return [body(p, tid) for tid, p in enumerate(self.programs)]
 
     def hooks(self, sched: Scheduler) -> None:
         """No fault injection by default."""

@@ -50,18 +50,17 @@ def forests(n: int) -> list[tuple[int, ...]]:
         memo[k] = sorted(out)
         return memo[k]
 
+    def place(tree: tuple[Any, ...], parent: int, parents: list[int]) -> None:
+        me = len(parents)
+        parents.append(parent)
+        for child in tree:
+            place(child, me, parents)
+
     result = []
     for form in forest_forms(n):
         parents: list[int] = []
-
-        def place(tree: tuple[Any, ...], parent: int) -> None:
-            me = len(parents)
-            parents.append(parent)
-            for child in tree:
-                place(child, me)
-
         for tree in form:
-            place(tree, -1)
+            place(tree, -1, parents)
         result.append(tuple(parents))
     return result
 

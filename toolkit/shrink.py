@@ -14,6 +14,7 @@ continuations fail, found by binary search with a prefix-pinned DPOR under a bud
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,7 @@ def cost(ex: Execution) -> tuple[int, int, int]:
     end = first_failure(ex) + 1
     trace = ex.trace[:end]
     threads = len({ev.thread for ev in trace})
-    preemptions = sum(1 for a, b in zip(trace, trace[1:], strict=False) if a.thread != b.thread and a.thread in b.enabled)
+    preemptions = sum(1 for a, b in itertools.pairwise(trace) if a.thread != b.thread and a.thread in b.enabled)
     return threads, preemptions, end
 
 
@@ -89,7 +90,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
             for bi in range(len(blocks) - 1):
                 if replays >= MAX_REPLAYS:
                     break
-                tid, s, e = blocks[bi]
+                _tid, s, e = blocks[bi]
                 nxt = blocks[bi + 1]
                 cand = seq[:s] + seq[nxt[1]:nxt[2]] + seq[s:e] + seq[nxt[2]:]
                 for variant in (cand, seq[:s] + seq[e:] + seq[s:e]):
@@ -154,7 +155,7 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
 
     def all_fail(k: int) -> bool:
         strat = Dpor(prefix=seq[:k])
-        failing_all = {"ok": True, "n": 0}
+        failing_all: dict[str, int] = {"ok": 1, "n": 0}
 
         async def driver(r: Runner) -> None:
             while failing_all["n"] < budget:
@@ -169,12 +170,12 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
                     continue
                 failing_all["n"] += 1
                 if not trial.violations:
-                    failing_all["ok"] = False
+                    failing_all["ok"] = 0
                     return
-            failing_all["ok"] = False  # budget: not proven certain
+            failing_all["ok"] = 0  # budget: not proven certain
 
         runner.run(driver)
-        return failing_all["ok"]
+        return bool(failing_all["ok"])
 
     lo, hi = 0, first_failure(ex) + 1
     if not all_fail(hi):

@@ -25,10 +25,10 @@ from typing import Any
 
 from toolkit.errors import InputError
 from toolkit.fs.base import oserror
+from toolkit.fs.vfs import Vfs
 from toolkit.models import tar
 from toolkit.models.rust_fs import create_dir_all, remove_dir_all
 from toolkit.sfs import SchedFS
-from toolkit.fs.vfs import Vfs
 
 
 @dataclass
@@ -81,7 +81,10 @@ class Pipeline:
     def bodies(self, fs_for: Callable[[int], SchedFS]) -> list[Callable[[], Awaitable[Any]]]:
         algo = self.algorithm_fn()
         if self.static:
-            return [(lambda i=i: self._run_job(algo, fs_for(i), self.jobs[i])) for i in range(len(self.jobs))]
+            def job_body(i: int) -> Callable[[], Awaitable[Any]]:
+                return lambda: self._run_job(algo, fs_for(i), self.jobs[i])
+
+            return [job_body(i) for i in range(len(self.jobs))]
         queue = {"next": 0}
 
         async def worker(fs: SchedFS) -> None:
@@ -92,7 +95,10 @@ class Pipeline:
                     return
                 await self._run_job(algo, fs, self.jobs[index])
 
-        return [(lambda i=i: worker(fs_for(i))) for i in range(self.workers)]
+        def worker_body(i: int) -> Callable[[], Awaitable[Any]]:
+            return lambda: worker(fs_for(i))
+
+        return [worker_body(i) for i in range(self.workers)]
 
     async def _run_job(self, algo: Callable[[SchedFS, Job, Pipeline], Awaitable[Any]], fs: SchedFS, job: Job) -> Any:
         result = await algo(fs, job, self)
