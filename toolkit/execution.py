@@ -17,13 +17,16 @@ from typing import Any, Protocol
 import trio
 import trio.testing
 
-from toolkit.errors import DeadlockError
+from toolkit.errors import DeadlockError, InternalError
 from toolkit.fs import Vfs, make_backend
 from toolkit.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
 from toolkit.sfs import SchedFS
 from toolkit.steps import StepEvent
 
 Body = Callable[[SchedFS], Awaitable[Any]]
+#: ``trio``: each virtual thread is a Trio task (virtual time available); ``direct``: the same
+#: coroutines driven without an event loop (faster; no Trio primitives inside steps)
+DRIVERS = ("trio", "direct")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,12 @@ def default_violations(execution: Execution) -> list[Violation]:
 class Runner:
     """Owns a backend and runs executions of one program on it."""
 
-    def __init__(self, program: Program, backend: str = "memory") -> None:
+    def __init__(self, program: Program, backend: str = "memory", driver: str = "trio") -> None:
+        if driver not in DRIVERS:
+            from toolkit.errors import UnknownNameError
+
+            raise UnknownNameError("driver", driver, DRIVERS)
+        self.driver = driver
         self.program = program
         self.backend_name = backend
         self.backend = make_backend(backend)
@@ -150,7 +158,10 @@ class Runner:
         bodies = self.program.bodies(sched)
         deadlock = None
         try:
-            await run_threads(sched, bodies)
+            if self.driver == "direct":
+                sched.run_direct(bodies)
+            else:
+                await run_threads(sched, bodies)
         except DeadlockError as exc:
             deadlock = str(exc)
         execution = Execution(
@@ -166,7 +177,15 @@ class Runner:
         return execution
 
     def run(self, driver: Callable[[Runner], Awaitable[Any]]) -> Any:
-        """Run `driver(self)` inside one trio.run with a MockClock."""
+        """Run `driver(self)` inside one trio.run with a MockClock (or directly, without Trio)."""
+        if self.driver == "direct":
+            coro = driver(self)
+            try:
+                coro.send(None)  # type: ignore[attr-defined]
+            except StopIteration as stop:
+                return stop.value
+            coro.close()  # type: ignore[attr-defined]
+            raise InternalError("the direct driver cannot host code that awaits Trio")
         return trio.run(driver, self, clock=trio.testing.MockClock(autojump_threshold=0))
 
     def run_single(self, chooser: Chooser) -> Execution:

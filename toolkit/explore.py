@@ -205,7 +205,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
             strategy: str = "dpor", backend: str = "memory", max_executions: int | None = None,
             seed: int = 0, stop_on_failure: bool = False, names: Sequence[str] | None = None,
-            **strategy_options: Any) -> ExploreResult:
+            driver: str = "trio", **strategy_options: Any) -> ExploreResult:
     """Explore every interleaving of `programs` (up to equivalence with ``dpor``).
 
     Args:
@@ -221,6 +221,8 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
         seed: for ``random`` and ``pct``.
         stop_on_failure: stop at the first counterexample (default: explore everything, so that
             ``outcomes`` is complete).
+        driver: ``trio`` (default: every virtual thread is a Trio task) or ``direct`` (the same
+            coroutines driven without an event loop; faster, no Trio primitives inside steps).
 
     Returns:
         An ``ExploreResult``: ``verdict``, ``executions``, ``complete``, ``counterexample``,
@@ -235,6 +237,6 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             max_executions = 1000
     strat = make_strategy(strategy, **strategy_options)
     program = FunctionProgram(programs, setup, check, names)
-    with Runner(program, backend) as runner:
+    with Runner(program, backend, driver) as runner:
         return run_exploration(runner, strat, max_executions=max_executions,
                                stop_on_failure=stop_on_failure, collect_outcomes=True)

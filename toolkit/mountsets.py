@@ -161,7 +161,7 @@ def expected_verdict(algorithm: str, ms: MountSet, workers: int) -> str | None:
 
 
 def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
-                      as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4)) -> int:
+                      as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio") -> int:
     """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
     from rich.console import Console
 
@@ -174,7 +174,7 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     for ms in all_mount_sets(k):
         for w in workers:
             sc = scenario_for(base, ms, w)
-            vr = verify(sc, strategy, max_executions, shrink=False)
+            vr = verify(sc, strategy, max_executions, shrink=False, driver=driver)
             r = vr.result
             exp = expected_verdict(base.algorithm, ms, w)
             met = exp is None or r.verdict == exp

@@ -62,7 +62,12 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
         from toolkit.inject import build_injectors
 
         injectors = build_injectors(scenario, specs)
-    return scenario.program(injectors)
+    program = scenario.program(injectors)
+    if specs:  # command-line injectors change the program: tokens must say so
+        from toolkit.inject import specs_digest
+
+        program.digest = specs_digest(program.digest, specs)
+    return program
 
 
 def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
@@ -96,6 +101,7 @@ class VerifyResult:
     token: str | None = None
     command: str | None = None
     inject: list[str] = field(default_factory=list)
+    placements: Any = None  # toolkit.inject.PlacementResult when fault placements were enumerated
 
     @property
     def expected(self) -> str | None:
@@ -104,7 +110,8 @@ class VerifyResult:
 
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
-           progress: Callable[[int, int], None] | None = None, **options: Any) -> VerifyResult:
+           progress: Callable[[int, int], None] | None = None, driver: str = "trio",
+           **options: Any) -> VerifyResult:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     if strategy in ("random", "pct"):
@@ -113,8 +120,10 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
             max_executions = 1000
     if max_executions is None:
         max_executions = scenario.max_executions
+    if strategy == "dpor" and any(getattr(inj, "explores", False) for inj in program.injectors):
+        return _verify_placements(scenario, program, backend, max_executions, inject, progress)
     strat = make_strategy(strategy, **options)
-    with Runner(program, backend) as runner:
+    with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress)
         vr = VerifyResult(scenario, result, backend, inject=list(inject))
         cex = result.counterexample
@@ -127,6 +136,33 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
             cex.token = tokens.encode(program.digest, cex.execution.choices)
             cex.replay_command = replay_command(scenario, cex.token, backend, inject)
             vr.token, vr.command = cex.token, cex.replay_command
+    return vr
+
+
+def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
+                       inject: Sequence[str], progress: Callable[[int, int], None] | None) -> VerifyResult:
+    """Every placement of the injected faults, one optimal DPOR each (``toolkit.inject``)."""
+    from toolkit.explore import Counterexample, confirm
+    from toolkit.inject import explore_placements
+
+    with Runner(program, backend) as runner:
+        pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)
+        cex = None
+        if pr.first is not None:
+            confirm(runner, pr.first)  # the fault decisions are in the choices: it must replay exactly
+            cex = Counterexample(pr.first)
+            cex.explanation = {"fault_placement": [list(p) for p in pr.first_pins]}
+            cex.token = tokens.encode(program.digest, cex.execution.choices)
+            cex.replay_command = replay_command(scenario, cex.token, backend, inject)
+    verdict = "unsafe" if cex is not None else ("safe" if pr.complete else "inconclusive")
+    result = ExploreResult(
+        verdict=verdict, complete=pr.complete, stop_reason=pr.stop_reason, executions=pr.executions,
+        blocked=pr.blocked, strategy=f"dpor over {pr.placements} fault placements", naive_interleavings=pr.naive,
+        counterexample=cex, outcomes=set(), failing=1 if cex is not None else 0, steps=pr.steps,
+        wall_time=pr.wall_time, classes=pr.executions if pr.complete else 0)
+    vr = VerifyResult(scenario, result, backend, inject=list(inject), placements=pr)
+    if cex is not None:
+        vr.token, vr.command = cex.token, cex.replay_command
     return vr
 
 
@@ -151,6 +187,11 @@ def verify_json(vr: VerifyResult) -> dict[str, Any]:
         "naive_interleavings": str(r.naive_interleavings), "failing_executions": r.failing,
         "steps": r.steps, "wall_time_s": round(r.wall_time, 4), "counterexample": None,
     }
+    if vr.placements is not None:
+        pr = vr.placements
+        out["fault_placements"] = {"placements": pr.placements, "executions": pr.executions,
+                                   "failing_placements": pr.failing_placements,
+                                   "clean_failure_executions": pr.clean_failure_executions}
     if cex is not None:
         ex = cex.execution
         out["counterexample"] = {

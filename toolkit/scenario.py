@@ -25,7 +25,7 @@ from toolkit.models.guest_download import Job, Pipeline, short_label
 from toolkit.scheduler import Scheduler
 from toolkit.sfs import SchedFS
 
-MODEL_VERSION = "guest-download/1"
+MODEL_VERSION = "guest-download/2"  # 2: fd-relative remove_dir_all walk, tar-rs fixes
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions"}
@@ -97,7 +97,9 @@ class IncidentProgram:
         self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots))
                      for i, m in enumerate(scenario.mounts)]
         self.pipeline = self._pipeline()
-        self.names = self.pipeline.thread_names()
+        # injectors may add virtual threads (e.g. a still-running writer of the previous run)
+        self.names = self.pipeline.thread_names() + [
+            n for inj in self.injectors for n in getattr(inj, "extra_threads", lambda _p: [])(self)]
         self.digest = scenario.digest
         self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
         self.initial: dict[str, str] = {}
@@ -123,7 +125,10 @@ class IncidentProgram:
         for job in self.jobs:
             job.delivered = None
         self.pipeline = self._pipeline()
-        return self.pipeline.bodies(lambda tid: SchedFS(sched, tid))
+        bodies = self.pipeline.bodies(lambda tid: SchedFS(sched, tid))
+        for inj in self.injectors:  # may set Job.delivered, wrap bodies, append extra threads
+            bodies = list(getattr(inj, "bodies", lambda _s, _p, b: b)(sched, self, bodies))
+        return bodies
 
     def hooks(self, sched: Scheduler) -> None:
         for inj in self.injectors:
@@ -132,6 +137,8 @@ class IncidentProgram:
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
         out = incident_violations(execution, self.roots, self.expected, self.initial,
                                   forbid_stale=self.scenario.stale == "forbid")
+        for inj in self.injectors:  # an injected fault can make a clean job failure the right outcome
+            out = list(getattr(inj, "judge", lambda _e, _p, v: v)(execution, self, out))
         for inj in self.injectors:
             out.extend(getattr(inj, "check", lambda _e, _p: [])(execution, self))
         return out
@@ -261,16 +268,20 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
     max_exec = raw.get("max_executions")
     if max_exec is not None:
         _typed(file, "max_executions", max_exec, int, "an integer")
+        if max_exec < 1:
+            raise _err(file, "max_executions", f"must be at least 1 (got {max_exec})")
+    verify_digest = _typed(file, "verify_digest", raw.get("verify_digest", True), bool, "true or false")
+    enoent = _typed(file, "rust_enoent_tolerant", raw.get("rust_enoent_tolerant", True), bool, "true or false")
+    description = _typed(file, "description", raw.get("description", ""), str, "a string")
     inject = _typed(file, "inject", raw.get("inject", []), list, "an array of tables ([[inject]])")
     for j, inj in enumerate(inject):
         _typed(file, f"inject[{j}]", inj, dict, "a table")
         if "name" not in inj:
             raise _err(file, f"inject[{j}].name", "is required")
     return Scenario(
-        file=file, name=name, description=str(raw.get("description", "")), algorithm=algorithm,
+        file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
-        seed=seed, verify_digest=bool(raw.get("verify_digest", True)),
-        rust_enoent_tolerant=bool(raw.get("rust_enoent_tolerant", True)), stale=stale,
+        seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,
         mount_sets=mount_sets, max_executions=max_exec, initial_dirs=list(dirs),
         initial_files={k: v.encode() for k, v in files.items()}, initial_links=dict(links), inject=list(inject),
     )
@@ -288,6 +299,10 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
             _check_keys(file, w, mem, MEMBER_KEYS)
             if "name" not in mem:
                 raise _err(file, f"{w}.name", "is required")
+            _typed(file, f"{w}.name", mem["name"], str, "a string")
+            for key in ("kind", "data", "target"):
+                if key in mem:
+                    _typed(file, f"{w}.{key}", mem[key], str, "a string")
             kind = mem.get("kind", "file")
             if kind not in ("file", "dir", "symlink", "hardlink"):
                 raise _err(file, f"{w}.kind", f"must be file, dir, symlink or hardlink (got {kind!r})")
@@ -299,5 +314,7 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
     if not 0 <= files <= 50:
         raise _err(file, f"{where}.files", f"must be between 0 and 50 (got {files})")
     flavor = m.get("flavor", "skill" if "/skills/" in m["path"] else "instructions")
+    if flavor not in ("skill", "instructions"):
+        raise _err(file, f"{where}.flavor", f"must be 'skill' or 'instructions' (got {flavor!r})")
     seed = _typed(file, f"{where}.seed", m.get("seed", default_seed), int, "an integer")
     return generate(seed, files, flavor)

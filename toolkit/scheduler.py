@@ -13,7 +13,6 @@ A thread's exception is its outcome: it ends that thread only, like a worker thr
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,6 +38,20 @@ class Chooser(Protocol):
 
 
 ABORT = -1
+_DIRECT = object()
+
+
+class _DirectYield:
+    """The gate's suspension point in direct (Trio-less) mode."""
+
+    __slots__ = ()
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        yield _DIRECT
+
+
+def _abort_failed(_: object) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
 
 
 class Crash(BaseException):
@@ -81,6 +94,13 @@ class Scheduler:
         self._crash_pending = False
         self.enabled_now: tuple[int, ...] = ()
         self.aborted = False
+        self.direct = False
+        self.current = -1
+        self.next_to_run: int | None = None
+        self._self_released = False
+        self._active = len(self.threads)
+        self._unstarted = list(range(len(self.threads)))
+        self._sees_forced = bool(getattr(chooser, "sees_forced", False))
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
@@ -88,13 +108,11 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         """Called by the baton holder when it parks or ends: release exactly one thread."""
-        for t in self.threads:
-            if not t.done and not t.parked:
-                return  # someone is still running or starting (virtual time): it will dispatch
-        for t in self.threads:
-            if not t.started and t.parked:
-                self._release(t.tid)
-                return
+        if self._active:
+            return  # someone is still running or starting (virtual time): it will dispatch
+        if self._unstarted:
+            self._release(self._unstarted[0])
+            return
         if self._crash_pending:
             for t in self.threads:
                 if t.parked:
@@ -110,7 +128,7 @@ class Scheduler:
                 self._dispatch()
             return
         self.enabled_now = enabled
-        if len(enabled) == 1 and not getattr(self.chooser, "sees_forced", False):
+        if len(enabled) == 1 and not self._sees_forced:
             chosen = enabled[0]
         else:
             chosen = self.chooser.choose(enabled, self.trace)
@@ -128,27 +146,40 @@ class Scheduler:
     def _release(self, tid: int) -> None:
         t = self.threads[tid]
         t.parked = False
-        t.started = True
+        self._active += 1
+        if not t.started:
+            t.started = True
+            self._unstarted.remove(tid)
         self.running = tid
-        if trio.lowlevel.current_task() is t.task:
-            t.task_self_released = True  # type: ignore[attr-defined]
+        if tid == self.current:
+            self._self_released = True
+        elif self.direct:
+            self.next_to_run = tid
         else:
             trio.lowlevel.reschedule(t.task)
 
     async def _park(self, t: _VThread) -> None:
+        self.current = t.tid
         t.parked = True
-        t.task_self_released = False  # type: ignore[attr-defined]
+        self._active -= 1
+        self._self_released = False
         self.running = None
         self._dispatch()
-        if not t.task_self_released:  # type: ignore[attr-defined]
-            await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+        if not self._self_released:
+            if self.direct:
+                await _DirectYield()
+            else:
+                await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+            self.current = t.tid
+        self._self_released = False
         if self._crash_pending:
             raise Crash()
 
     # thread bodies -------------------------------------------------------------------------
     async def run_thread(self, tid: int, body: Callable[[], Awaitable[Any]]) -> None:
         t = self.threads[tid]
-        t.task = trio.lowlevel.current_task()
+        if not self.direct:
+            t.task = trio.lowlevel.current_task()
         try:
             await self._park(t)
             t.result.value = await body()
@@ -159,11 +190,43 @@ class Scheduler:
         finally:
             t.done = True
             t.parked = False
+            self._active -= 1
+            self.current = tid
             self.running = None
             self._dispatch()
 
+    def run_direct(self, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+        """Drive the threads as bare coroutines, without Trio (fast exploration mode).
+
+        Same semantics as Trio mode: a thread only ever suspends at its gate, and exactly one
+        thread is resumed per choice. A thread that awaits anything else (Trio's virtual time, for
+        instance) cannot run here: that raises an error asking for the Trio driver.
+        """
+        self.direct = True
+        coros = [self.run_thread(tid, body) for tid, body in enumerate(bodies)]
+        for tid in range(len(coros)):
+            self._resume(coros, tid)
+        while self.next_to_run is not None:
+            tid = self.next_to_run
+            self.next_to_run = None
+            self._resume(coros, tid)
+        if self.deadlock is not None:
+            raise DeadlockError(self.deadlock)
+
+    def _resume(self, coros: list[Any], tid: int) -> None:
+        self.current = tid
+        try:
+            signal = coros[tid].send(None)
+        except StopIteration:
+            return
+        if signal is not _DIRECT:
+            for c in coros:
+                c.close()
+            raise InternalError("a virtual thread awaited something other than its gate (Trio virtual time?); "
+                                "run it with the Trio driver")
+
     async def step(self, tid: int, op: str, path: str, fn: Callable[..., Any], *args: Any,
-                   detail: str = "", render: Callable[[Any], str] | None = None) -> Any:
+                   detail: str = "", render: Callable[[Any], str] | None = None, awaits: bool = False) -> Any:
         """One scheduling point, then one atomic step on the filesystem."""
         t = self.threads[tid]
         await self._park(t)
@@ -176,7 +239,7 @@ class Scheduler:
             for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
                 hook(self, tid, op, path)
             value = fn(*args)
-            if inspect.isawaitable(value):
+            if awaits:
                 value = await value
         except OSError as exc:
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",

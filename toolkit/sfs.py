@@ -118,7 +118,7 @@ class SchedFS:
 
     async def sleep(self, seconds: float, label: str = "sleep") -> None:
         """Wait in virtual time (Trio's MockClock) while holding the baton: one step."""
-        await self._step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s")
+        await self._step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s", awaits=True)
 
     async def local(self, op: str, detail: str = "", path: str = "") -> None:
         """A thread-local step with no filesystem footprint (e.g. a download)."""

@@ -60,7 +60,7 @@ def dependent(a: Footprint, b: Footprint) -> bool:
 class FootprintBuilder:
     """Accumulates a step's footprint while the step runs."""
 
-    __slots__ = ("reads", "writes", "lists", "touches")
+    __slots__ = ("lists", "reads", "touches", "writes")
 
     def __init__(self) -> None:
         self.reads: set[str] = set()

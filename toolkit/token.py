@@ -22,6 +22,7 @@ from toolkit.errors import TokenError
 
 VERSION = 1
 PREFIX = "rp"
+MAX_RAW = 1 << 24  # bytes of varints a token may inflate to (no decompression bombs)
 
 
 def _varints(values: Sequence[int]) -> bytes:
@@ -71,7 +72,7 @@ def decode(token: str, expected_digest: str | None = None, source: str = "scenar
         raise TokenError(f"token {token[:20]!r}: not a raceproof token (expected 'rp1.…')")
     parts = token.split(".")
     head = parts[0][len(PREFIX):]
-    if not head.isdigit():
+    if not (head.isascii() and head.isdigit()):
         raise TokenError(f"token {token[:20]!r}: not a raceproof token (expected 'rp1.…')")
     if int(head) != VERSION:
         raise TokenError(f"token: unsupported version {head} (this raceproof reads version {VERSION})")
@@ -87,7 +88,10 @@ def decode(token: str, expected_digest: str | None = None, source: str = "scenar
     if payload == "-":
         return []
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)), MAX_RAW)
     except (binascii.Error, zlib.error, ValueError):
         raise TokenError("token: the choice list is corrupt") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise TokenError("token: the choice list is corrupt (incomplete or too long)")
     return _unvarints(raw)

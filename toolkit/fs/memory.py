@@ -15,7 +15,7 @@ from toolkit.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, p
 
 
 class _Node:
-    __slots__ = ("kind", "data", "target", "ino", "names")
+    __slots__ = ("data", "ino", "kind", "names", "target")
 
     def __init__(self, kind: Kind, ino: int, target: str = "") -> None:
         self.kind: Kind = kind
@@ -109,6 +109,11 @@ class MemoryBackend:
             return None
         size = len(node.data) if node.kind == "file" else len(node.target)
         return Stat(node.kind, size, node.ino)
+
+    def kind(self, path: str) -> Kind | None:
+        """The kind of the entry at `path`, or None (a fast lstat for path resolution)."""
+        node = self._nodes.get(path)
+        return None if node is None else node.kind
 
     def readlink(self, path: str) -> str:
         node = self._get(path)

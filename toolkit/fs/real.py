@@ -43,6 +43,7 @@ class RealBackend:
     def __init__(self) -> None:
         self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
         self._closed = False
+        self._pins: list[int] = []
 
     # the sandbox ---------------------------------------------------------------------------
     def host(self, path: str) -> str:
@@ -66,9 +67,20 @@ class RealBackend:
         except OSError as exc:
             raise OSError(exc.errno, os.strerror(exc.errno or 0), path) from None
 
+    def pin_dir(self, path: str) -> None:
+        """Hold an fd on a directory a walk opened, so its inode number cannot be reused (ext4
+        recycles freed inodes at once) while ``Vfs`` uses it as the identity of that open directory."""
+        self._pins.append(int(self._call(os.open, path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)))
+
+    def unpin_dirs(self) -> None:
+        pins, self._pins = self._pins, []
+        for fd in pins:
+            os.close(fd)
+
     def reset(self) -> None:
         if self._closed:
             raise SandboxViolation("the real backend is closed")
+        self.unpin_dirs()
         for name in os.listdir(self.root):
             full = os.path.join(self.root, name)
             if os.path.isdir(full) and not os.path.islink(full):
@@ -78,6 +90,7 @@ class RealBackend:
 
     def close(self) -> None:
         if not self._closed:
+            self.unpin_dirs()
             shutil.rmtree(self.root, ignore_errors=True)
             self._closed = True
 

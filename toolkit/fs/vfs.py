@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno as E
 import os
-from collections import deque
+from collections.abc import Callable
 
 from toolkit.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from toolkit.steps import FootprintBuilder, content, entry
@@ -32,15 +32,24 @@ class Vfs:
         self.fp = FootprintBuilder()
         self._ids: dict[int, int] = {}
         self._handles: dict[int, tuple[int, int]] = {}  # vfs handle -> (backend handle, file id)
+        fast = getattr(backend, "kind", None)
+        self._kind: Callable[[str], str | None] = fast if fast is not None else self._kind_by_lstat
+
+    def _kind_by_lstat(self, path: str) -> str | None:
+        st = self.backend.lstat(path)
+        return None if st is None else st.kind
 
     # lifecycle -----------------------------------------------------------------------------
     def reset_ids(self) -> None:
-        """Forget logical file ids and open handles (start of an execution)."""
+        """Forget logical file ids, open handles and open directories (start/end of an execution)."""
         for bh, _ in self._handles.values():
             try:
                 self.backend.close_handle(bh)
             except OSError:
                 pass
+        unpin = getattr(self.backend, "unpin_dirs", None)
+        if unpin is not None:
+            unpin()
         self._ids = {}
         self._handles = {}
 
@@ -63,45 +72,45 @@ class Vfs:
         """
         if not path.startswith("/"):
             raise oserror(E.EINVAL, path)
-        todo = deque(split(path))
-        cur = "/"
+        todo = [c for c in reversed(path.split("/")) if c]  # a stack: next component last
+        cur = ""  # the resolved directory so far ("" is the root)
         links = 0
-        reads = self.fp.reads
-        backend = self.backend
+        add_read = self.fp.reads.add
+        kind = self._kind
         while todo:
-            name = todo.popleft()
+            name = todo.pop()
             if name == ".":
                 continue
             if name == "..":
-                cur = parent_of(cur)
+                cur = cur.rsplit("/", 1)[0]
                 continue
-            child = join(cur, name)
+            child = cur + "/" + name
             last = not todo
             if last and not follow:
                 return child
-            reads.add(entry(child))
-            st = backend.lstat(child)
-            if st is None:
+            add_read("e:" + child)
+            k = kind(child)
+            if k is None:
                 if last:
                     return child
                 raise oserror(E.ENOENT, path)
-            if st.kind == "link":
+            if k == "link":
                 if nofollow_ancestors:
                     raise oserror(E.ELOOP, path)
                 links += 1
                 if links > MAXSYMLINKS:
                     raise oserror(E.ELOOP, path)
-                target = backend.readlink(child)
+                target = self.backend.readlink(child)
                 if target.startswith("/"):
-                    cur = "/"
-                todo.extendleft(reversed(split(target)))
+                    cur = ""
+                todo.extend(c for c in reversed(target.split("/")) if c)
                 continue
             if last:
                 return child
-            if st.kind != "dir":
+            if k != "dir":
                 raise oserror(E.ENOTDIR, path)
             cur = child
-        return cur
+        return cur or "/"
 
     def _final(self, path: str, *, follow: bool = False, nofollow_ancestors: bool = False) -> str:
         full = self.resolve(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
@@ -115,6 +124,26 @@ class Vfs:
     @staticmethod
     def _rethrow(exc: OSError, path: str) -> OSError:
         return OSError(exc.errno, os.strerror(exc.errno or 0), path)
+
+    def _dir_alive(self, path: str, ino: int) -> bool:
+        """Whether `path` still names the directory (inode `ino`) an fd-relative walk opened.
+
+        Models ``openat``/``unlinkat``/``getdents`` on a held directory fd: once that directory is
+        removed (or replaced by another one or a symlink) its fd sees a dead, empty directory. A
+        directory *moved* elsewhere is treated as dead too (the models do not rename while walking).
+        The inode cannot be reused while the walk is live: the real backend pins it with an open fd.
+        """
+        try:
+            full = self._final(path)
+        except OSError:
+            return False
+        st = self.backend.lstat(full)
+        return st is not None and st.kind == "dir" and st.ino == ino
+
+    def _check_at(self, path: str, at: int | None) -> None:
+        """An fd-relative step on `path`'s final component, relative to directory inode `at`."""
+        if at is not None and not self._dir_alive(parent_of(path) if path != "/" else "/", at):
+            raise oserror(E.ENOENT, path)
 
     # steps ---------------------------------------------------------------------------------
     def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
@@ -139,7 +168,9 @@ class Vfs:
             raise self._rethrow(exc, path) from None
         self._created(full)
 
-    def rmdir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+    def rmdir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
+        """rmdir(2); with ``at`` it is ``unlinkat(dirfd, name, AT_REMOVEDIR)`` (see ``_dir_alive``)."""
+        self._check_at(path, at)
         full = self._final(path, nofollow_ancestors=nofollow_ancestors)
         self.fp.lists.add(full)
         try:
@@ -148,7 +179,9 @@ class Vfs:
             raise self._rethrow(exc, path) from None
         self._created(full)
 
-    def unlink(self, path: str, *, nofollow_ancestors: bool = False) -> None:
+    def unlink(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
+        """unlink(2); with ``at`` it is ``unlinkat(dirfd, name, 0)`` (see ``_dir_alive``)."""
+        self._check_at(path, at)
         full = self._final(path, nofollow_ancestors=nofollow_ancestors)
         try:
             self.backend.unlink(full)
@@ -156,7 +189,13 @@ class Vfs:
             raise self._rethrow(exc, path) from None
         self._created(full)
 
-    def listdir(self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False) -> list[tuple[str, Kind]]:
+    def listdir(self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False,
+                at: int | None = None) -> list[tuple[str, Kind]]:
+        """List a directory. With ``at`` (the inode ``opendir`` returned) it is ``getdents`` on that
+        open directory: a directory removed since is dead and lists as empty (glibc's ``readdir``
+        maps the kernel's ENOENT for a dead directory to end-of-directory)."""
+        if at is not None and not self._dir_alive(path, at):
+            return []
         full = self._final(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
         st = self.backend.lstat(full)
         if st is None:
@@ -166,8 +205,10 @@ class Vfs:
         self.fp.lists.add(full)
         return self.backend.listdir(full)
 
-    def opendir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
-        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink."""
+    def opendir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> int:
+        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink. With ``at`` it is
+        ``openat(dirfd, name, ...)``. Returns the directory's inode: the identity of the open fd."""
+        self._check_at(path, at)
         full = self._final(path, nofollow_ancestors=nofollow_ancestors)
         st = self.backend.lstat(full)
         if st is None:
@@ -176,6 +217,10 @@ class Vfs:
             raise oserror(E.ELOOP, path)
         if st.kind != "dir":
             raise oserror(E.ENOTDIR, path)
+        pin = getattr(self.backend, "pin_dir", None)
+        if pin is not None:
+            pin(full)
+        return st.ino
 
     def open(self, path: str, mode: OpenMode) -> int:
         """Open a regular file, following a final symlink (``x`` never follows: EEXIST)."""
@@ -233,6 +278,8 @@ class Vfs:
             self.close(h)
 
     def symlink(self, target: str, path: str) -> None:
+        if not target:  # Linux: an empty target is ENOENT before any lookup (getname)
+            raise oserror(E.ENOENT, path)
         full = self._final(path)
         try:
             self.backend.symlink(target, full)

@@ -1,0 +1,430 @@
+"""Fault injectors: the Protocol, the registry, spec parsing, and exhaustive fault placement.
+
+An injector is a small object (one module per family in ``injectors/``) that the incident
+program calls at fixed points:
+
+- ``setup(vfs)``: after the scenario's initial tree is built (stale files, planted links);
+- ``attach(sched, program)``: once per execution, before the threads start (register
+  ``sched.hooks``; a hook ``hook(sched, tid, op, path)`` runs inside each step before the
+  operation, and an ``OSError`` it raises is that step's result);
+- ``bodies(sched, program, bodies)``: once per execution, after the jobs were reset: may set
+  ``Job.delivered`` (what a download returns), wrap thread bodies, or append the bodies of the
+  extra threads named by ``extra_threads(program)``;
+- ``check(execution, program)``: extra violations; ``judge(execution, program, violations)``:
+  may re-judge the incident checks (an injected fault makes a clean job failure legitimate).
+
+Every fault *decision* goes through ``Scheduler.choose_value`` with a label of the form
+``"<injector>#<index>"``, so the schedule (and the token) records it and a replay reproduces it
+bit for bit. Injectors that make such decisions set ``explores = True``; ``explore_placements``
+then enumerates every placement of their faults (an outer loop around optimal DPOR, see below).
+
+The core never imports ``injectors`` by name: ``REGISTRY`` maps names to ``"module:Class"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from toolkit.errors import InputError, ScenarioError, UnknownNameError, closest
+from toolkit.execution import Execution, Runner, Violation
+from toolkit.scheduler import Chooser
+from toolkit.steps import StepEvent
+
+#: injector name -> "module:Class" (imported lazily)
+REGISTRY: dict[str, str] = {
+    "errno": "injectors.errno_at:ErrnoAtStep",
+    "disk-full": "injectors.diskfull:DiskFull",
+    "truncate": "injectors.archive:Truncate",
+    "corrupt": "injectors.archive:Corrupt",
+    "slow-download": "injectors.download:SlowDownload",
+    "crash": "injectors.crash:CrashRerun",
+    "stale": "injectors.stale:StaleFiles",
+    "writer": "injectors.writer:PreviousWriter",
+    "hostile": "injectors.hostile:HostileArchive",
+    "case-insensitive": "injectors.caseless:CaseInsensitive",
+}
+
+#: filesystem operations a generic fault may hit (not is_dir/exists, which swallow errors,
+#: nor local steps such as download, take_job or the crash barrier)
+FS_OPS = ("lstat", "stat", "mkdir", "rmdir", "unlink", "readdir", "opendir", "open", "write", "read",
+          "close", "read_file", "write_file", "rename", "symlink", "readlink", "link", "realpath")
+
+
+class ParamError(Exception):
+    """A bad injector parameter (wrapped into InputError/ScenarioError by the caller)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an injector: its type, default, allowed values and one-line help."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+
+    def convert(self, raw: Any) -> Any:
+        value = raw
+        if isinstance(raw, str) and self.kind is not str:
+            try:
+                value = {"true": True, "false": False}[raw.lower()] if self.kind is bool else self.kind(raw)
+            except (ValueError, KeyError):
+                raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})") from None
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})")
+        if self.choices and value not in self.choices:
+            hint = closest(str(value), self.choices)
+            raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})"
+                             + (f"; did you mean {hint!r}?" if hint else ""))
+        if self.minimum is not None and value < self.minimum:
+            raise ParamError(self.name, f"must be >= {self.minimum:g} (got {value!r})")
+        return value
+
+
+class Injector(Protocol):
+    """What every injector provides (``BaseInjector`` gives no-op defaults for the hooks)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    #: True when it records fault decisions with ``choose_value`` (placements to enumerate)
+    explores: bool
+
+    def setup(self, vfs: Any) -> None: ...
+    def attach(self, sched: Any, program: Any) -> None: ...
+    def check(self, execution: Execution, program: Any) -> list[Violation]: ...
+
+
+class BaseInjector:
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    explores = False
+    #: faults of this injector make a job fail on purpose: a clean, reported failure is fine
+    fails_jobs = False
+    #: at most this many decisions with value != 0 per execution (for placement enumeration)
+    max_faults = 1
+
+    def __init__(self, index: int = 0, **values: Any) -> None:
+        self.index = index
+        self.label = f"{self.name}#{index}"
+        known = {p.name: p for p in self.params}
+        for key in values:
+            if key not in known:
+                hint = closest(key, known)
+                raise ParamError(key, "unknown parameter" + (f"; did you mean {hint!r}?" if hint else "")
+                                 + f" (known: {', '.join(known) or 'none'})")
+        for p in self.params:
+            setattr(self, p.name.replace("-", "_"), p.convert(values[p.name]) if p.name in values else p.default)
+        self.values = {k: getattr(self, k.replace("-", "_")) for k in known}
+        self.fired = 0
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-parameter checks (raise ParamError)."""
+
+    def setup(self, vfs: Any) -> None:
+        """Nothing to plant by default."""
+
+    def attach(self, sched: Any, program: Any) -> None:
+        self.fired = 0
+
+    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+        return bodies
+
+    def extra_threads(self, program: Any) -> list[str]:
+        return []
+
+    def check(self, execution: Execution, program: Any) -> list[Violation]:
+        return []
+
+    def judge(self, execution: Execution, program: Any, violations: list[Violation]) -> list[Violation]:
+        if self.fails_jobs and self.fired:
+            return judge_faulted(execution, program, violations, self.name)
+        return violations
+
+    def decide(self, sched: Any, tid: int, n: int = 2) -> int:
+        """A recorded fault decision (0 = no fault), within the per-execution budget."""
+        if self.fired >= self.max_faults:
+            return 0
+        value = int(sched.choose_value(tid, self.label, n))
+        if value:
+            self.fired += 1
+        return value
+
+    def job_for(self, program: Any, mount: str) -> Any:
+        """The job of parameter `mount` (an index or a mount path)."""
+        for job in program.jobs:
+            if mount in (str(job.index), job.root, job.label):
+                return job
+        raise InputError(f"injector {self.name}: mount {mount!r} is not a mount of this scenario "
+                         f"(mounts: {', '.join(j.root for j in program.jobs)})")
+
+
+def judge_faulted(execution: Execution, program: Any, violations: list[Violation], name: str) -> list[Violation]:
+    """Re-judge an execution in which a fault fired: a worker that *reported* an error failed
+    cleanly (that is the correct reaction), but a worker that reported success must have put all
+    of its archive's entries in place (else: silent loss under a fault). Confinement stays."""
+    kept = [v for v in violations if v.check not in ("no-worker-error", "final-tree")]
+    failed = sum(1 for r in execution.results if r.error is not None)
+    execution.extra["clean_failures"] = failed
+    succeeded = set(program.pipeline.results)
+    roots = sorted((j.root for j in program.jobs), key=len, reverse=True)
+    for path, desc in sorted(program.expected.items()):
+        owner = next((r for r in roots if path == r or path.startswith(r + "/")), None)
+        job = next((j for j in program.jobs if j.root == owner), None)
+        if job is None or job.index not in succeeded:
+            continue
+        if execution.tree.get(path) != desc:
+            kept.append(Violation(check="final-tree", path=path,
+                                  message=f"silent loss under an injected fault ({name}): the job for {owner} "
+                                          f"reported success but {path} is "
+                                          f"{'missing' if path not in execution.tree else 'different'}"))
+            break
+    return kept
+
+
+# names and specs --------------------------------------------------------------------------------
+
+def injector_class(name: str) -> type[BaseInjector]:
+    target = REGISTRY.get(name)
+    if target is None:
+        raise UnknownNameError("injector", name, REGISTRY)
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``"NAME:k=v,k2=v2"`` -> ``("NAME", {"k": "v", "k2": "v2"})``."""
+    name, _, rest = spec.strip().partition(":")
+    if not name:
+        raise InputError(f"--inject {spec!r}: missing injector name (expected NAME[:PARAM=VALUE,...])")
+    params: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--inject {spec!r}: {item!r} is not PARAM=VALUE")
+        params[key.strip()] = value.strip()
+    return name, params
+
+
+def make(name: str, params: dict[str, Any], index: int = 0) -> BaseInjector:
+    """Instantiate an injector by name (ParamError on a bad parameter)."""
+    return injector_class(name)(index, **params)
+
+
+def build_injectors(scenario: Any, specs: Sequence[str] = ()) -> list[BaseInjector]:
+    """The scenario's ``[[inject]]`` tables, then the ``--inject`` specs, as injector objects."""
+    out: list[BaseInjector] = []
+    for i, table in enumerate(scenario.inject):
+        params = {k: v for k, v in table.items() if k != "name"}
+        name = table["name"]
+        if name not in REGISTRY:
+            hint = closest(str(name), REGISTRY)
+            raise ScenarioError(scenario.file, f"inject[{i}].name",
+                                f"unknown injector {name!r}; known: {', '.join(sorted(REGISTRY))}"
+                                + (f"; did you mean {hint!r}?" if hint else ""))
+        try:
+            out.append(make(name, params, len(out)))
+        except ParamError as exc:
+            raise ScenarioError(scenario.file, f"inject[{i}].{exc.param}", f"injector {name!r}: {exc}") from None
+    for spec in specs:
+        name, params = parse_spec(spec)
+        try:
+            out.append(make(name, params, len(out)))
+        except ParamError as exc:
+            raise InputError(f"--inject {spec!r}: injector {name!r}, parameter {exc.param!r}: {exc}") from None
+    return out
+
+
+def specs_digest(digest: str, specs: Sequence[str]) -> str:
+    """A program digest that also covers command-line injectors (so tokens name them)."""
+    if not specs:
+        return digest
+    return hashlib.sha256((digest + "|" + "|".join(specs)).encode()).hexdigest()[:12]
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every injector with its parameters and description (for ``raceproof injectors``)."""
+    rows = []
+    for name in REGISTRY:
+        cls = injector_class(name)
+        rows.append({"name": name, "description": cls.description,
+                     "params": [{"name": p.name, "type": p.kind.__name__, "default": p.default, "help": p.help,
+                                 "choices": list(p.choices)} for p in cls.params],
+                     "explores": bool(cls.explores)})
+    return rows
+
+
+# exhaustive fault placement -----------------------------------------------------------------------
+
+Pin = tuple[str, int, int, int]  # (label, thread, nth decision of that thread for the label, value)
+
+
+class PinnedChooser:
+    """Delegates thread picks to `inner`; answers fault decisions from a fixed placement.
+
+    Decisions are numbered per (label, thread): a thread's n-th decision depends only on the
+    thread's own steps, so the same placement means the same fault in every interleaving."""
+
+    def __init__(self, inner: Chooser, pins: dict[tuple[str, int, int], int], points: set[tuple[str, int, int, int]]) -> None:
+        self.inner = inner
+        self.sees_forced = getattr(inner, "sees_forced", False)
+        self.pins = pins
+        self.points = points
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
+        return self.inner.choose(enabled, trace)
+
+    def choose_value(self, thread: int, label: str, n: int) -> int:
+        k = self.counts.get((label, thread), 0)
+        self.counts[(label, thread)] = k + 1
+        self.points.add((label, thread, k, n))
+        value = self.pins.get((label, thread, k), 0)
+        return value if value < n else 0
+
+
+def barrier_dpor() -> Any:
+    """Optimal DPOR that knows the crash barrier: a ``restart`` step is blocked until every
+    thread arrived, so it is never co-enabled with an earlier step and its races are not real."""
+    from toolkit.strategies.dpor import Dpor
+
+    class BarrierDpor(Dpor):
+        def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
+            if trace[j].op == "restart":
+                return
+            super()._reverse(i, j, hb, trace)
+
+    return BarrierDpor()
+
+
+class PinnedStrategy:
+    name = "dpor+placements"
+    sound = True
+    bounded = False
+
+    def __init__(self, pins: dict[tuple[str, int, int], int]) -> None:
+        self.inner = barrier_dpor()
+        self.pins = pins
+        self.points: set[tuple[str, int, int, int]] = set()
+
+    @property
+    def blocked(self) -> int:
+        return int(self.inner.blocked)
+
+    def next_execution(self) -> Chooser | None:
+        chooser = self.inner.next_execution()
+        return None if chooser is None else PinnedChooser(chooser, self.pins, self.points)
+
+    def observe(self, execution: Execution) -> None:
+        self.inner.observe(execution)
+
+
+@dataclass
+class PlacementResult:
+    placements: int = 0
+    executions: int = 0
+    blocked: int = 0
+    steps: int = 0
+    naive: int = 0
+    failing_placements: int = 0  # placements with at least one violation
+    clean_failure_executions: int = 0  # executions where a fault made a job fail cleanly
+    complete: bool = True
+    stop_reason: str = "exhausted"
+    first: Execution | None = None
+    first_pins: tuple[Pin, ...] = ()
+    per_placement: list[tuple[tuple[Pin, ...], int, int]] = field(default_factory=list)
+    wall_time: float = 0.0
+
+
+def explore_placements(runner: Runner, injectors: Iterable[BaseInjector], *, max_executions: int | None = None,
+                       stop_on_failure: bool = True,
+                       progress: Callable[[int, int], None] | None = None) -> PlacementResult:
+    """Every placement of every exploring injector's faults, each with a full optimal DPOR.
+
+    Level 0 runs DPOR with no fault and records every decision point (label, thread, n-th
+    decision, arity) any execution reached. Each point and non-zero value extends a placement by
+    one fault (up to the injector's ``max_faults``); the placements of level k+1 are built from
+    the points reached under the placements of level k, so a second fault placed after the first
+    one changed the run is found too. One DPOR per placement explores every interleaving with the
+    faults pinned there. Placements are sets, so each is explored once."""
+    from toolkit.explore import naive_count
+
+    t0 = time.perf_counter()
+    limits = {inj.label: inj.max_faults for inj in injectors if inj.explores}
+    res = PlacementResult()
+    level: list[frozenset[Pin]] = [frozenset()]
+    seen: set[frozenset[Pin]] = {frozenset()}
+    while level:
+        nxt: list[frozenset[Pin]] = []
+        for placement in level:
+            pins = {(lb, t, k): v for lb, t, k, v in placement}
+            strat = PinnedStrategy(pins)
+            res.placements += 1
+            count = fails = 0
+
+            async def driver(r: Runner, strat: PinnedStrategy = strat) -> tuple[int, int]:
+                n = f = 0
+                while True:
+                    if max_executions is not None and res.executions + n >= max_executions:
+                        res.complete, res.stop_reason = False, "budget"
+                        return n, f
+                    chooser = strat.next_execution()
+                    if chooser is None:
+                        return n, f
+                    ex = await r.run_one(chooser)
+                    strat.observe(ex)
+                    if ex.aborted:
+                        continue
+                    n += 1
+                    res.steps += len(ex.trace)
+                    res.naive = max(res.naive, naive_count(ex))
+                    if ex.extra.get("clean_failures"):
+                        res.clean_failure_executions += 1
+                    if ex.violations:
+                        f += 1
+                        if res.first is None:
+                            res.first, res.first_pins = ex, tuple(sorted(placement))
+                        if stop_on_failure:
+                            res.complete, res.stop_reason = False, "counterexample"
+                            return n, f
+                    if progress is not None:
+                        progress(res.executions + n, f)
+
+            count, fails = runner.run(driver)
+            res.executions += count
+            res.blocked += strat.blocked
+            res.failing_placements += 1 if fails else 0
+            res.per_placement.append((tuple(sorted(placement)), count, fails))
+            if not res.complete:
+                res.wall_time = time.perf_counter() - t0
+                return res
+            pinned = {(lb, t, k) for lb, t, k, _ in placement}
+            used: dict[str, int] = {}
+            for lb, *_ in placement:
+                used[lb] = used.get(lb, 0) + 1
+            for lb, t, k, n in sorted(strat.points):
+                if (lb, t, k) in pinned or used.get(lb, 0) >= limits.get(lb, 0):
+                    continue
+                for v in range(1, n):
+                    new = placement | {(lb, t, k, v)}
+                    if new not in seen:
+                        seen.add(new)
+                        nxt.append(new)
+        level = nxt
+    res.wall_time = time.perf_counter() - t0
+    return res

@@ -1,0 +1,390 @@
+"""Testing helpers for users' and raceproof's own tests: a trace-counting oracle and Hypothesis strategies.
+
+- ``count_traces(programs, setup=...)`` is the *counting oracle* (PRIOR-ART.md, appendix): it runs
+  the plain ``dfs`` enumeration (every interleaving, no reduction) and classifies each execution
+  by its Mazurkiewicz trace, i.e. by each thread's sequence of executed events plus the set of
+  ordered pairs of dependent events of different threads. The number of classes is the number of
+  Mazurkiewicz traces, computed independently of DPOR: ``dpor`` must explore exactly that many.
+- ``compare_strategies(...)`` runs ``dpor`` and the oracle on one program and lists every
+  disagreement (outcome sets, execution counts, blocked executions).
+- Hypothesis strategies: ``mount_sets()``, ``archives()`` and ``programs()``.
+
+Example (in a user's test)::
+
+    from hypothesis import given, settings
+    from toolkit.testing import programs, compare_strategies
+
+    @settings(max_examples=50, deadline=None)
+    @given(programs())
+    def test_dpor_is_sound(program):
+        assert compare_strategies(program.functions(), setup=program.setup) == []
+"""
+
+from __future__ import annotations
+
+import errno as E
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from toolkit.execution import Execution, Runner
+from toolkit.explore import FunctionProgram, explore
+from toolkit.fs import Vfs
+from toolkit.models.tar import Member
+from toolkit.sfs import SchedFS
+from toolkit.steps import dependent
+
+ProgramFn = Callable[[SchedFS], Awaitable[Any]]
+Setup = Mapping[str, bytes] | Callable[[Vfs], None] | None
+
+__all__ = [
+    "GeneratedProgram",
+    "Op",
+    "TraceCount",
+    "archives",
+    "compare_strategies",
+    "count_traces",
+    "mount_sets",
+    "programs",
+    "trace_key",
+]
+
+
+# the counting oracle ----------------------------------------------------------------------------
+
+def trace_key(execution: Execution) -> Hashable:
+    """The Mazurkiewicz trace of an execution, as a hashable value.
+
+    Two executions of a deterministic program are in the same trace exactly when each thread ran
+    the same sequence of events (operation, path, result, footprint) and every pair of dependent
+    events of different threads (``toolkit.steps.dependent``) ran in the same order. Events are
+    named ``(thread, k)``: the k-th event of that thread.
+    """
+    per_thread: dict[int, list[tuple[Any, ...]]] = {}
+    names: list[tuple[int, int]] = []
+    for ev in execution.trace:
+        seq = per_thread.setdefault(ev.thread, [])
+        names.append((ev.thread, len(seq)))
+        seq.append((ev.op, ev.path, ev.result, ev.errno, ev.detail, ev.footprint))
+    pairs = set()
+    trace = execution.trace
+    for j in range(len(trace)):
+        fj = trace[j].footprint
+        if fj.is_empty():
+            continue
+        tj = trace[j].thread
+        for i in range(j):
+            ei = trace[i]
+            if ei.thread != tj and dependent(ei.footprint, fj):
+                pairs.add((names[i], names[j]))
+    return (tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), frozenset(pairs))
+
+
+@dataclass
+class TraceCount:
+    """What the oracle found: every interleaving (``executions``), grouped into ``traces`` classes."""
+
+    executions: int
+    traces: int
+    outcomes: set[tuple[Any, ...]] = field(default_factory=set)
+    complete: bool = True
+
+
+def count_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
+                 max_executions: int | None = 200_000) -> TraceCount:
+    """Count the Mazurkiewicz traces of `programs` by brute force (the counting oracle).
+
+    Runs every interleaving (``dfs``), so keep programs tiny (a few thousand interleavings).
+    ``complete`` is False when `max_executions` stopped the enumeration first.
+    """
+    from toolkit.strategies.dfs import Dfs
+
+    strat = Dfs()
+    classes: set[Hashable] = set()
+    outcomes: set[tuple[Any, ...]] = set()
+    state = {"executions": 0, "complete": True}
+
+    async def driver(runner: Runner) -> None:
+        while True:
+            if max_executions is not None and state["executions"] >= max_executions:
+                state["complete"] = False
+                return
+            chooser = strat.next_execution()
+            if chooser is None:
+                return
+            ex = await runner.run_one(chooser, check=False)
+            strat.observe(ex)
+            state["executions"] += 1
+            classes.add(trace_key(ex))
+            outcomes.add(ex.outcome())
+
+    with Runner(FunctionProgram(programs, setup), backend) as runner:
+        runner.run(driver)
+    return TraceCount(int(state["executions"]), len(classes), outcomes, bool(state["complete"]))
+
+
+def compare_strategies(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
+                       oracle: bool = True) -> list[str]:
+    """Run ``dpor`` and ``dfs`` on `programs`; return every disagreement (empty: they agree).
+
+    Checks: the same outcome set; dpor never explores more than dfs; dpor is complete with no
+    blocked (redundant) execution; with `oracle`, dpor explores exactly one execution per
+    Mazurkiewicz trace (``count_traces``).
+    """
+    dpor = explore(programs, setup=setup, strategy="dpor", backend=backend)
+    ref = count_traces(programs, setup=setup, backend=backend)
+    problems = []
+    if dpor.outcomes != ref.outcomes:
+        missing = len(ref.outcomes - dpor.outcomes)
+        extra = len(dpor.outcomes - ref.outcomes)
+        problems.append(f"outcome sets differ: dpor misses {missing} of dfs's {len(ref.outcomes)}, "
+                        f"and has {extra} dfs never saw")
+    if dpor.executions > ref.executions:
+        problems.append(f"dpor ran {dpor.executions} executions, more than dfs's {ref.executions}")
+    if not dpor.complete:
+        problems.append(f"dpor did not complete (stop: {dpor.stop_reason})")
+    if dpor.blocked:
+        problems.append(f"dpor had {dpor.blocked} blocked executions")
+    if oracle and dpor.executions != ref.traces:
+        problems.append(f"dpor ran {dpor.executions} executions for {ref.traces} Mazurkiewicz traces")
+    return problems
+
+
+# random programs --------------------------------------------------------------------------------
+
+#: the tiny path universe of generated programs
+PATHS = ("/d", "/d/f", "/d/g", "/e", "/e/f")
+OPS = ("write_file", "read_file", "mkdir", "rmdir", "unlink", "listdir", "rename", "exists", "create_dir_all")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One filesystem call of a generated thread: ``name(path[, arg])``."""
+
+    name: str
+    path: str
+    arg: str | bytes | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.path!r}{'' if self.arg is None else ', ' + repr(self.arg)})"
+
+
+async def run_op(fs: SchedFS, op: Op) -> Any:
+    """Perform `op` on `fs`; return what it observed (an ``OSError`` becomes ``("err", errno name)``)."""
+    try:
+        if op.name == "write_file":
+            assert isinstance(op.arg, bytes)
+            await fs.write_file(op.path, op.arg)
+            return "ok"
+        if op.name == "read_file":
+            return await fs.read_file(op.path)
+        if op.name == "listdir":
+            return tuple(await fs.listdir(op.path))
+        if op.name == "exists":
+            return await fs.exists(op.path)
+        if op.name == "rename":
+            assert isinstance(op.arg, str)
+            await fs.rename(op.path, op.arg)
+            return "ok"
+        await getattr(fs, op.name)(op.path)
+        return "ok"
+    except OSError as exc:
+        return ("err", E.errorcode.get(exc.errno or 0, str(exc.errno)))
+
+
+@dataclass(frozen=True)
+class GeneratedProgram:
+    """A generated concurrent program: threads of ``Op``s over an initial tree.
+
+    ``initial`` maps a path to file bytes, or to None for a directory. ``functions()`` gives the
+    async thread bodies for ``explore``; each returns the tuple of what its ops observed.
+    """
+
+    threads: tuple[tuple[Op, ...], ...]
+    initial: tuple[tuple[str, bytes | None], ...] = ()
+
+    @property
+    def setup(self) -> dict[str, bytes]:
+        """The initial tree in ``explore``'s ``setup`` form (a trailing ``/`` marks a directory)."""
+        return {(p + "/" if data is None else p): (b"" if data is None else data) for p, data in self.initial}
+
+    def functions(self) -> list[ProgramFn]:
+        def make(ops: tuple[Op, ...], tid: int) -> ProgramFn:
+            async def thread(fs: SchedFS) -> tuple[Any, ...]:
+                return tuple([await run_op(fs, op) for op in ops])
+
+            thread.__name__ = f"t{tid}"
+            return thread
+
+        return [make(ops, i) for i, ops in enumerate(self.threads)]
+
+    def explore(self, strategy: str = "dpor", **options: Any) -> Any:
+        """``toolkit.explore`` of this program."""
+        return explore(self.functions(), setup=self.setup, strategy=strategy, **options)
+
+    def __str__(self) -> str:
+        lines = [f"initial: {dict(self.initial)}"]
+        lines += [f"t{i}: " + "; ".join(str(op) for op in ops) for i, ops in enumerate(self.threads)]
+        return "\n".join(lines)
+
+
+def _ops(paths: Sequence[str], ops: Sequence[str], tid: int) -> st.SearchStrategy[Op]:
+    @st.composite
+    def one(draw: st.DrawFn) -> Op:
+        name = draw(st.sampled_from(list(ops)))
+        path = draw(st.sampled_from(list(paths)))
+        arg: str | bytes | None = None
+        if name == "write_file":
+            arg = draw(st.sampled_from([f"{tid}".encode(), b"x"]))
+        elif name == "rename":
+            arg = draw(st.sampled_from([p for p in paths if p != path] or list(paths)))
+        return Op(name, path, arg)
+
+    return one()
+
+
+def initial_trees(paths: Sequence[str] = PATHS) -> st.SearchStrategy[tuple[tuple[str, bytes | None], ...]]:
+    """Random initial trees over `paths`: each path absent, a directory, or a file (parents made dirs)."""
+
+    @st.composite
+    def tree(draw: st.DrawFn) -> tuple[tuple[str, bytes | None], ...]:
+        out: dict[str, bytes | None] = {}
+        for p in sorted(paths, key=lambda q: q.count("/")):
+            parent = p.rsplit("/", 1)[0]
+            if parent and parent in out and out[parent] is not None:
+                continue  # the parent is a file: nothing can live under it
+            kind = draw(st.sampled_from(["absent", "dir", "file"]))
+            if kind == "dir":
+                out[p] = None
+            elif kind == "file":
+                out[p] = b"0"
+        # a file under a path must have directory parents: keep only consistent entries
+        keep = {p: v for p, v in out.items()
+                if all(out.get(a, None) is None for a in _ancestors(p))}
+        return tuple(sorted(keep.items()))
+
+    return tree()
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def programs(*, min_threads: int = 2, max_threads: int = 3, max_ops: int = 4, max_total_ops: int = 6,
+             paths: Sequence[str] = PATHS, ops: Sequence[str] = OPS) -> st.SearchStrategy[GeneratedProgram]:
+    """Hypothesis strategy: small random concurrent programs (``GeneratedProgram``).
+
+    `min_threads`..`max_threads` threads of 1..`max_ops` operations each (at most `max_total_ops`
+    in all, so that plain enumeration stays cheap), drawn from `ops` (names of ``SchedFS``
+    methods: write_file, read_file, mkdir, rmdir, unlink, listdir, rename, exists,
+    create_dir_all) over the tiny path set `paths`, and a random initial tree over the same paths.
+    Every thread catches ``OSError`` into a value and returns what it observed, so the outcome
+    set of an exploration captures every observable difference between schedules.
+    """
+
+    @st.composite
+    def program(draw: st.DrawFn) -> GeneratedProgram:
+        n = draw(st.integers(min_threads, max_threads))
+        budget = max_total_ops
+        threads = []
+        for tid in range(n):
+            left = n - tid - 1  # every later thread needs at least one op
+            k = draw(st.integers(1, max(1, min(max_ops, budget - left))))
+            budget -= k
+            threads.append(tuple(draw(st.lists(_ops(paths, ops, tid), min_size=k, max_size=k))))
+        return GeneratedProgram(tuple(threads), draw(initial_trees(paths)))
+
+    return program()
+
+
+# mount sets and archives --------------------------------------------------------------------------
+
+MOUNT_NAMES = (".claude", "skills", "pdf", "docx", "a", "b")
+
+
+def mount_sets(*, min_size: int = 1, max_size: int = 4, base: str = "/home/user",
+               names: Sequence[str] = MOUNT_NAMES) -> st.SearchStrategy[list[str]]:
+    """Hypothesis strategy: lists of distinct, normalized, absolute mount paths under `base`.
+
+    The paths form rooted forests of every shape (chains, stars, siblings, mixes): each new
+    mount is either a new root under `base` or nests under an earlier mount, directly or inside
+    its ``skills/`` spine as in the incident (``.claude`` and ``.claude/skills/pdf``). Some
+    mounts are *string-prefix siblings* of another (``.../skills`` and ``.../skills2``): a
+    sibling, not a child, which trips code that tests nesting with ``startswith``. Every path
+    passes the scenario loader's check (no trailing ``/``, no ``.``/``..``/empty component), and
+    the list order (the job order) is shuffled.
+    """
+
+    @st.composite
+    def mounts(draw: st.DrawFn) -> list[str]:
+        n = draw(st.integers(min_size, max_size))
+        out: list[str] = []
+        while len(out) < n:
+            how = draw(st.sampled_from(["root", "child", "prefix-sibling"] if out else ["root"]))
+            if how == "prefix-sibling":
+                path = draw(st.sampled_from(out)) + "2"
+            else:
+                parent = base if how == "root" else draw(st.sampled_from(out))
+                spine = "" if how == "root" else draw(st.sampled_from(["", "skills/"]))
+                path = f"{parent}/{spine}{draw(st.sampled_from(list(names)))}"
+            while path in out:
+                path += "2"
+            out.append(path)
+        return [out[i] for i in draw(st.permutations(range(n)))]
+
+    return mounts()
+
+
+_SEGMENTS = ("SKILL.md", "a", "b.txt", "docs", "lib", "x.py")
+
+
+def archives(*, min_size: int = 0, max_size: int = 5, kinds: Sequence[str] = ("file", "dir"),
+             hostile: bool = False) -> st.SearchStrategy[list[Member]]:
+    """Hypothesis strategy: archive contents as lists of ``toolkit.models.tar.Member``.
+
+    Names are relative paths of 1-3 components from a small alphabet (so entries share parent
+    directories), with distinct names. `kinds` picks among ``file``, ``dir``, ``symlink`` (a
+    relative target) and ``hardlink`` (to an earlier file member, when there is one). With
+    `hostile`, some names are absolute, contain ``..`` or ``.``, and symlink targets may escape
+    (``../..``): what tar-rs must skip or contain. Build archive bytes with
+    ``toolkit.models.tar.build(members)``.
+    """
+
+    @st.composite
+    def archive(draw: st.DrawFn) -> list[Member]:
+        n = draw(st.integers(min_size, max_size))
+        out: list[Member] = []
+        seen: set[str] = set()
+        for _ in range(n):
+            comps = draw(st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=3))
+            if hostile:
+                trick = draw(st.sampled_from(["none", "none", "dotdot", "absolute", "dot"]))
+                if trick == "dotdot":
+                    comps.insert(draw(st.integers(0, len(comps) - 1)), "..")
+                elif trick == "dot":
+                    comps.insert(0, ".")
+            name = "/".join(comps)
+            if hostile and trick == "absolute":
+                name = "/" + name
+            if name in seen:
+                continue
+            kind = draw(st.sampled_from(list(kinds)))
+            files = [m.name for m in out if m.kind == "file"]
+            if kind == "hardlink" and not files:
+                kind = "file"
+            seen.add(name)
+            if kind == "file":
+                out.append(Member(name, "file", draw(st.binary(min_size=0, max_size=16))))
+            elif kind == "dir":
+                out.append(Member(name, "dir"))
+            elif kind == "symlink":
+                targets = ["a", "b.txt", "docs/x.py"] + (["../b.txt", "../../etc", "/etc/passwd"] if hostile else [])
+                out.append(Member(name, "symlink", target=draw(st.sampled_from(targets))))
+            else:
+                out.append(Member(name, "hardlink", target=draw(st.sampled_from(files))))
+        return out
+
+    return archive()
