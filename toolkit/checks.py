@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 from toolkit.execution import Execution, Violation, default_violations
@@ -21,8 +22,15 @@ def under(path: str, root: str) -> bool:
 
 
 def expected_tree(mounts: Sequence[tuple[str, Sequence[tar.Member]]]) -> dict[str, str]:
-    """What the archives put on disk, as ``Vfs.tree`` describes it (later mounts win)."""
+    """What the archives put on disk, as ``Vfs.tree`` describes it (later mounts win).
+
+    A hard link member adds a second name for its source file: the first of the names in
+    ``Vfs.tree``'s walk order keeps ``file:<hex>``, the others read ``hardlink:<first>``. A link
+    whose source is absolute, escapes with ``..`` or is missing fails at extraction (tar-rs
+    validates it), so it adds nothing here; that failure is the worker's error."""
     out: dict[str, str] = {}
+    group: dict[str, int] = {}  # path -> inode group, for files with hard links
+    gids = itertools.count()
     for root, members in mounts:
         for anc in _ancestors(root):
             out.setdefault(anc, "dir")
@@ -39,8 +47,25 @@ def expected_tree(mounts: Sequence[tuple[str, Sequence[tar.Member]]]) -> dict[st
                 out.setdefault(path, "dir")
             elif m.kind == "symlink":
                 out[path] = "link:" + m.target
+                group.pop(path, None)
             elif m.kind == "file":
                 out[path] = "file:" + m.data.hex()
+                group.pop(path, None)
+            elif m.kind == "hardlink" and m.target and not m.target.startswith("/"):
+                src_parts = tar.sanitize(m.target)
+                src = join(root, "/".join(src_parts)) if src_parts else ""
+                if out.get(src, "").startswith("file:") and path not in out:
+                    out[path] = out[src]
+                    if src not in group:
+                        group[src] = next(gids)
+                    group[path] = group[src]
+    members_of: dict[int, list[str]] = {}
+    for path, gid in group.items():
+        members_of.setdefault(gid, []).append(path)
+    for paths in members_of.values():
+        paths.sort(key=lambda p: p.split("/"))
+        for other in paths[1:]:
+            out[other] = "hardlink:" + paths[0]
     return out
 
 

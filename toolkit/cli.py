@@ -230,7 +230,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sys.exit(code)
 
 
-def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Callable[[], None]]:
     if quiet or not err_console.is_terminal:
         return None, lambda: None
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
@@ -240,11 +240,12 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int], None] | None, Callable[
     prog.start()
     t0 = time.perf_counter()
 
-    def update(done: int, failing: int) -> None:
+    def update(done: int, failing: int, pending: int = -1) -> None:
         if done % 25:
             return
         rate = done / max(time.perf_counter() - t0, 1e-9)
-        prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples")
+        left = f", >= {pending} branches pending" if pending >= 0 else ""
+        prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples{left}")
 
     return update, prog.stop
 

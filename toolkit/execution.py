@@ -128,6 +128,7 @@ class Runner:
         self.program.setup(self.vfs)
         self.vfs.reset_ids()
         self._snapshot = getattr(self.backend, "snapshot", lambda: None)()
+        self._setup_ids: dict[int, str] | None = None
         self.initial_tree = self.vfs.tree()
 
     def close(self) -> None:
@@ -143,10 +144,15 @@ class Runner:
         self.vfs.reset_ids()
         if self._snapshot is not None:
             self.backend.restore(self._snapshot)  # type: ignore[attr-defined]
+            if self._setup_ids is None:
+                self._setup_ids = self.vfs.name_setup_files()
+            else:
+                self.vfs.set_setup_ids(self._setup_ids)  # a restore gives the same inodes
         else:
             self.backend.reset()
             self.program.setup(self.vfs)
             self.vfs.reset_ids()
+            self.vfs.name_setup_files()
 
     async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
         self.reset()

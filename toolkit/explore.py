@@ -124,7 +124,7 @@ def naive_count(execution: Execution) -> int:
 
 def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int | None = None,
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> ExploreResult:
+                    progress: Callable[[int, int, int], None] | None = None) -> ExploreResult:
     """Run the strategy's executions on `runner` and summarise them."""
     t0 = time.perf_counter()
     state: dict[str, Any] = {"executions": 0, "failing": 0, "steps": 0, "naive": 0, "first": None,
@@ -158,7 +158,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
                     state["stop"] = "counterexample"
                     return
             if progress is not None:
-                progress(state["executions"], state["failing"])
+                progress(state["executions"], state["failing"], getattr(strategy, "pending", lambda: -1)())
 
     runner.run(driver)
     first: Execution | None = state["first"]

@@ -3,6 +3,7 @@
 An injector is a small object (one module per family in ``injectors/``) that the incident
 program calls at fixed points:
 
+- ``bind(program)``: once, when the program is built (learn the mounts and jobs);
 - ``setup(vfs)``: after the scenario's initial tree is built (stale files, planted links);
 - ``attach(sched, program)``: once per execution, before the threads start (register
   ``sched.hooks``; a hook ``hook(sched, tid, op, path)`` runs inside each step before the
@@ -136,6 +137,9 @@ class BaseInjector:
     def validate(self) -> None:
         """Cross-parameter checks (raise ParamError)."""
 
+    def bind(self, program: Any) -> None:
+        """Learn the program (mounts, jobs) once, before any set-up."""
+
     def setup(self, vfs: Any) -> None:
         """Nothing to plant by default."""
 
@@ -184,6 +188,8 @@ def judge_faulted(execution: Execution, program: Any, violations: list[Violation
     succeeded = set(program.pipeline.results)
     roots = sorted((j.root for j in program.jobs), key=len, reverse=True)
     for path, desc in sorted(program.expected.items()):
+        if any(r == path or r.startswith(path + "/") for r in roots):
+            continue  # a mount root or a spine directory: created by create_dir_all, not by an archive
         owner = next((r for r in roots if path == r or path.startswith(r + "/")), None)
         job = next((j for j in program.jobs if j.root == owner), None)
         if job is None or job.index not in succeeded:

@@ -110,7 +110,7 @@ class VerifyResult:
 
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
-           progress: Callable[[int, int], None] | None = None, driver: str = "trio",
+           progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
            **options: Any) -> VerifyResult:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)

@@ -97,6 +97,8 @@ class IncidentProgram:
         self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots))
                      for i, m in enumerate(scenario.mounts)]
         self.pipeline = self._pipeline()
+        for inj in self.injectors:  # let injectors learn the mounts and jobs
+            getattr(inj, "bind", lambda _p: None)(self)
         # injectors may add virtual threads (e.g. a still-running writer of the previous run)
         self.names = self.pipeline.thread_names() + [
             n for inj in self.injectors for n in getattr(inj, "extra_threads", lambda _p: [])(self)]

@@ -235,6 +235,7 @@ class Scheduler:
             raise InternalError(f"execution exceeded {self.max_steps} steps")
         enabled = self.enabled_now
         fp = self.vfs.begin()
+        self.vfs.thread = tid
         try:
             for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
                 hook(self, tid, op, path)

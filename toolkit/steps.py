@@ -4,7 +4,8 @@ A *footprint* is what one executed step actually touched, computed from its effe
 
 - ``reads``: resources it looked at, ``writes``: resources it changed. Resources are strings:
   ``e:/a/b`` is the directory entry ``b`` in ``/a`` (a lookup reads it; creating or removing it
-  writes it) and ``c:N`` is the content of file N (a logical inode id).
+  writes it) and ``c:T.N`` is the content of the file thread T created N-th (``c:sI`` for a file that
+  existed before the run): names that do not depend on the interleaving.
 - ``lists``: directories whose whole entry set it read (``readdir``, and ``rmdir``, whose success
   depends on emptiness).
 - ``touches``: directories whose entry set it changed (creating or removing an entry).
@@ -27,7 +28,7 @@ def entry(path: str) -> str:
     return "e:" + path
 
 
-def content(file_id: int) -> str:
+def content(file_id: str) -> str:
     """The resource of a file's content."""
     return f"c:{file_id}"
 

@@ -72,21 +72,25 @@ class Backend(Protocol):
     def rename(self, src: str, dst: str) -> None: ...
 
 
-def check_rename(backend: Backend, src: str, dst: str) -> None:
-    """Linux rename(2) preconditions shared by backends that cannot ask the kernel."""
+def check_rename(backend: Backend, src: str, dst: str) -> bool:
+    """Linux rename(2) preconditions shared by backends that cannot ask the kernel. True means
+    "nothing to do": the same path, or two hard links to one file (rename(2) then does nothing)."""
     s = backend.lstat(src)
     if s is None:
         raise oserror(E.ENOENT, src)
     if src == dst:
-        return
+        return True
     if s.kind == "dir" and (dst + "/").startswith(src + "/"):
         raise oserror(E.EINVAL, dst)
     d = backend.lstat(dst)
     if d is None:
-        return
+        return False
+    if d.ino == s.ino:
+        return True
     if s.kind == "dir" and d.kind != "dir":
         raise oserror(E.ENOTDIR, dst)
     if s.kind != "dir" and d.kind == "dir":
         raise oserror(E.EISDIR, dst)
     if d.kind == "dir" and backend.listdir(dst):
         raise oserror(E.ENOTEMPTY, dst)
+    return False

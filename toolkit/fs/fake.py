@@ -98,5 +98,6 @@ class FakeBackend:
         self.os.link(src, dst, follow_symlinks=False)
 
     def rename(self, src: str, dst: str) -> None:
-        check_rename(self, src, dst)
+        if check_rename(self, src, dst):
+            return
         self.os.rename(src, dst)

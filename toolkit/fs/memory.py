@@ -207,8 +207,7 @@ class MemoryBackend:
         self._add(dst, node)
 
     def rename(self, src: str, dst: str) -> None:
-        check_rename(self, src, dst)
-        if src == dst:
+        if check_rename(self, src, dst):
             return
         node = self._nodes[src]
         if dst in self._nodes:

@@ -30,8 +30,11 @@ class Vfs:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.fp = FootprintBuilder()
-        self._ids: dict[int, int] = {}
-        self._handles: dict[int, tuple[int, int]] = {}  # vfs handle -> (backend handle, file id)
+        self._ids: dict[int, str] = {}
+        self._created_by: dict[int, int] = {}
+        self._handles: dict[int, tuple[int, str]] = {}  # vfs handle -> (backend handle, file id)
+        #: the virtual thread whose step is running (set by the scheduler; -1 during set-up)
+        self.thread = -1
         fast = getattr(backend, "kind", None)
         self._kind: Callable[[str], str | None] = fast if fast is not None else self._kind_by_lstat
 
@@ -51,16 +54,47 @@ class Vfs:
         if unpin is not None:
             unpin()
         self._ids = {}
+        self._created_by = {}
         self._handles = {}
+
+    def name_setup_files(self) -> dict[int, str]:
+        """Name every file of the initial tree by its path (``s:/a/b``): a name that is the same in
+        every execution, whatever the backend's inode numbers. Returns the mapping."""
+        ids: dict[int, str] = {}
+        backend = self.backend
+
+        def walk(p: str) -> None:
+            for name, kind in backend.listdir(p):
+                child = p.rstrip("/") + "/" + name
+                if kind == "dir":
+                    walk(child)
+                elif kind == "file":
+                    st = backend.lstat(child)
+                    if st is not None:
+                        ids.setdefault(st.ino, "s:" + child)
+
+        walk("/")
+        self.set_setup_ids(ids)
+        return ids
+
+    def set_setup_ids(self, ids: dict[int, str]) -> None:
+        self._ids = dict(ids)
+        self._created_by = {}
 
     def begin(self) -> FootprintBuilder:
         self.fp = FootprintBuilder()
         return self.fp
 
-    def file_id(self, ino: int) -> int:
+    def file_id(self, ino: int, *, created: bool = False) -> str:
+        """A schedule-independent name for a file: who created it (thread, n-th creation), or its
+        set-up identity. Partial-order reduction compares footprints *across* executions, so a
+        name that depended on the interleaving (like a global creation counter) would be unsound.
+        """
         fid = self._ids.get(ino)
-        if fid is None:
-            fid = self._ids[ino] = len(self._ids) + 1
+        if fid is None or created:
+            n = self._created_by.get(self.thread, 0)
+            self._created_by[self.thread] = n + 1
+            fid = self._ids[ino] = f"{self.thread}.{n}" if created else f"?{ino}"
         return fid
 
     # resolution ----------------------------------------------------------------------------
@@ -227,13 +261,15 @@ class Vfs:
         full = self._final(path, follow=(mode != "x"))
         st = self.backend.lstat(full)
         existed = st is not None
+        if st is not None and mode == "x":  # O_CREAT|O_EXCL: EEXIST for anything, a symlink included
+            raise oserror(E.EEXIST, path)
         if st is not None and st.kind == "dir":
-            raise oserror(E.EEXIST if mode == "x" else E.EISDIR, path)
+            raise oserror(E.EISDIR, path)
         try:
             bh = self.backend.open(full, mode)
         except OSError as exc:
             raise self._rethrow(exc, path) from None
-        fid = self.file_id(self.backend.fstat(bh).ino)
+        fid = self.file_id(self.backend.fstat(bh).ino, created=not existed)
         if not existed:
             self._created(full)
         if mode != "r":
@@ -242,7 +278,7 @@ class Vfs:
         self._handles[handle] = (bh, fid)
         return handle
 
-    def _handle(self, handle: int) -> tuple[int, int]:
+    def _handle(self, handle: int) -> tuple[int, str]:
         h = self._handles.get(handle)
         if h is None:
             raise oserror(E.EBADF, f"fd {handle}")
@@ -341,10 +377,13 @@ class Vfs:
         self.write_file(path, data)
 
     def tree(self, top: str = "/") -> dict[str, str]:
-        """The whole tree under `top` as ``{path: description}``: ``dir``, ``file:<hex of bytes>``
-        (short files verbatim) or ``link:<target>``. Deterministic, backend-independent."""
+        """The whole tree under `top` as ``{path: description}``: ``dir``, ``file:<hex of bytes>``,
+        ``link:<target>``, or ``hardlink:<path>`` for a further name of a file already listed at
+        ``<path>`` (the first name in walk order, which is sorted depth-first). Deterministic,
+        backend-independent."""
         out: dict[str, str] = {}
         backend = self.backend
+        first_name: dict[int, str] = {}
 
         def walk(p: str) -> None:
             for name, kind in backend.listdir(p):
@@ -355,6 +394,12 @@ class Vfs:
                 elif kind == "link":
                     out[child] = "link:" + backend.readlink(child)
                 else:
+                    st = backend.lstat(child)
+                    if st is not None:
+                        seen = first_name.setdefault(st.ino, child)
+                        if seen != child:
+                            out[child] = "hardlink:" + seen
+                            continue
                     h = backend.open(child, "r")
                     try:
                         data = backend.read(h)

@@ -67,6 +67,10 @@ class Dfs:
     def observe(self, execution: Execution) -> None:
         """The path is the whole state."""
 
+    def pending(self) -> int:
+        """Untried alternatives on the current path (a lower bound on the executions left)."""
+        return sum(len(opts) - idx - 1 for opts, idx in self.path)
+
 
 class PreemptionBounded(Dfs):
     name = "preemption"

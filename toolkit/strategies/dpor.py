@@ -222,6 +222,11 @@ class Dpor:
                 return
         _insert(node.wut, v)
 
+    def pending(self) -> int:
+        """Branches still scheduled in the wakeup trees on the current path (a lower bound on the
+        executions left)."""
+        return sum(max(len(node.wut) - 1, 0) for node in self.stack)
+
     def _backtrack(self) -> bool:
         stack = self.stack
         while stack:
