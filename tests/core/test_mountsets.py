@@ -1,0 +1,83 @@
+"""Mount-set enumeration: every rooted-forest shape, prefix siblings, invalid names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from toolkit.mountsets import all_mount_sets, expected_verdict, forests, invalid_sets
+
+SCENARIOS = ["scenarios/guest-download-fixed.toml", "scenarios/guest-download-2026-04-10.toml"]
+
+
+def test_forest_counts_match_oeis_a000081_shifted() -> None:
+    # rooted forests with n nodes = rooted trees with n+1 nodes: 1, 2, 4, 9, 20
+    assert [len(forests(n)) for n in range(1, 6)] == [1, 2, 4, 9, 20]
+
+
+def test_forests_are_distinct_and_well_formed() -> None:
+    for n in range(1, 6):
+        shapes = forests(n)
+        assert len(set(shapes)) == len(shapes)
+        for parents in shapes:
+            assert len(parents) == n
+            assert all(p < i for i, p in enumerate(parents))  # parents come first (job order)
+
+
+def test_layouts_cover_chains_stars_siblings_and_prefix_names() -> None:
+    sets = all_mount_sets(4)
+    kinds = {ms.name.split(":")[1] for ms in sets}
+    assert {"single", "siblings", "chain", "star", "mixed"} <= kinds
+    prefix = [ms for ms in sets if ms.name.endswith("/prefix")]
+    assert any(any(p.endswith("/skills2") for p in ms.paths) for ms in prefix)
+    for ms in sets:
+        assert len(set(ms.paths)) == len(ms.paths)
+        nested = any(q.startswith(p + "/") for p in ms.paths for q in ms.paths if p != q)
+        assert ms.nested == nested  # component-wise, so skills2 does not nest in skills
+
+
+def test_invalid_names_are_rejected() -> None:
+    for ms in invalid_sets():
+        assert ms.invalid is not None and not ms.invalid.startswith("accepted"), ms
+
+
+@pytest.mark.parametrize("algorithm,nested,workers,want", [
+    ("fixed", True, 4, "safe"), ("pre-cleanup", True, 2, "unsafe"), ("pre-cleanup", True, 1, "safe"),
+    ("pre-cleanup", False, 4, "safe"),
+])
+def test_expectations(algorithm: str, nested: bool, workers: int, want: str) -> None:
+    ms = next(m for m in all_mount_sets(2) if m.nested == nested)
+    assert expected_verdict(algorithm, ms, workers) == want
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_cli_mount_sets_3_meets_every_expectation(scenario: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", scenario, "--mount-sets", "3", "--json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    rows = data["rows"]
+    assert data["all_met"] is True
+    proved = [r for r in rows if r["verdict"] in ("safe", "unsafe")]
+    assert len(proved) == 4 * len(all_mount_sets(3))
+    if "fixed" in scenario:
+        assert {r["verdict"] for r in proved} == {"safe"}
+    else:
+        for r in proved:
+            assert (r["verdict"] == "unsafe") == (r["nested"] == "yes" and r["workers"] >= 2)
+            if r["verdict"] == "unsafe":
+                assert r["token"].startswith("rp1.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_cli_mount_sets_4(scenario: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", scenario, "--mount-sets", "4", "--json",
+                           "--driver", "direct"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["all_met"] is True
+    assert all(r["stop"] == "exhausted" or r["verdict"] in ("unsafe", "rejected") for r in data["rows"])
