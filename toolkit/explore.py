@@ -54,7 +54,6 @@ class ExploreResult:
     steps: int = 0
     wall_time: float = 0.0
     classes: int = 0
-    conflict_pairs: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     @property
     def proved(self) -> bool:
@@ -130,7 +129,6 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
     state: dict[str, Any] = {"executions": 0, "failing": 0, "steps": 0, "naive": 0, "first": None,
                              "stop": "exhausted"}
     outcomes: set[tuple[Any, ...]] = set()
-    pairs: dict[tuple[str, str], set[str]] = {}
 
     async def driver(r: Runner) -> None:
         while True:
@@ -147,7 +145,6 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
             state["executions"] += 1
             state["steps"] += len(ex.trace)
             state["naive"] = max(state["naive"], naive_count(ex))
-            _conflicts(ex, pairs)
             if collect_outcomes:
                 outcomes.add(ex.outcome())
             if ex.violations:
@@ -181,13 +178,8 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
         strategy=strategy.name, naive_interleavings=state["naive"], counterexample=cex,
         outcomes=outcomes, failing=state["failing"], steps=state["steps"],
         wall_time=time.perf_counter() - t0,
-        classes=state["executions"] if strategy.sound else 0, conflict_pairs=pairs,
+        classes=state["executions"] if strategy.sound else 0,
     )
-
-
-def _conflicts(ex: Execution, pairs: dict[tuple[str, str], set[str]]) -> None:
-    """Record, per pair of conflicting step sites (op@path), which orders were seen."""
-    del ex, pairs  # filled in by reports when needed; kept cheap during exploration
 
 
 def confirm(runner: Runner, execution: Execution) -> Execution:
