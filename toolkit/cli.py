@@ -19,6 +19,7 @@ from rich.table import Table
 
 from toolkit import __version__
 from toolkit.errors import InputError, RaceproofError, UnknownNameError
+from toolkit.execution import DRIVERS
 from toolkit.fs import BACKENDS
 from toolkit.scenario import load
 from toolkit.strategies import REGISTRY
@@ -101,8 +102,13 @@ def _read_token(token: str | None, token_file: str | None) -> str | None:
 
 inject_option = click.option("--inject", "inject", multiple=True, metavar="NAME[:PARAM=VALUE,...]",
                              help="Add a fault injector (repeatable); see 'raceproof injectors'.")
-backend_option = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+backend_option = click.option("--backend", default=None, metavar="|".join(BACKENDS),
                               help="Filesystem backend (default: the scenario's, else memory).")
+
+
+def check_backend(backend: str | None) -> None:
+    if backend is not None and backend not in BACKENDS:
+        raise UnknownNameError("backend", backend, BACKENDS)
 
 
 @main.command(epilog=EXIT_HELP)
@@ -119,6 +125,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     from toolkit.runs import replay as do_replay
     from toolkit.trace import render_lines
 
+    check_backend(backend)
     sc = load(scenario)
     tok = _read_token(token, token_file)
     rr = do_replay(sc, tok, backend, inject)
@@ -161,7 +168,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @backend_option
-@click.option("--driver", type=click.Choice(["trio", "direct"]), default="trio", show_default=True,
+@click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
                    "no virtual time inside steps).")
 @inject_option
@@ -175,6 +182,9 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
 
     if strategy not in REGISTRY or strategy == "replay":
         raise UnknownNameError("strategy", strategy, [n for n in REGISTRY if n != "replay"])
+    check_backend(backend)
+    if driver not in DRIVERS:
+        raise UnknownNameError("driver", driver, DRIVERS)
     sc = load(scenario)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:

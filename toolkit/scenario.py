@@ -280,13 +280,22 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
         _typed(file, f"inject[{j}]", inj, dict, "a table")
         if "name" not in inj:
             raise _err(file, f"inject[{j}].name", "is required")
-    return Scenario(
+    scenario = Scenario(
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,
         mount_sets=mount_sets, max_executions=max_exec, initial_dirs=list(dirs),
         initial_files={k: v.encode() for k, v in files.items()}, initial_links=dict(links), inject=list(inject),
     )
+    if token is not None:  # a pinned token must belong to this very scenario (digest, checksum)
+        from toolkit import token as tokens
+        from toolkit.errors import TokenError
+
+        try:
+            tokens.decode(token, scenario.digest, file)
+        except TokenError as exc:
+            raise _err(file, "token", str(exc).removeprefix("token: ")) from None
+    return scenario
 
 
 def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> list[tar.Member]:
@@ -310,7 +319,8 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
                 raise _err(file, f"{w}.kind", f"must be file, dir, symlink or hardlink (got {kind!r})")
             if len(mem["name"].encode()) > 99:
                 raise _err(file, f"{w}.name", "must be at most 99 bytes (ustar)")
-            out.append(tar.Member(str(mem["name"]), kind, str(mem.get("data", "")).encode(), str(mem.get("target", ""))))
+            out.append(tar.Member(str(mem["name"]), kind, str(mem.get("data", "")).encode(),
+                                  str(mem.get("target", ""))))
         return out
     files = _typed(file, f"{where}.files", m.get("files", 2), int, "an integer")
     if not 0 <= files <= 50:

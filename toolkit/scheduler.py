@@ -74,6 +74,7 @@ class _VThread:
     started: bool = False
     done: bool = False
     wait: Callable[[], bool] | None = None  # blocking condition; None = always enabled
+    step_errors: list[tuple[BaseException, int]] = field(default_factory=list)
     result: ThreadResult = field(default_factory=ThreadResult)
 
 
@@ -187,6 +188,7 @@ class Scheduler:
             t.result.error = exc
         except Exception as exc:  # noqa: BLE001 - a thread's exception is its outcome
             t.result.error = exc
+            t.result.failed_step = _failed_step(exc, t.step_errors)
         finally:
             t.done = True
             t.parked = False
@@ -245,7 +247,7 @@ class Scheduler:
         except OSError as exc:
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
                                         exc.errno, fp.build(), enabled, detail))
-            t.result.failed_step = index
+            t.step_errors.append((exc, index))
             raise
         self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
                                     None, fp.build(), enabled, detail))
@@ -276,6 +278,20 @@ async def run_threads(sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[
             nursery.start_soon(sched.run_thread, tid, body)
     if sched.deadlock is not None:
         raise DeadlockError(sched.deadlock)
+
+
+def _failed_step(exc: BaseException, step_errors: list[tuple[BaseException, int]]) -> int | None:
+    """The step whose error ended the thread: `exc` itself or an error in its cause chain."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 20:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for candidate in chain:
+        for err, index in reversed(step_errors):
+            if err is candidate:
+                return index
+    return None
 
 
 def errno_name(code: int | None) -> str:

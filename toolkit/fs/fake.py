@@ -53,7 +53,7 @@ class FakeBackend:
             st = self.os.lstat(path)
         except FileNotFoundError:
             return None
-        return Stat(kind_of(st.st_mode), st.st_size, st.st_ino)
+        return Stat(kind_of(st.st_mode), st.st_size, int(st.st_ino or 0))
 
     def readlink(self, path: str) -> str:
         return self.os.readlink(path)
@@ -89,7 +89,7 @@ class FakeBackend:
 
     def fstat(self, handle: int) -> Stat:
         st = self.os.fstat(handle)
-        return Stat(kind_of(st.st_mode), st.st_size, st.st_ino)
+        return Stat(kind_of(st.st_mode), st.st_size, int(st.st_ino or 0))
 
     def symlink(self, target: str, path: str) -> None:
         self.os.symlink(target, path)

@@ -239,9 +239,14 @@ class Vfs:
         self.fp.lists.add(full)
         return self.backend.listdir(full)
 
-    def opendir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> int:
-        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink. With ``at`` it is
-        ``openat(dirfd, name, ...)``. Returns the directory's inode: the identity of the open fd."""
+    def opendir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
+        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink."""
+        self.open_dir(path, nofollow_ancestors=nofollow_ancestors, at=at)
+
+    def open_dir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> int:
+        """``opendir`` that returns the directory's inode: the identity of the open fd, for the
+        fd-relative steps of a walk (``at=``). With ``at`` it is ``openat(dirfd, name, ...)``. The
+        inode is backend-specific: never put it in a trace."""
         self._check_at(path, at)
         full = self._final(path, nofollow_ancestors=nofollow_ancestors)
         st = self.backend.lstat(full)
@@ -257,7 +262,9 @@ class Vfs:
         return st.ino
 
     def open(self, path: str, mode: OpenMode) -> int:
-        """Open a regular file, following a final symlink (``x`` never follows: EEXIST)."""
+        """Open a regular file, following a final symlink (``x`` never follows: EEXIST). A
+        directory is EISDIR in every mode, as Python's ``open`` reports it (raw ``open(2)`` would
+        accept ``O_RDONLY``; no model reads directories through ``open``)."""
         full = self._final(path, follow=(mode != "x"))
         st = self.backend.lstat(full)
         existed = st is not None

@@ -61,7 +61,7 @@ def _ok(_: object) -> str:
 async def _opendir(fs: SchedFS, path: str, at: int | None) -> int:
     """``openat(at or AT_FDCWD, name, O_DIRECTORY|O_NOFOLLOW)``; the inode identifies the fd."""
     vfs = fs.vfs
-    return int(await fs._step("opendir", path, lambda: vfs.opendir(path, at=at), render=_ok))
+    return int(await fs._step("opendir", path, lambda: vfs.open_dir(path, at=at), render=_ok))
 
 
 async def _readdir(fs: SchedFS, path: str, ino: int) -> list[tuple[str, str]]:
