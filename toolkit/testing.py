@@ -5,8 +5,11 @@
   by its Mazurkiewicz trace, i.e. by each thread's sequence of executed events plus the set of
   ordered pairs of dependent events of different threads. The number of classes is the number of
   Mazurkiewicz traces, computed independently of DPOR: ``dpor`` must explore exactly that many.
+- ``explore_traces(programs, strategy=...)`` does the same classification for any strategy.
 - ``compare_strategies(...)`` runs ``dpor`` and the oracle on one program and lists every
-  disagreement (outcome sets, execution counts, blocked executions).
+  disagreement (outcome sets, traces covered, execution counts, blocked executions).
+- Programs with known trace counts (PRIOR-ART.md §7): ``readers(n)`` (2^n),
+  ``distinct_writers(n)`` (1), ``writers_reader(n)`` ((n+1)!), ``lastzero(n)`` (2, 5, 12, 28, 64).
 - Hypothesis strategies: ``mount_sets()``, ``archives()`` and ``programs()``.
 
 Example (in a user's test)::
@@ -23,6 +26,7 @@ Example (in a user's test)::
 from __future__ import annotations
 
 import errno as E
+import math
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,14 +45,20 @@ Setup = Mapping[str, bytes] | Callable[[Vfs], None] | None
 
 __all__ = [
     "GeneratedProgram",
+    "KnownProgram",
     "Op",
     "TraceCount",
     "archives",
     "compare_strategies",
     "count_traces",
+    "distinct_writers",
+    "explore_traces",
+    "lastzero",
     "mount_sets",
     "programs",
+    "readers",
     "trace_key",
+    "writers_reader",
 ]
 
 
@@ -84,25 +94,29 @@ def trace_key(execution: Execution) -> Hashable:
 
 @dataclass
 class TraceCount:
-    """What the oracle found: every interleaving (``executions``), grouped into ``traces`` classes."""
+    """What one exploration saw: its executions, grouped by Mazurkiewicz trace (``trace_key``)."""
 
+    strategy: str
     executions: int
-    traces: int
+    blocked: int
+    traces: set[Hashable] = field(default_factory=set)
     outcomes: set[tuple[Any, ...]] = field(default_factory=set)
     complete: bool = True
 
+    @property
+    def classes(self) -> int:
+        """The number of distinct Mazurkiewicz traces among the executions."""
+        return len(self.traces)
 
-def count_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
-                 max_executions: int | None = 200_000) -> TraceCount:
-    """Count the Mazurkiewicz traces of `programs` by brute force (the counting oracle).
 
-    Runs every interleaving (``dfs``), so keep programs tiny (a few thousand interleavings).
-    ``complete`` is False when `max_executions` stopped the enumeration first.
-    """
-    from toolkit.strategies.dfs import Dfs
+def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strategy: str = "dfs",
+                   backend: str = "memory", max_executions: int | None = 200_000,
+                   **options: Any) -> TraceCount:
+    """Explore `programs` with `strategy` and classify every complete execution by its trace."""
+    from toolkit.strategies import make_strategy
 
-    strat = Dfs()
-    classes: set[Hashable] = set()
+    strat = make_strategy(strategy, **options)
+    traces: set[Hashable] = set()
     outcomes: set[tuple[Any, ...]] = set()
     state = {"executions": 0, "complete": True}
 
@@ -116,40 +130,140 @@ def count_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, backend:
                 return
             ex = await runner.run_one(chooser, check=False)
             strat.observe(ex)
+            if ex.aborted:
+                continue
             state["executions"] += 1
-            classes.add(trace_key(ex))
+            traces.add(trace_key(ex))
             outcomes.add(ex.outcome())
 
     with Runner(FunctionProgram(programs, setup), backend) as runner:
         runner.run(driver)
-    return TraceCount(int(state["executions"]), len(classes), outcomes, bool(state["complete"]))
+    return TraceCount(strategy, int(state["executions"]), int(getattr(strat, "blocked", 0)), traces, outcomes,
+                      bool(state["complete"]))
+
+
+def count_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
+                 max_executions: int | None = 200_000) -> TraceCount:
+    """The counting oracle: every interleaving (``dfs``), classified by Mazurkiewicz trace.
+
+    ``result.classes`` is the number of traces, found independently of any reduction. Runs every
+    interleaving, so keep programs tiny (a few thousand interleavings); ``complete`` is False when
+    `max_executions` stopped the enumeration first.
+    """
+    return explore_traces(programs, setup=setup, strategy="dfs", backend=backend, max_executions=max_executions)
 
 
 def compare_strategies(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
-                       oracle: bool = True) -> list[str]:
-    """Run ``dpor`` and ``dfs`` on `programs`; return every disagreement (empty: they agree).
+                       optimal: bool = True) -> list[str]:
+    """Run ``dpor`` and the counting oracle on `programs`; return every disagreement (empty: agree).
 
-    Checks: the same outcome set; dpor never explores more than dfs; dpor is complete with no
-    blocked (redundant) execution; with `oracle`, dpor explores exactly one execution per
-    Mazurkiewicz trace (``count_traces``).
+    Soundness checks: the same outcome set as ``dfs``; dpor covers every Mazurkiewicz trace the
+    oracle found; it never explores more executions than dfs; it completes. With `optimal`, also:
+    exactly one execution per trace and no blocked (redundant) execution.
     """
-    dpor = explore(programs, setup=setup, strategy="dpor", backend=backend)
+    dpor = explore_traces(programs, setup=setup, strategy="dpor", backend=backend)
     ref = count_traces(programs, setup=setup, backend=backend)
     problems = []
+    if not ref.complete:
+        problems.append("the oracle did not finish: the program is too large")
     if dpor.outcomes != ref.outcomes:
-        missing = len(ref.outcomes - dpor.outcomes)
-        extra = len(dpor.outcomes - ref.outcomes)
-        problems.append(f"outcome sets differ: dpor misses {missing} of dfs's {len(ref.outcomes)}, "
-                        f"and has {extra} dfs never saw")
+        problems.append(f"outcome sets differ: dpor misses {len(ref.outcomes - dpor.outcomes)} of dfs's "
+                        f"{len(ref.outcomes)} and has {len(dpor.outcomes - ref.outcomes)} dfs never saw")
+    if dpor.traces != ref.traces:
+        problems.append(f"dpor covered {len(dpor.traces & ref.traces)} of {ref.classes} Mazurkiewicz traces "
+                        f"(and {len(dpor.traces - ref.traces)} unknown ones)")
     if dpor.executions > ref.executions:
         problems.append(f"dpor ran {dpor.executions} executions, more than dfs's {ref.executions}")
     if not dpor.complete:
-        problems.append(f"dpor did not complete (stop: {dpor.stop_reason})")
-    if dpor.blocked:
+        problems.append("dpor did not complete")
+    if optimal and dpor.executions != ref.classes:
+        problems.append(f"dpor ran {dpor.executions} executions for {ref.classes} Mazurkiewicz traces")
+    if optimal and dpor.blocked:
         problems.append(f"dpor had {dpor.blocked} blocked executions")
-    if oracle and dpor.executions != ref.traces:
-        problems.append(f"dpor ran {dpor.executions} executions for {ref.traces} Mazurkiewicz traces")
     return problems
+
+
+# programs with known trace counts (PRIOR-ART.md §7) ------------------------------------------------
+
+@dataclass
+class KnownProgram:
+    """A tiny program whose number of Mazurkiewicz traces is known from the literature."""
+
+    name: str
+    programs: list[ProgramFn]
+    setup: dict[str, bytes]
+    traces: int
+    doc: str = ""
+
+
+def readers(n: int) -> KnownProgram:
+    """One writer and `n` readers of one existing file: 2^n traces.
+
+    Readers commute with each other; each one reads either before or after the write (one step
+    each), so a trace is the subset of readers that run before the writer.
+    """
+    async def writer(fs: SchedFS) -> None:
+        await fs.write_file("/x", b"1")
+
+    async def reader(fs: SchedFS) -> bytes:
+        return await fs.read_file("/x")
+
+    return KnownProgram(f"readers({n})", [writer] + [reader] * n, {"/x": b"0"}, 2 ** n,
+                        "1 writer + N readers of one file")
+
+
+def distinct_writers(n: int) -> KnownProgram:
+    """`n` threads each writing its own existing file: 1 trace (nothing conflicts)."""
+    def make(i: int) -> ProgramFn:
+        async def writer(fs: SchedFS) -> None:
+            await fs.write_file(f"/f{i}", b"1")
+
+        return writer
+
+    return KnownProgram(f"distinct_writers({n})", [make(i) for i in range(n)],
+                        {f"/f{i}": b"0" for i in range(n)}, 1, "N writers of N distinct existing files")
+
+
+def writers_reader(n: int) -> KnownProgram:
+    """`n` writers and one reader of one existing file: (n+1)! traces (every pair conflicts)."""
+    def make(i: int) -> ProgramFn:
+        async def writer(fs: SchedFS) -> None:
+            await fs.write_file("/x", f"{i + 1}".encode())
+
+        return writer
+
+    async def reader(fs: SchedFS) -> bytes:
+        return await fs.read_file("/x")
+
+    return KnownProgram(f"writers_reader({n})", [make(i) for i in range(n)] + [reader], {"/x": b"0"},
+                        math.factorial(n + 1), "N writers + 1 reader of one file")
+
+
+LASTZERO_TRACES = {1: 2, 2: 5, 3: 12, 4: 28, 5: 64}
+
+
+def lastzero(n: int) -> KnownProgram:
+    """``lastzero(n)`` (Abdulla et al.; nidhugg/Concuerror): cells ``a[0..n]`` are files holding 0.
+
+    The reader scans ``i = n, n-1, ...`` reading ``a[i]`` until it reads 0 (one read_file step
+    each); writer ``j`` (1..n) reads ``a[j-1]`` and writes ``a[j] = a[j-1] + 1`` (two steps).
+    Known trace counts for n = 1..5: 2, 5, 12, 28, 64.
+    """
+    async def reader(fs: SchedFS) -> int:
+        i = n
+        while await fs.read_file(f"/a{i}") != b"0":
+            i -= 1
+        return i
+
+    def make(j: int) -> ProgramFn:
+        async def writer(fs: SchedFS) -> None:
+            value = int(await fs.read_file(f"/a{j - 1}"))
+            await fs.write_file(f"/a{j}", str(value + 1).encode())
+
+        return writer
+
+    return KnownProgram(f"lastzero({n})", [reader] + [make(j) for j in range(1, n + 1)],
+                        {f"/a{i}": b"0" for i in range(n + 1)}, LASTZERO_TRACES[n], "lastzero")
 
 
 # random programs --------------------------------------------------------------------------------
@@ -262,7 +376,7 @@ def initial_trees(paths: Sequence[str] = PATHS) -> st.SearchStrategy[tuple[tuple
                 out[p] = b"0"
         # a file under a path must have directory parents: keep only consistent entries
         keep = {p: v for p, v in out.items()
-                if all(out.get(a, None) is None for a in _ancestors(p))}
+                if all(out.get(a) is None for a in _ancestors(p))}
         return tuple(sorted(keep.items()))
 
     return tree()
@@ -274,13 +388,16 @@ def _ancestors(path: str) -> list[str]:
 
 
 def programs(*, min_threads: int = 2, max_threads: int = 3, max_ops: int = 4, max_total_ops: int = 6,
-             paths: Sequence[str] = PATHS, ops: Sequence[str] = OPS) -> st.SearchStrategy[GeneratedProgram]:
+             paths: Sequence[str] = PATHS, ops: Sequence[str] = OPS,
+             initial: st.SearchStrategy[tuple[tuple[str, bytes | None], ...]] | None = None,
+             ) -> st.SearchStrategy[GeneratedProgram]:
     """Hypothesis strategy: small random concurrent programs (``GeneratedProgram``).
 
     `min_threads`..`max_threads` threads of 1..`max_ops` operations each (at most `max_total_ops`
     in all, so that plain enumeration stays cheap), drawn from `ops` (names of ``SchedFS``
     methods: write_file, read_file, mkdir, rmdir, unlink, listdir, rename, exists,
-    create_dir_all) over the tiny path set `paths`, and a random initial tree over the same paths.
+    create_dir_all) over the tiny path set `paths`, and an initial tree: drawn from `initial`
+    (pairs of path and bytes, None for a directory), by default a random tree over the same paths.
     Every thread catches ``OSError`` into a value and returns what it observed, so the outcome
     set of an exploration captures every observable difference between schedules.
     """
@@ -295,7 +412,7 @@ def programs(*, min_threads: int = 2, max_threads: int = 3, max_ops: int = 4, ma
             k = draw(st.integers(1, max(1, min(max_ops, budget - left))))
             budget -= k
             threads.append(tuple(draw(st.lists(_ops(paths, ops, tid), min_size=k, max_size=k))))
-        return GeneratedProgram(tuple(threads), draw(initial_trees(paths)))
+        return GeneratedProgram(tuple(threads), draw(initial if initial is not None else initial_trees(paths)))
 
     return program()
 

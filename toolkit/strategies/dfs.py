@@ -8,6 +8,7 @@ property only within the bound: its verdict is ``bounded``, never ``safe``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from toolkit.execution import Execution
 from toolkit.scheduler import Chooser
@@ -95,7 +96,7 @@ class PreemptionBounded(Dfs):
 
 def _preemptions(trace: Sequence[StepEvent]) -> int:
     count = 0
-    for prev, cur in zip(trace, trace[1:], strict=False):
+    for prev, cur in pairwise(trace):
         if cur.thread != prev.thread and prev.thread in cur.enabled:
             count += 1
     return count

@@ -2,7 +2,13 @@
 
 Explores exactly one complete execution per Mazurkiewicz trace, with no sleep-set-blocked
 executions, for the dependence relation of ``toolkit.steps.dependent`` over the footprints the
-executed steps actually had.
+executed steps actually had, as long as reversing a race cannot change the footprint of the
+reversed step. Footprints here are state-dependent (a failed ``mkdir`` only reads its entry; run
+before the ``rmdir`` it raced with it writes it), so when the first step of a race created or
+removed an entry, the second step's footprint is treated as unknown (dependent with everything)
+until it has run in its new place. That keeps the search sound (checked against plain
+enumeration on generated programs, ``tests/search``) at the price of an occasional redundant
+execution on programs with such structural races.
 
 Design notes:
 - The exploration state is an explicit stack of nodes, one per position of the current execution
@@ -29,7 +35,7 @@ from toolkit.execution import Execution
 from toolkit.scheduler import ABORT, Chooser
 from toolkit.steps import Footprint, StepEvent, dependent
 
-Seq = list[tuple[int, Footprint]]
+Seq = list[tuple[int, Footprint | None]]
 
 
 @dataclass(eq=False)
@@ -48,11 +54,15 @@ class Node:
 
 
 def _check_initial(tid: int, fp: Footprint, v: Seq) -> Seq | None:
-    """If thread `tid` (next event `fp`) is a weak initial of `v`, v without that event; else None."""
+    """If thread `tid` (next event `fp`) is a weak initial of `v`, v without that event; else None.
+
+    An event of `v` whose footprint is unknown (None: the reversed racing event, which has not run
+    in this state yet) counts as dependent with everything.
+    """
     for idx, (t, f) in enumerate(v):
         if t == tid:
             return v[:idx] + v[idx + 1:]
-        if dependent(fp, f):
+        if f is None or dependent(fp, f):
             return None
     return v
 
@@ -71,9 +81,10 @@ def _insert(branches: list[Branch], v: Seq) -> bool:
     """Insert `v` into a wakeup tree; False if an existing branch already covers it."""
     while True:
         for br in branches:
-            if br.fp is None:
-                continue
-            rest = _check_initial(br.tid, br.fp, v)
+            if br.fp is None:  # not run yet: it is an initial of v only if it starts v
+                rest = v[1:] if v[0][0] == br.tid else None
+            else:
+                rest = _check_initial(br.tid, br.fp, v)
             if rest is not None:
                 if not br.children or not rest:
                     return False
@@ -170,10 +181,18 @@ class Dpor:
         self._races(trace)
 
     def _races(self, trace: Sequence[StepEvent]) -> None:
+        """Happens-before masks and the reversible races of one execution.
+
+        Only the accesses that can be *immediate* predecessors are compared: writes of one
+        resource are totally ordered by happens-before, so a read only races with the last write
+        of its resource, and a write with the last write and the reads since it. Entry-set
+        listings and changes (``lists``/``touches``) do not order among themselves, so every one
+        is kept.
+        """
         n = len(trace)
         hb = [0] * n
-        writers: dict[str, list[int]] = {}
-        readers: dict[str, list[int]] = {}
+        last_writer: dict[str, int] = {}
+        readers: dict[str, list[int]] = {}  # reads since the last write
         touchers: dict[str, list[int]] = {}
         listers: dict[str, list[int]] = {}
         last_of_thread: dict[int, int] = {}
@@ -182,9 +201,13 @@ class Dpor:
             fp = ev.footprint
             preds: set[int] = set()
             for k in fp.reads:
-                preds.update(writers.get(k, ()))
+                w = last_writer.get(k)
+                if w is not None:
+                    preds.add(w)
             for k in fp.writes:
-                preds.update(writers.get(k, ()))
+                w = last_writer.get(k)
+                if w is not None:
+                    preds.add(w)
                 preds.update(readers.get(k, ()))
             for d in fp.lists:
                 preds.update(touchers.get(d, ()))
@@ -203,7 +226,8 @@ class Dpor:
             for k in fp.reads:
                 readers.setdefault(k, []).append(j)
             for k in fp.writes:
-                writers.setdefault(k, []).append(j)
+                last_writer[k] = j
+                readers[k] = []
             for d in fp.lists:
                 listers.setdefault(d, []).append(j)
             for d in fp.touches:
@@ -215,7 +239,13 @@ class Dpor:
         if i < len(self.prefix):
             return  # the prefix is fixed
         v: Seq = [(trace[k].thread, trace[k].footprint) for k in range(i + 1, j) if not (hb[k] >> i) & 1]
-        v.append((trace[j].thread, trace[j].footprint))
+        # The racing event's footprint was observed *after* trace[i]. Run before it, the step may
+        # touch something else when trace[i] changed the tree's structure (footprints are
+        # state-dependent: a failed mkdir only reads; path resolution depends on entries), so it
+        # is unknown until it runs. A step that only wrote file contents cannot change it.
+        fi = trace[i].footprint
+        stable = not fi.touches and all(w.startswith("c:") for w in fi.writes)
+        v.append((trace[j].thread, trace[j].footprint if stable else None))
         node = self.stack[i]
         for q, f in node.sleep.items():
             if _check_initial(q, f, v) is not None:
