@@ -105,7 +105,7 @@ class Scheduler:
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
-        return tuple(t.tid for t in self.threads if t.parked and (t.wait is None or t.wait()))
+        return tuple([t.tid for t in self.threads if t.parked and (t.wait is None or t.wait())])
 
     def _dispatch(self) -> None:
         """Called by the baton holder when it parks or ends: release exactly one thread."""

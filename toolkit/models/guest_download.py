@@ -17,6 +17,7 @@ against the manifest first (so truncation and corruption fail the job before ext
 from __future__ import annotations
 
 import errno as E
+import functools
 import hashlib
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
@@ -118,12 +119,18 @@ def _take(queue: dict[str, int], n: int, vfs: Vfs) -> int | None:
     return index
 
 
+@functools.lru_cache(maxsize=256)
+def sha256_hex(data: bytes) -> str:
+    """The digest of an archive (cached: every execution downloads the same bytes)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 async def download(fs: SchedFS, job: Job, pipeline: Pipeline) -> bytes:
     """One local step: fetch the archive (and check its digest when the pipeline does)."""
     data = job.payload()
 
     def fetch() -> bytes:
-        if pipeline.verify_digest and hashlib.sha256(data).hexdigest() != job.digest:
+        if pipeline.verify_digest and sha256_hex(data) != job.digest:
             raise oserror(E.EIO, f"{job.root}: archive digest mismatch")
         return data
 
