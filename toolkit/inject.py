@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from toolkit.errors import InputError, ScenarioError, UnknownNameError, closest
 from toolkit.execution import Execution, Runner, Violation
-from toolkit.scheduler import Chooser
+from toolkit.scheduler import ABORT, Chooser
 from toolkit.steps import StepEvent
 
 #: injector name -> "module:Class" (imported lazily)
@@ -90,7 +90,7 @@ class Param:
             hint = closest(str(value), self.choices)
             raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})"
                              + (f"; did you mean {hint!r}?" if hint else ""))
-        if self.minimum is not None and value < self.minimum:
+        if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
             raise ParamError(self.name, f"must be >= {self.minimum:g} (got {value!r})")
         return value
 
@@ -286,14 +286,20 @@ class PinnedChooser:
     Decisions are numbered per (label, thread): a thread's n-th decision depends only on the
     thread's own steps, so the same placement means the same fault in every interleaving."""
 
-    def __init__(self, inner: Chooser, pins: dict[tuple[str, int, int], int], points: set[tuple[str, int, int, int]]) -> None:
+    def __init__(self, inner: Chooser, pins: dict[tuple[str, int, int], int],
+                 points: set[tuple[str, int, int, int]]) -> None:
         self.inner = inner
         self.sees_forced = getattr(inner, "sees_forced", False)
         self.pins = pins
         self.points = points
         self.counts: dict[tuple[str, int], int] = {}
+        #: set by an injector that knows the rest of this execution is covered (e.g. a crash state
+        #: already explored from another prefix): the execution stops here, as a blocked one
+        self.abort = False
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
+        if self.abort:
+            return ABORT
         return self.inner.choose(enabled, trace)
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
@@ -355,11 +361,12 @@ class PlacementResult:
     first_pins: tuple[Pin, ...] = ()
     per_placement: list[tuple[tuple[Pin, ...], int, int]] = field(default_factory=list)
     wall_time: float = 0.0
+    pruned: int = 0  # executions stopped at a crash state already explored from another prefix
 
 
-def explore_placements(runner: Runner, injectors: Iterable[BaseInjector], *, max_executions: int | None = None,
+def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
-                       progress: Callable[[int, int], None] | None = None) -> PlacementResult:
+                       progress: Callable[[int, int, int], None] | None = None) -> PlacementResult:
     """Every placement of every exploring injector's faults, each with a full optimal DPOR.
 
     Level 0 runs DPOR with no fault and records every decision point (label, thread, n-th
@@ -383,7 +390,8 @@ def explore_placements(runner: Runner, injectors: Iterable[BaseInjector], *, max
             res.placements += 1
             count = fails = 0
 
-            async def driver(r: Runner, strat: PinnedStrategy = strat) -> tuple[int, int]:
+            async def driver(r: Runner, strat: PinnedStrategy = strat,
+                             placement: frozenset[Pin] = placement) -> tuple[int, int]:
                 n = f = 0
                 while True:
                     if max_executions is not None and res.executions + n >= max_executions:
@@ -409,7 +417,7 @@ def explore_placements(runner: Runner, injectors: Iterable[BaseInjector], *, max
                             res.complete, res.stop_reason = False, "counterexample"
                             return n, f
                     if progress is not None:
-                        progress(res.executions + n, f)
+                        progress(res.executions + n, f, -1)
 
             count, fails = runner.run(driver)
             res.executions += count
@@ -432,5 +440,6 @@ def explore_placements(runner: Runner, injectors: Iterable[BaseInjector], *, max
                         seen.add(new)
                         nxt.append(new)
         level = nxt
+    res.pruned = sum(int(getattr(inj, "pruned", 0)) for inj in injectors)
     res.wall_time = time.perf_counter() - t0
     return res

@@ -120,8 +120,10 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
             max_executions = 1000
     if max_executions is None:
         max_executions = scenario.max_executions
+    if any(getattr(inj, "needs_trio", False) for inj in program.injectors):
+        driver = "trio"  # e.g. slow downloads wait in Trio's virtual time
     if strategy == "dpor" and any(getattr(inj, "explores", False) for inj in program.injectors):
-        return _verify_placements(scenario, program, backend, max_executions, inject, progress)
+        return _verify_placements(scenario, program, backend, max_executions, inject, progress, driver)
     strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress)
@@ -140,12 +142,13 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
-                       inject: Sequence[str], progress: Callable[[int, int], None] | None) -> VerifyResult:
+                       inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
+                       driver: str = "trio") -> VerifyResult:
     """Every placement of the injected faults, one optimal DPOR each (``toolkit.inject``)."""
     from toolkit.explore import Counterexample, confirm
     from toolkit.inject import explore_placements
 
-    with Runner(program, backend) as runner:
+    with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)
         cex = None
         if pr.first is not None:
@@ -191,7 +194,8 @@ def verify_json(vr: VerifyResult) -> dict[str, Any]:
         pr = vr.placements
         out["fault_placements"] = {"placements": pr.placements, "executions": pr.executions,
                                    "failing_placements": pr.failing_placements,
-                                   "clean_failure_executions": pr.clean_failure_executions}
+                                   "clean_failure_executions": pr.clean_failure_executions,
+                                   "pruned_crash_states": pr.pruned}
     if cex is not None:
         ex = cex.execution
         out["counterexample"] = {

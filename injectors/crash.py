@@ -1,0 +1,137 @@
+"""Crash at any step, then rerun the pipeline on the same filesystem (keep-alive reuse).
+
+One decision point per phase-1 step of every pipeline thread (``choose_value``): ``verify``
+enumerates every crash point, ``replay`` follows a token. When the crash fires, the machine is
+down: the crashing step does not happen and every later phase-1 step of any thread fails with
+``ECANCELED`` before touching anything (recorded in the trace). Crash steps write, and phase-1
+steps read, the resource ``inject:machine``, so the reduction explores how far every other
+thread got before the crash (every crash state).
+
+Then every thread reaches a barrier (``arrive``, then ``restart``, which is blocked until all
+arrived); if the machine went down, each thread runs its job again from scratch (the retry, with
+the same parallelism) on the filesystem the crash left. The ordinary checks then judge the
+rerun: the final tree must be the archives' (P4, crash convergence) and the rerun must not fail;
+a failing rerun names the step where it cannot converge. ``restart`` is never co-enabled with a
+step before the barrier, so the explorer's DPOR ignores its races (``toolkit.inject``).
+Limits: extra threads (a previous writer) are not stopped by the crash; un-synced data is not
+lost (no page-cache model): a crash keeps every completed write.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from typing import Any
+
+from toolkit.inject import FS_OPS, BaseInjector, Param
+from toolkit.sfs import SchedFS
+
+
+class MachineDown(OSError):
+    """A phase-1 step after the crash: the machine is down."""
+
+
+class CrashRerun(BaseInjector):
+    name = "crash"
+    description = "the machine crashes at some step (explored), then the job is retried on the same filesystem"
+    params = (
+        Param("op", str, "", "only crash before these ops (comma-separated); default every fs op"),
+    )
+    op: str
+    explores = True
+    max_faults = 1
+
+    def validate(self) -> None:
+        self.states: dict[tuple[Any, ...], tuple[int, ...]] = {}  # crash state -> prefix that owns it
+        self.pruned = 0
+        self.ops = tuple(o.strip() for o in self.op.split(",") if o.strip()) or FS_OPS
+
+    def attach(self, sched: Any, program: Any) -> None:
+        super().attach(sched, program)
+        n = len(program.pipeline.thread_names())
+        self.n = n
+        self.down = False
+        self.crashed_at: int | None = None
+        self.arrived: set[int] = set()
+        self.phase = [1] * n
+        self._bodies2: list[Any] | None = None
+        self._state_checked = False
+
+        def hook(sched: Any, tid: int, op: str, path: str) -> None:
+            if tid >= n or self.phase[tid] != 1:
+                return
+            sched.vfs.fp.reads.add("inject:machine")
+            if self.down:
+                raise MachineDown(E.ECANCELED, "machine down (crashed)", path)
+            if op in self.ops and self.decide(sched, tid):
+                self.down = True
+                self.crashed_at = len(sched.trace)
+                sched.vfs.fp.writes.add("inject:machine")
+                raise MachineDown(E.ECANCELED, "machine crashed here", path)
+
+        sched.hooks.append(hook)
+
+    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+        n = self.n
+
+        def arrive(tid: int) -> None:
+            sched.vfs.fp.writes.add(f"inject:barrier:{tid}")
+            self.arrived.add(tid)
+
+        def restart() -> bool:
+            for t in range(n):
+                sched.vfs.fp.reads.add(f"inject:barrier:{t}")
+            sched.vfs.fp.reads.add("inject:machine")
+            if self.down and not self._state_checked:
+                self._state_checked = True
+                self._prune_known_state(sched)
+            return self.down
+
+        def rerun_bodies() -> list[Any]:
+            if self._bodies2 is None:
+                program.pipeline.results.clear()
+                self._bodies2 = program.pipeline.bodies(lambda t: SchedFS(sched, t))
+            return self._bodies2
+
+        def wrap(tid: int, body: Any) -> Any:
+            async def run() -> Any:
+                value, err = None, None
+                try:
+                    value = await body()
+                except MachineDown:
+                    pass
+                except Exception as exc:
+                    err = exc
+                self.phase[tid] = 0
+                fs = SchedFS(sched, tid)
+                await fs._step("arrive", "", arrive, tid)
+                sched.threads[tid].wait = lambda: len(self.arrived) == n
+                try:
+                    down = await fs._step("restart", "", restart)
+                finally:
+                    sched.threads[tid].wait = None
+                if not down:
+                    if err is not None:
+                        raise err
+                    return value
+                self.phase[tid] = 2
+                return await rerun_bodies()[tid]()
+
+            return run
+
+        return [wrap(i, b) if i < n else b for i, b in enumerate(bodies)]
+
+    def _prune_known_state(self, sched: Any) -> None:
+        """State caching at the barrier: the rerun depends only on the crash state (the tree), and
+        every rerun step happens after every phase-1 step (no race crosses the barrier), so a crash
+        state already reached by another prefix has had all its reruns explored (DPOR finishes the
+        deepest backtrack points first). The explorer's chooser then stops this execution."""
+        key = tuple(sorted(sched.vfs.tree().items()))
+        owner = self.states.setdefault(key, tuple(sched.choices))
+        if owner != tuple(sched.choices) and hasattr(sched.chooser, "abort"):
+            sched.chooser.abort = True
+            self.pruned += 1
+
+    def check(self, execution: Any, program: Any) -> list[Any]:
+        execution.extra["crash_step"] = self.crashed_at
+        return []
+
