@@ -214,7 +214,8 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
         from toolkit.trace import render_lines
 
         ex = cex.execution
-        out.print(f"counterexample (shrunk; threads {', '.join(ex.names)}):", markup=False)
+        how = "shrunk; " if cex.explanation.get("shrunk") else ""
+        out.print(f"counterexample ({how}threads {', '.join(ex.names)}):", markup=False)
         failing = [v.step for v in ex.violations if v.step is not None]
         conflict = cex.explanation.get("conflict", {})
         marks = [*failing, conflict["first"]["index"]] if conflict else failing

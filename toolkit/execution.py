@@ -59,6 +59,8 @@ class Execution:
     aborted: bool = False  # stopped by the strategy (a redundant, sleep-set-blocked prefix)
     deadlock: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the data choices alone (fault decisions): (thread, label, value), in order
+    values: list[tuple[int, str, int]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -173,6 +175,7 @@ class Runner:
         execution = Execution(
             choices=list(sched.choices), trace=sched.trace, results=[t.result for t in sched.threads],
             names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,
+            values=list(sched.values),
         )
         execution.extra["crashed_at"] = sched.crashed_at
         self.vfs.reset_ids()

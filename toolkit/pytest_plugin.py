@@ -16,9 +16,10 @@ message's **first line** is the one command that replays it::
 
     pytest 'tests/test_x.py::test_y' --raceproof-replay=rp1.…
 
-(tokens longer than 100 characters are written under ``.raceproof/failures/`` and passed as
-``--raceproof-replay=@FILE``). With ``--raceproof-replay`` the matching ``verify`` call replays that one
-schedule instead of exploring, and prints its trace. Verdicts and counts are added to the test's
+(tokens longer than 100 characters are written under ``.raceproof/failures/`` in the rootdir and
+passed as ``--raceproof-replay=@FILE``; shorter ones are inline, and nothing is written). With
+``--raceproof-replay`` the matching ``verify`` call replays that one schedule instead of exploring,
+and prints its trace. Verdicts and counts are added to the test's
 user properties (JUnit ``<property>`` elements with ``--junitxml``).
 
 Options: ``--raceproof-strategy``, ``--raceproof-max-executions``, ``--raceproof-seed`` (shown in the
@@ -111,8 +112,8 @@ def _callable_fp(fn: Any, depth: int = 0) -> Any:
                 sorted((k, _value_fp(v, depth)) for k, v in fn.keywords.items())]
     code = getattr(fn, "__code__", None)
     if code is None:
-        call = getattr(type(fn), "__call__", None)
-        return ["object", type(fn).__qualname__, _callable_fp(call, depth) if call is not None else None]
+        call = type(fn).__dict__.get("__call__")
+        return ["object", type(fn).__qualname__, _callable_fp(call, depth) if callable(call) else None]
     cells = [_value_fp(c.cell_contents, depth) if _cell_filled(c) else None for c in (fn.__closure__ or ())]
     return [getattr(fn, "__qualname__", ""), _code_fp(code, depth), cells]
 
@@ -258,7 +259,6 @@ class RaceproofFixture:
         res = RaceproofResult(r.verdict, expect, r, cex.token if cex else None, None,
                               execution=cex.execution if cex else None)
         if cex is not None:
-            res.replay_command = self._replay_command(cex.token)
             res.cli_command = cex.replay_command if _persistent(sc.file) else None  # type: ignore[attr-defined]
         return self._judge(res)
 
@@ -297,7 +297,6 @@ class RaceproofFixture:
             cex.token = tokens.encode(digest, cex.execution.choices)
             res.token = cex.token
             res.execution = cex.execution
-            res.replay_command = self._replay_command(cex.token)
         return res
 
     def _replay_programs(self, program: Any, backend: str, token: str, expect: str) -> RaceproofResult:
@@ -329,8 +328,8 @@ class RaceproofFixture:
         from toolkit.trace import render_lines
 
         failed = bool(execution.violations)
-        res = RaceproofResult("unsafe" if failed else "pass", expect, None, token, self._replay_command(token),
-                              replayed=True, execution=execution)
+        res = RaceproofResult("unsafe" if failed else "pass", expect, None, token, None, replayed=True,
+                              execution=execution)
         self._properties(res)
         lines = render_lines(execution.trace, execution.names,
                              highlight=[v.step for v in execution.violations if v.step is not None])
@@ -338,7 +337,8 @@ class RaceproofFixture:
                           *[f"violation {v.check}: {v.message}" for v in execution.violations]])
         print(text)
         if failed and expect == "safe":
-            pytest.fail("\n".join([res.replay_command or "", "raceproof: the replayed schedule fails "
+            res.replay_command = self._replay_command(token)
+            pytest.fail("\n".join([res.replay_command, "raceproof: the replayed schedule fails "
                                    "(expected safe)", text]), pytrace=False)
         if not failed and expect == "unsafe":
             pytest.fail("raceproof: the replayed schedule no longer fails (expected unsafe)\n" + text, pytrace=False)
@@ -355,7 +355,8 @@ class RaceproofFixture:
         counts = f"{r.executions} executions" + (f", {r.classes} equivalence classes" if r.complete else "") + \
                  f", strategy {r.strategy}, stopped: {r.stop_reason}"
         if res.verdict == "unsafe":
-            assert res.replay_command is not None
+            assert res.token is not None
+            res.replay_command = self._replay_command(res.token)
             self._request.node.user_properties.append(("raceproof.replay", res.replay_command))
             pytest.fail("\n".join([res.replay_command, *self._failure_details(res, counts)]), pytrace=False)
         if res.expected == "unsafe" and res.verdict == "safe":
@@ -392,7 +393,7 @@ class RaceproofFixture:
         cli = getattr(res, "cli_command", None)
         if cli:
             out.append(f"standalone: {cli}")
-        out.append(f"token: {res.token} (also in {self._token_path(res.token or '')})")
+        out.append(f"token: {res.token}")
         return out
 
     def _properties(self, res: RaceproofResult) -> None:
@@ -419,15 +420,18 @@ class RaceproofFixture:
     def _replay_command(self, token: str) -> str:
         """``pytest <this test> --raceproof-replay=…``, relative to the current directory."""
         node = self._request.node
-        path = self._token_path(token)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(token + "\n", encoding="utf-8")
-        os.replace(tmp, path)
         file = _rel(Path(node.path))
         rest = node.nodeid.split("::", 1)[1] if "::" in node.nodeid else ""
         target = f"{file}::{rest}" if rest else file
-        arg = token if len(token) <= INLINE_TOKEN_MAX else "@" + _rel(path)
+        if len(token) <= INLINE_TOKEN_MAX:
+            arg = token
+        else:  # too long for a command line someone copies: a file (written atomically)
+            path = self._token_path(token)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(token + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+            arg = "@" + _rel(path)
         return shlex.join(["pytest", target, f"--raceproof-replay={arg}"])
 
     def _finish(self) -> None:

@@ -135,6 +135,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
                 cex.execution = shrink_execution(runner, cex.execution)
                 cex.explanation = explain(runner, cex.execution)
+                cex.explanation["shrunk"] = True
             cex.token = tokens.encode(program.digest, cex.execution.choices)
             cex.replay_command = replay_command(scenario, cex.token, backend, inject)
             vr.token, vr.command = cex.token, cex.replay_command

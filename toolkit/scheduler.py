@@ -87,6 +87,7 @@ class Scheduler:
         self.threads = [_VThread(i, n) for i, n in enumerate(names)]
         self.trace: list[StepEvent] = []
         self.choices: list[int] = []  # the schedule: non-forced thread picks and data values
+        self.values: list[tuple[int, str, int]] = []  # the data choices alone: (thread, label, value)
         self.max_steps = max_steps
         self.running: int | None = None
         self.deadlock: str | None = None
@@ -264,6 +265,7 @@ class Scheduler:
         if not 0 <= value < n:
             raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
         self.choices.append(value)
+        self.values.append((tid, label, value))
         return value
 
     def request_crash(self) -> None:

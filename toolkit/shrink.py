@@ -29,8 +29,14 @@ class SequenceChooser:
 
     sees_forced = True
 
-    def __init__(self, seq: Sequence[int]) -> None:
+    def __init__(self, seq: Sequence[int], values: Sequence[tuple[int, str, int]] = ()) -> None:
         self.seq = list(seq)
+        # the original data choices (fault decisions), per (thread, label), in order: a reordered
+        # schedule asks them in another global order, but each thread asks its own in the same one
+        self.values: dict[tuple[int, str], list[int]] = {}
+        for thread, label, value in values:
+            self.values.setdefault((thread, label), []).append(value)
+        self.used: dict[tuple[int, str], int] = {}
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
         pos = len(trace)
@@ -41,7 +47,11 @@ class SequenceChooser:
         return enabled[0]
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
-        return 0
+        key = (thread, label)
+        k = self.used.get(key, 0)
+        self.used[key] = k + 1
+        recorded = self.values.get(key, [])
+        return recorded[k] if k < len(recorded) and recorded[k] < n else 0
 
 
 def _signature(ex: Execution) -> tuple[str, ...]:
@@ -78,7 +88,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     replays = 0
 
     async def attempt(r: Runner, seq: list[int]) -> Execution:
-        return await r.run_one(SequenceChooser(seq))
+        return await r.run_one(SequenceChooser(seq, ex.values))
 
     async def driver(r: Runner) -> None:
         nonlocal best, best_cost, replays

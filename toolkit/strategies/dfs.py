@@ -37,7 +37,17 @@ class _PathChooser:
         return chosen
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
-        return 0
+        """Data choices (fault placements) are branches too: every value is enumerated."""
+        owner = self.owner
+        if self.depth < len(owner.path):
+            opts, idx = owner.path[self.depth]
+            chosen = opts[idx]
+        else:
+            opts = tuple(range(n))
+            owner.path.append((opts, 0))
+            chosen = 0
+        self.depth += 1
+        return chosen
 
 
 class Dfs:

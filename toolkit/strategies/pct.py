@@ -37,7 +37,8 @@ class _PctChooser:
         return best
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
-        return 0
+        """Data choices (fault placements) are drawn uniformly (PCT orders threads, not data)."""
+        return self.rng.randrange(n)
 
 
 class Pct:

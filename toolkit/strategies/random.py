@@ -20,7 +20,8 @@ class _RandomChooser:
         return enabled[self.rng.randrange(len(enabled))]
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
-        return 0
+        """Data choices (fault placements) are drawn uniformly too."""
+        return self.rng.randrange(n)
 
 
 class RandomWalk:
