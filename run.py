@@ -40,7 +40,7 @@ def ensure_env() -> None:
         print("run.py: creating .venv", file=sys.stderr)
         try:
             venv.create(VENV, with_pip=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             sys.exit(f"run.py: cannot create a virtualenv ({exc}); on Debian/Ubuntu: apt-get install python3-venv")
     print("run.py: installing raceproof and its dependencies into .venv", file=sys.stderr)
     pip = [os.path.join(BIN, "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
