@@ -9,7 +9,6 @@ strategy yields ``safe``; an exhausted bounded one yields ``bounded``; a budget 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from toolkit.errors import InputError, NondeterminismError
 from toolkit.execution import Execution, Runner, Violation, default_violations
+from toolkit.fingerprint import fingerprint
 from toolkit.fs import Vfs
 from toolkit.scheduler import Scheduler
 from toolkit.sfs import SchedFS
@@ -72,11 +72,7 @@ class FunctionProgram:
                                                 for i, p in enumerate(self.programs)]
         self._setup = setup
         self._check = check
-        h = hashlib.sha256()
-        for p in self.programs:
-            code = getattr(p, "__code__", None)
-            h.update(code.co_code if code is not None else repr(p).encode())
-        self.digest = h.hexdigest()[:16]
+        self.digest = fingerprint(self.programs, setup, names)
 
     def setup(self, vfs: Vfs) -> None:
         if self._setup is None:

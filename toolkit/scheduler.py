@@ -187,7 +187,7 @@ class Scheduler:
             t.result.value = await body()
         except Crash as exc:
             t.result.error = exc
-        except Exception as exc:  # noqa: BLE001 - a thread's exception is its outcome
+        except Exception as exc:
             t.result.error = exc
             t.result.failed_step = _failed_step(exc, t.step_errors)
         finally:

@@ -96,7 +96,7 @@ def test_options_reach_the_header_and_the_strategy(scenario_suite):
 def _fingerprint(expr: str) -> str:
     code = (
         f"import sys; sys.path.insert(0, {str(SAMPLE)!r})\n"
-        + "from installer import *\nfrom toolkit.pytest_plugin import fingerprint\n"
+        + "from installer import *\nfrom toolkit.fingerprint import fingerprint\n"
         + f"print(fingerprint(installers({expr}), SETUP, None))"
     )
     return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
@@ -109,7 +109,7 @@ def test_fingerprints_are_stable_across_processes_and_tell_programs_apart():
 
 
 def test_fingerprint_sees_closure_constants_and_setup():
-    from toolkit.pytest_plugin import fingerprint
+    from toolkit.fingerprint import fingerprint
 
     def make(path: str):
         async def prog(fs):
