@@ -141,15 +141,10 @@ def _coverage_pass(
     from toolkit.explore import run_exploration
     from toolkit.runs import program_for
     from toolkit.shrink import cost
-    from toolkit.strategies import make_strategy
+    from toolkit.strategies import make_strategy, with_defaults
 
     options = dict(options)
-    if strategy in ("random", "pct"):
-        options.setdefault("seed", seed)
-        if max_executions is None:
-            max_executions = 1000
-    if max_executions is None:
-        max_executions = scenario.max_executions
+    max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
     pairs: dict[tuple[str, str], set[str]] = {}
     finals: set[str] = set()
     first: dict[str, Any] = {}

@@ -21,7 +21,7 @@ from toolkit.fingerprint import fingerprint
 from toolkit.fs import Vfs
 from toolkit.scheduler import Scheduler
 from toolkit.sfs import SchedFS
-from toolkit.strategies import Strategy, make_strategy
+from toolkit.strategies import Strategy, make_strategy, with_defaults
 from toolkit.strategies.replay import ReplayChooser
 
 VERDICTS = ("safe", "unsafe", "bounded", "inconclusive")
@@ -219,10 +219,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
     """
     if not programs:
         raise InputError("explore: at least one program is needed")
-    if strategy in ("random", "pct"):
-        strategy_options.setdefault("seed", seed)
-        if max_executions is None:
-            max_executions = 1000
+    max_executions = with_defaults(strategy, max_executions, seed, strategy_options)
     strat = make_strategy(strategy, **strategy_options)
     program = FunctionProgram(programs, setup, check, names)
     with Runner(program, backend, driver) as runner:

@@ -11,7 +11,7 @@ from toolkit import token as tokens
 from toolkit.execution import Execution, Runner
 from toolkit.explore import ExploreResult, run_exploration
 from toolkit.scenario import IncidentProgram, Scenario
-from toolkit.strategies import make_strategy
+from toolkit.strategies import make_strategy, with_defaults
 from toolkit.strategies.random import RandomWalk
 from toolkit.strategies.replay import ReplayChooser
 from toolkit.trace import trace_json
@@ -114,12 +114,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
            **options: Any) -> VerifyResult:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
-    if strategy in ("random", "pct"):
-        options.setdefault("seed", seed)
-        if max_executions is None:
-            max_executions = 1000
-    if max_executions is None:
-        max_executions = scenario.max_executions
+    max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
     if any(getattr(inj, "needs_trio", False) for inj in program.injectors):
         driver = "trio"  # e.g. slow downloads wait in Trio's virtual time
     if strategy == "dpor" and any(getattr(inj, "explores", False) for inj in program.injectors):

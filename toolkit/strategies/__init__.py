@@ -50,6 +50,22 @@ def make_strategy(name: str, **options: Any) -> Strategy:
     return cls(**options)  # type: ignore[no-any-return]
 
 
+#: executions a sampling strategy runs when no budget is given (it never exhausts on its own)
+SAMPLING_BUDGET = 1000
+
+
+def with_defaults(strategy: str, max_executions: int | None, seed: int, options: dict[str, Any],
+                  fallback: int | None = None) -> int | None:
+    """Fill in a strategy's defaults: sampling strategies (random, pct) get `seed` and, without a
+    budget, ``SAMPLING_BUDGET``; otherwise the budget is `max_executions`, else `fallback`.
+    Returns the budget (None: until the strategy is exhausted)."""
+    if strategy in ("random", "pct"):
+        options.setdefault("seed", seed)
+        if max_executions is None:
+            max_executions = SAMPLING_BUDGET
+    return fallback if max_executions is None else max_executions
+
+
 class FixedChooser:
     """Chooses by a fixed rule; used by simple strategies."""
 
