@@ -125,6 +125,16 @@ def _variant(v: dict[str, Any]) -> list[str]:
         f"{ex['wall_time_s']:.2f} s |",
         "",
     ]
+    pinned = v.get("pinned")
+    if pinned is not None:
+        out += ["#### The pinned schedule (the incident as it happened)", ""]
+        for st in pinned["failing_steps"]:
+            out.append(f"- step {st['n']}: {code(st['thread'])} {code(st['op'] + '(' + st['path'] + ')')} "
+                       f"= {code(st['result'])}")
+        for viol in pinned["violations"]:
+            out.append(f"- {md_text(viol['check'])}: {md_text(viol['message'])}")
+        out += ["", f"Verdict of this replay: **{md_text(pinned['verdict'])}** over {pinned['steps']} steps. "
+                "Replay it:", "", "```sh", pinned["replay_command"], "```", ""]
     cex = v["counterexample"]
     if cex is not None:
         out += [

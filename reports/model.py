@@ -504,6 +504,7 @@ def variant_entry(
         "coverage": _coverage(cov, r.complete, r.executions),
         "counterexample": _counterexample(scenario, vr, cov["first_cost"]) if r.counterexample is not None else None,
         "non_vacuity": None,
+        "pinned": _pinned(scenario),
         "_harness": _harness_key(scenario),
     }
     if cov["executions"] != r.executions and "skipped" not in cov:
@@ -511,6 +512,26 @@ def variant_entry(
             f" Note: the coverage pass ran {cov['executions']} executions, the verification {r.executions}."
         )
     return entry
+
+
+def _pinned(scenario: Any) -> dict[str, Any] | None:
+    """The scenario's pinned schedule (``token``), replayed: the incident as it happened."""
+    if not getattr(scenario, "token", None):
+        return None
+    from toolkit.runs import replay
+
+    rr = replay(scenario)
+    ex = rr.execution
+    failing = [ex.trace[v.step] for v in ex.violations if v.step is not None and v.step < len(ex.trace)]
+    return {
+        "token": rr.token,
+        "replay_command": rr.command,
+        "verdict": rr.verdict,
+        "expected": rr.expected,
+        "violations": [v.to_json() for v in ex.violations],
+        "failing_steps": [_step_json(ev, ex.names) for ev in failing],
+        "steps": len(ex.trace),
+    }
 
 
 def _non_vacuity(
