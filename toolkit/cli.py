@@ -116,19 +116,25 @@ def check_backend(backend: str | None) -> None:
 @click.option("--token", help="Replay this schedule token (default: the scenario's pinned token).")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="Read the token from a file.")
 @backend_option
+@click.option("--mount-set", "mount_set", metavar="NAME:wW",
+              help="Replay on one generated mount set of 'verify --mount-sets' (e.g. 2:chain:r0/spine:w2).")
 @inject_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the trace.")
 @guarded
 def replay(scenario: str, token: str | None, token_file: str | None, backend: str | None,
-           inject: tuple[str, ...], as_json: bool) -> None:
+           mount_set: str | None, inject: tuple[str, ...], as_json: bool) -> None:
     """Replay one execution of SCENARIO, step by step, and judge it."""
     from toolkit.runs import replay as do_replay
     from toolkit.trace import render_lines
 
     check_backend(backend)
     sc = load(scenario)
+    if mount_set is not None:
+        from toolkit.mountsets import scenario_for_name
+
+        sc = scenario_for_name(sc, mount_set)
     tok = _read_token(token, token_file)
-    rr = do_replay(sc, tok, backend, inject)
+    rr = do_replay(sc, tok, backend, inject, mount_set)
     ex = rr.execution
     expected = rr.expected
     if expected is None:

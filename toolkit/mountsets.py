@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.errors import ScenarioError
+from toolkit.errors import InputError, ScenarioError, closest
 from toolkit.models import tar
 from toolkit.scenario import Mount, Scenario, check_mount_path
 
@@ -150,6 +150,25 @@ def scenario_for(base: Scenario, ms: MountSet, workers: int) -> Scenario:
                              name=f"{base.name}[{ms.name} w{workers}]")
 
 
+def scenario_for_name(base: Scenario, spec: str) -> Scenario:
+    """The scenario of one table row, named ``<mount set>:w<workers>`` (as replay commands print)."""
+    name, sep, w = spec.rpartition(":w")
+    sets = {ms.name: ms for ms in all_mount_sets(5)}
+    if not sep or not w.isdigit() or name not in sets:
+        hint = closest(name or spec, sets)
+        raise InputError(f"--mount-set {spec!r}: expected <mount set>:w<workers> with a set of 'verify --mount-sets'"
+                         + (f"; did you mean {hint + ':w' + (w if w.isdigit() else '2')!r}?" if hint else ""))
+    if not 1 <= int(w) <= 64:
+        raise InputError(f"--mount-set {spec!r}: workers must be between 1 and 64")
+    return scenario_for(base, sets[name], int(w))
+
+
+def row_replay_command(base: Scenario, ms: MountSet, workers: int, token: str) -> str:
+    from toolkit.runs import replay_command
+
+    return replay_command(base, token, mount_set=f"{ms.name}:w{workers}")
+
+
 def expected_verdict(algorithm: str, ms: MountSet, workers: int) -> str | None:
     """Jobs are taken in order, parents first: one worker runs them sequentially (safe); with two
     or more, a child's job can run while its parent's is still cleaning."""
@@ -183,7 +202,8 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
             rows.append({"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
                          "nested": "yes" if ms.nested else "no", "workers": w, "verdict": r.verdict,
                          "expected": exp or "-", "ok": "ok" if met else "MISMATCH", "executions": r.executions,
-                         "stop": r.stop_reason, "token": vr.token or ""})
+                         "stop": r.stop_reason, "token": vr.token or "",
+                         "replay_command": row_replay_command(base, ms, w, vr.token) if vr.token else ""})
     for ms in invalid_sets():
         bad = ms.invalid is not None and ms.invalid.startswith("accepted")
         ok &= not bad
@@ -199,7 +219,11 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]
     console = Console(highlight=False, width=200)
     console.print(table(rows, cols, f"{base.algorithm}: every mount set up to {k} mounts"))
-    total = sum(int(r["executions"]) for r in rows)
+    for row in rows:
+        if row.get("replay_command"):
+            console.print(f"replay {row['set']} w{row['workers']}: {row['replay_command']}", markup=False,
+                          soft_wrap=True)
+    total = sum(int(row["executions"]) for row in rows)
     console.print(f"{len(rows)} rows, {total} executions; {'all expectations met' if ok else 'MISMATCHES above'}",
                   markup=False)
     return code

@@ -17,8 +17,12 @@ from toolkit.strategies.replay import ReplayChooser
 from toolkit.trace import trace_json
 
 
-def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = ()) -> str:
-    parts = ["raceproof", "replay", scenario.file, "--token", token]
+def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
+                   mount_set: str | None = None) -> str:
+    parts = ["raceproof", "replay", scenario.file]
+    if mount_set:
+        parts += ["--mount-set", mount_set]
+    parts += ["--token", token]
     if backend != "memory":
         parts += ["--backend", backend]
     for spec in inject:
@@ -71,7 +75,7 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
 
 
 def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
-           inject: Sequence[str] = ()) -> ReplayResult:
+           inject: Sequence[str] = (), mount_set: str | None = None) -> ReplayResult:
     """Run one execution: the given token, else the scenario's pinned token, else a seeded walk."""
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
@@ -89,8 +93,8 @@ def replay(scenario: Scenario, token: str | None = None, backend: str | None = N
             chooser = RandomWalk(seed=scenario.seed).next_execution()
         execution = runner.run_single(chooser)
     tok = tokens.encode(program.digest, execution.choices)
-    return ReplayResult(scenario, backend, tok, execution, replay_command(scenario, tok, backend, inject), source,
-                        list(inject))
+    command = replay_command(scenario, tok, backend, inject, mount_set)
+    return ReplayResult(scenario, backend, tok, execution, command, source, list(inject))
 
 
 @dataclass

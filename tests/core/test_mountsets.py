@@ -85,3 +85,25 @@ def test_cli_mount_sets_4_refutes_the_buggy_variant_wherever_a_mount_nests() -> 
     for r in rows:
         assert (r["verdict"] == "unsafe") == (r["nested"] == "yes" and r["workers"] >= 2), r
         assert r["verdict"] == "unsafe" or r["stop"] == "exhausted"
+
+
+def test_every_refuted_row_prints_a_replay_command_that_reproduces_it() -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", SCENARIOS[1], "--mount-sets", "2", "--json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    unsafe = [r for r in json.loads(proc.stdout)["rows"] if r["verdict"] == "unsafe"]
+    assert unsafe
+    for row in unsafe:
+        cmd = row["replay_command"].split()
+        assert cmd[:3] == ["raceproof", "replay", SCENARIOS[1]] and "--mount-set" in cmd
+        replayed = subprocess.run([sys.executable, "-m", "toolkit", *cmd[1:], "--json"], capture_output=True,
+                                  text=True, check=False)
+        assert replayed.returncode == 0, replayed.stderr  # the scenario expects the replay to fail: it does
+        assert json.loads(replayed.stdout)["verdict"] == "fail"
+
+
+def test_unknown_mount_set_is_a_one_line_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "replay", SCENARIOS[1], "--mount-set",
+                           "2:chian:r0/spine:w2"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "2:chain:r0/spine:w2" in proc.stderr
