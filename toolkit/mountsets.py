@@ -179,6 +179,34 @@ def expected_verdict(algorithm: str, ms: MountSet, workers: int) -> str | None:
     return None
 
 
+def _row_progress(total: int) -> Any:
+    """A progress line on stderr (only on a terminal): which row is being proved."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return lambda _label: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+    task = prog.add_task("mount sets", total=total)
+    state = {"started": False}
+
+    def update(label: str | None) -> None:
+        if label is None:
+            prog.stop()
+            return
+        if not state["started"]:
+            prog.start()
+            state["started"] = True
+        else:
+            prog.advance(task)
+        prog.update(task, description=f"proving {label}")
+
+    return update
+
+
 def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
                       as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio") -> int:
     """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
@@ -190,8 +218,11 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     rows: list[dict[str, Any]] = []
     ok = True
     inconclusive = False
-    for ms in all_mount_sets(k):
+    sets = all_mount_sets(k)
+    progress = _row_progress(len(sets) * len(workers))
+    for ms in sets:
         for w in workers:
+            progress(f"{ms.name} w{w}")
             sc = scenario_for(base, ms, w)
             vr = verify(sc, strategy, max_executions, shrink=False, driver=driver)
             r = vr.result
@@ -211,6 +242,7 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
                      "nested": "-", "workers": "-", "verdict": "rejected" if not bad else "accepted",
                      "expected": "rejected", "ok": "ok" if not bad else "MISMATCH", "executions": 0,
                      "stop": ms.invalid or "", "token": ""})
+    progress(None)
     code = 0 if ok and not inconclusive else 1 if not ok else 3
     if as_json:
         print(json.dumps({"scenario": base.file, "algorithm": base.algorithm, "max_mounts": k, "rows": rows,
