@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from toolkit import explore  # noqa: E402
 from toolkit.execution import Runner  # noqa: E402
-from toolkit.explore import run_exploration  # noqa: E402
+from toolkit.exploration import run_exploration  # noqa: E402
 from toolkit.runs import program_for, verify  # noqa: E402
 from toolkit.scenario import load  # noqa: E402
 from toolkit.strategies import make_strategy  # noqa: E402

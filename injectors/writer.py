@@ -46,8 +46,8 @@ class PreviousWriter(BaseInjector):
                 for i in range(self.writes):
                     await fs.write_file(join(self.where, f"history-{i}.jsonl"), b'{"turn": %d}\n' % i)
                     done += 1
-            except OSError as exc:
-                sched.record_note(tid, "writer-stopped", self.where, f"{type(exc).__name__} errno {exc.errno}")
+            except OSError:
+                pass  # the failing step is in the trace; the result says how many files it wrote
             return done
 
         return [*bodies, writer]

@@ -138,7 +138,7 @@ def _coverage_pass(
     scenario: Any, strategy: str, max_executions: int | None, seed: int, options: dict[str, Any]
 ) -> dict[str, Any]:
     from toolkit.execution import Runner
-    from toolkit.explore import run_exploration
+    from toolkit.exploration import run_exploration
     from toolkit.runs import program_for
     from toolkit.shrink import cost
     from toolkit.strategies import make_strategy, with_defaults

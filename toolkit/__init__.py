@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Execution": "toolkit.execution",
-    "ExploreResult": "toolkit.explore",
+    "ExploreResult": "toolkit.exploration",
     "InputError": "toolkit.errors",
     "NondeterminismError": "toolkit.errors",
     "RaceproofError": "toolkit.errors",
@@ -24,7 +24,7 @@ _EXPORTS = {
     "TokenError": "toolkit.errors",
     "UnknownNameError": "toolkit.errors",
     "Violation": "toolkit.execution",
-    "explore": "toolkit.explore",
+    "explore": "toolkit.exploration",
     "load_scenario": "toolkit.scenario:load",
     "replay": "toolkit.runs",
     "verify": "toolkit.runs",
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
         UnknownNameError,
     )
     from toolkit.execution import Execution, Violation
-    from toolkit.explore import ExploreResult, explore
+    from toolkit.exploration import ExploreResult, explore
     from toolkit.runs import replay, verify
     from toolkit.scenario import load as load_scenario
     from toolkit.sfs import SchedFS

@@ -79,7 +79,7 @@ class Execution:
 
 
 class Program(Protocol):
-    """What the runner executes. See ``toolkit.explore.FunctionProgram`` and the incident model."""
+    """What the runner executes. See ``toolkit.exploration.FunctionProgram`` and the incident model."""
 
     @property
     def names(self) -> Sequence[str]: ...
@@ -177,7 +177,6 @@ class Runner:
             names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,
             values=list(sched.values),
         )
-        execution.extra["crashed_at"] = sched.crashed_at
         self.vfs.reset_ids()
         if not execution.aborted:
             execution.tree = self.vfs.tree()

@@ -375,7 +375,7 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
     the points reached under the placements of level k, so a second fault placed after the first
     one changed the run is found too. One DPOR per placement explores every interleaving with the
     faults pinned there. Placements are sets, so each is explored once."""
-    from toolkit.explore import naive_count
+    from toolkit.exploration import naive_count
 
     t0 = time.perf_counter()
     limits = {inj.label: inj.max_faults for inj in injectors if inj.explores}

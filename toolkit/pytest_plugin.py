@@ -158,7 +158,7 @@ class RaceproofFixture:
         if not programs:
             pytest.fail("raceproof.verify: give at least one program", pytrace=False)
         from toolkit.execution import Runner
-        from toolkit.explore import FunctionProgram
+        from toolkit.exploration import FunctionProgram
 
         program = FunctionProgram(programs, setup, check, names)
         digest = program.digest
@@ -213,7 +213,7 @@ class RaceproofFixture:
                  expect: str) -> RaceproofResult:
         from toolkit import token as tokens
         from toolkit.errors import InputError
-        from toolkit.explore import run_exploration
+        from toolkit.exploration import run_exploration
         from toolkit.strategies import make_strategy
 
         options: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from typing import Any
 
 from toolkit import token as tokens
 from toolkit.execution import Execution, Runner
-from toolkit.explore import ExploreResult, run_exploration
+from toolkit.exploration import ExploreResult, run_exploration
 from toolkit.scenario import IncidentProgram, Scenario
 from toolkit.strategies import make_strategy, with_defaults
 from toolkit.strategies.random import RandomWalk
@@ -145,7 +145,7 @@ def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: st
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
                        driver: str = "trio") -> VerifyResult:
     """Every placement of the injected faults, one optimal DPOR each (``toolkit.inject``)."""
-    from toolkit.explore import Counterexample, confirm
+    from toolkit.exploration import Counterexample, confirm
     from toolkit.inject import explore_placements
 
     with Runner(program, backend, driver) as runner:

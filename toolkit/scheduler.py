@@ -21,7 +21,7 @@ import trio
 
 from toolkit.errors import DeadlockError, InternalError
 from toolkit.fs.vfs import Vfs
-from toolkit.steps import NO_FOOTPRINT, StepEvent
+from toolkit.steps import StepEvent
 
 
 class Chooser(Protocol):
@@ -89,10 +89,10 @@ class Scheduler:
         self.choices: list[int] = []  # the schedule: non-forced thread picks and data values
         self.values: list[tuple[int, str, int]] = []  # the data choices alone: (thread, label, value)
         self.max_steps = max_steps
-        self.running: int | None = None
         self.deadlock: str | None = None
-        self.crashed_at: int | None = None
         self.hooks: list[Callable[[Scheduler, int, str, str], None]] = []
+        #: the thread holding the baton, None between steps (injectors use it to tell a step from set-up)
+        self.running: int | None = None
         self._crash_pending = False
         self.enabled_now: tuple[int, ...] = ()
         self.aborted = False
@@ -148,11 +148,11 @@ class Scheduler:
     def _release(self, tid: int) -> None:
         t = self.threads[tid]
         t.parked = False
+        self.running = tid
         self._active += 1
         if not t.started:
             t.started = True
             self._unstarted.remove(tid)
-        self.running = tid
         if tid == self.current:
             self._self_released = True
         elif self.direct:
@@ -163,9 +163,9 @@ class Scheduler:
     async def _park(self, t: _VThread) -> None:
         self.current = t.tid
         t.parked = True
+        self.running = None
         self._active -= 1
         self._self_released = False
-        self.running = None
         self._dispatch()
         if not self._self_released:
             if self.direct:
@@ -254,10 +254,6 @@ class Scheduler:
                                     None, fp.build(), enabled, detail))
         return value
 
-    def record_note(self, tid: int, op: str, path: str, result: str) -> None:
-        """Record a footprint-free event (no scheduling point), e.g. a thread's final error."""
-        self.trace.append(StepEvent(len(self.trace), tid, op, path, result, None, NO_FOOTPRINT, ()))
-
     def choose_value(self, tid: int, label: str, n: int) -> int:
         if n <= 1:
             return 0
@@ -268,10 +264,6 @@ class Scheduler:
         self.values.append((tid, label, value))
         return value
 
-    def request_crash(self) -> None:
-        """Stop the machine: every thread raises Crash at its next gate."""
-        self._crash_pending = True
-        self.crashed_at = len(self.trace)
 
 
 async def run_threads(sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:

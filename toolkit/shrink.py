@@ -116,7 +116,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     runner.run(driver)
     if best is ex:
         return ex
-    from toolkit.explore import confirm
+    from toolkit.exploration import confirm
 
     return confirm(runner, best)
 

@@ -34,7 +34,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from toolkit.execution import Execution, Runner
-from toolkit.explore import FunctionProgram, explore
+from toolkit.exploration import FunctionProgram, explore
 from toolkit.fs import Vfs
 from toolkit.models.tar import Member
 from toolkit.sfs import SchedFS

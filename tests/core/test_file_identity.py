@@ -42,7 +42,7 @@ def test_same_file_same_name_in_every_execution() -> None:
     names = set()
     programs = [creator("/d/a", b"A"), creator("/d/b", b"B")]
     from toolkit.execution import Runner
-    from toolkit.explore import FunctionProgram
+    from toolkit.exploration import FunctionProgram
     from toolkit.strategies.dfs import Dfs
 
     strat = Dfs()

@@ -13,7 +13,7 @@ from engine_support import BACKENDS, FIXED, INCIDENT, observation, run_choosers,
 
 from toolkit import token as tokens
 from toolkit.errors import SandboxViolation
-from toolkit.explore import FunctionProgram
+from toolkit.exploration import FunctionProgram
 from toolkit.fs import Vfs, make_backend
 from toolkit.fs.fake import FakeBackend
 from toolkit.fs.real import RealBackend

@@ -18,7 +18,7 @@ from engine_support import BACKENDS, FIXED, INCIDENT, cli, run_choosers, trace_r
 
 from toolkit import token as tokens
 from toolkit.execution import Execution, Runner
-from toolkit.explore import FunctionProgram
+from toolkit.exploration import FunctionProgram
 from toolkit.fs import Vfs
 from toolkit.runs import replay, verify
 from toolkit.scenario import load, parse

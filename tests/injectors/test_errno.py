@@ -124,7 +124,7 @@ def test_pinned_global_step(backend: str) -> None:
 def test_pinned_global_step_verify_stays_sound() -> None:
     # the fault at global step 2 depends on the interleaving: the steps up to it are made dependent,
     # so the reduction explores which thread's step lands at index 2
-    from toolkit.explore import run_exploration
+    from toolkit.exploration import run_exploration
     from toolkit.strategies import make_strategy
 
     program = program_for(scenario(inject=[{"name": "errno", "errno": "EIO", "step": 2}]))

@@ -79,3 +79,17 @@ def test_case_insensitive_member_collision_on_fake() -> None:
                                                   {"name": "README.md", "data": "B"}]}]
     ex = replay(scenario(mounts=mounts, inject=[{"name": "case-insensitive"}]), None, "fake").execution
     assert "case-collision" in [v.check for v in ex.violations]
+
+
+def test_dpor_explores_the_failing_writer_past_its_first_counterexample() -> None:
+    """Every trace event is a scheduling point: a writer that stops on an error adds none of its own
+    (an extra event used to derail DPOR's replay with a NondeterminismError)."""
+    from toolkit.execution import Runner
+    from toolkit.exploration import run_exploration
+    from toolkit.scenario import load
+    from toolkit.strategies import make_strategy
+
+    sc = load("scenarios/chaos-writer.toml")
+    with Runner(program_for(sc), "memory") as runner:
+        res = run_exploration(runner, make_strategy("dpor"), stop_on_failure=False)
+    assert res.stop_reason == "exhausted" and res.executions > 1 and res.failing > 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.execution import Runner
-from toolkit.explore import ExploreResult, run_exploration
+from toolkit.exploration import ExploreResult, run_exploration
 from toolkit.runs import program_for, verify
 from toolkit.scenario import Scenario, load
 from toolkit.strategies import make_strategy

@@ -85,7 +85,7 @@ def test_programs_respect_their_size_limits(program: GeneratedProgram) -> None:
 def test_trace_key_is_schedule_independent_for_one_trace(data: st.DataObject) -> None:
     """Replaying the same schedule twice gives the same trace key."""
     from toolkit.execution import Runner
-    from toolkit.explore import FunctionProgram
+    from toolkit.exploration import FunctionProgram
     from toolkit.strategies.random import RandomWalk
 
     program = data.draw(programs())

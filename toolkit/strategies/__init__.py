@@ -65,11 +65,3 @@ def with_defaults(strategy: str, max_executions: int | None, seed: int, options:
             max_executions = SAMPLING_BUDGET
     return fallback if max_executions is None else max_executions
 
-
-class FixedChooser:
-    """Chooses by a fixed rule; used by simple strategies."""
-
-    sees_forced = False
-
-    def choose_value(self, thread: int, label: str, n: int) -> int:
-        return 0

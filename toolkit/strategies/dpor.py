@@ -22,7 +22,7 @@ Design notes:
 - Backtracking pops nodes whose wakeup tree is exhausted; the next execution replays the prefix
   and then follows the leftmost branch of the deepest non-empty wakeup tree.
 - Data choices (``choose_value``) are always 0 here; fault placements are explored by pinning
-  them, one full DPOR run per placement (see ``toolkit.explore``).
+  them, one full DPOR run per placement (see ``toolkit.exploration``).
 """
 
 from __future__ import annotations
