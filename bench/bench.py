@@ -35,13 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from toolkit import explore  # noqa: E402
-from toolkit.execution import Runner  # noqa: E402
-from toolkit.exploration import run_exploration  # noqa: E402
-from toolkit.runs import program_for, verify  # noqa: E402
-from toolkit.scenario import load  # noqa: E402
-from toolkit.strategies import make_strategy  # noqa: E402
-from toolkit.testing import count_traces, distinct_writers, lastzero, readers, writers_reader  # noqa: E402
+from raceproof import explore  # noqa: E402
+from raceproof.execution import Runner  # noqa: E402
+from raceproof.exploration import run_exploration  # noqa: E402
+from raceproof.runs import program_for, verify  # noqa: E402
+from raceproof.scenario import load  # noqa: E402
+from raceproof.strategies import make_strategy  # noqa: E402
+from raceproof.testing import count_traces, distinct_writers, lastzero, readers, writers_reader  # noqa: E402
 
 BUGGY = ROOT / "scenarios" / "guest-download-2026-04-10.toml"
 FIXED = ROOT / "scenarios" / "guest-download-fixed.toml"

@@ -1,1 +1,1 @@
-"""Fault injectors, one small module per family; found by name via ``toolkit.inject.REGISTRY``."""
+"""Fault injectors, one small module per family; found by name via ``raceproof.inject.REGISTRY``."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.errors import InputError
-from toolkit.inject import BaseInjector, Param
-from toolkit.models import tar
+from raceproof.errors import InputError
+from raceproof.inject import BaseInjector, Param
+from raceproof.models import tar
 
 
 class _DownloadFault(BaseInjector):

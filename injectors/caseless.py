@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.errors import InputError
-from toolkit.execution import Execution, Violation
-from toolkit.fs.base import join
-from toolkit.inject import BaseInjector
-from toolkit.models import tar
+from raceproof.errors import InputError
+from raceproof.execution import Execution, Violation
+from raceproof.fs.base import join
+from raceproof.inject import BaseInjector
+from raceproof.models import tar
 
 
 class CaseInsensitive(BaseInjector):

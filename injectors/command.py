@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.inject import describe
+from raceproof.inject import describe
 
 
 @click.command()

@@ -12,7 +12,7 @@ arrived); if the machine went down, each thread runs its job again from scratch 
 the same parallelism) on the filesystem the crash left. The ordinary checks then judge the
 rerun: the final tree must be the archives' (P4, crash convergence) and the rerun must not fail;
 a failing rerun names the step where it cannot converge. ``restart`` is never co-enabled with a
-step before the barrier, so the explorer's DPOR ignores its races (``toolkit.inject``).
+step before the barrier, so the explorer's DPOR ignores its races (``raceproof.inject``).
 Limits: extra threads (a previous writer) are not stopped by the crash; un-synced data is not
 lost (no page-cache model): a crash keeps every completed write.
 """
@@ -22,8 +22,8 @@ from __future__ import annotations
 import errno as E
 from typing import Any
 
-from toolkit.inject import FS_OPS, BaseInjector, Param
-from toolkit.sfs import SchedFS
+from raceproof.inject import FS_OPS, BaseInjector, Param
+from raceproof.sfs import SchedFS
 
 
 class MachineDown(OSError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.fs.base import oserror
-from toolkit.inject import BaseInjector, Param
+from raceproof.fs.base import oserror
+from raceproof.inject import BaseInjector, Param
 
 
 class DiskFull(BaseInjector):

@@ -15,8 +15,8 @@ from typing import Any
 
 import trio
 
-from toolkit.fs.base import oserror
-from toolkit.inject import BaseInjector, Param
+from raceproof.fs.base import oserror
+from raceproof.inject import BaseInjector, Param
 
 
 class SlowDownload(BaseInjector):

@@ -13,8 +13,8 @@ import errno as E
 import fnmatch
 from typing import Any
 
-from toolkit.fs.base import oserror
-from toolkit.inject import FS_OPS, BaseInjector, Param, ParamError
+from raceproof.fs.base import oserror
+from raceproof.inject import FS_OPS, BaseInjector, Param, ParamError
 
 ERRNOS = ("ENOENT", "EEXIST", "EIO", "ENOSPC", "EACCES", "EMFILE", "EXDEV")
 
@@ -60,7 +60,7 @@ class ErrnoAtStep(BaseInjector):
             return int(t)
         if t in program.names:
             return list(program.names).index(t)
-        from toolkit.errors import InputError
+        from raceproof.errors import InputError
 
         raise InputError(f"injector errno: thread {t!r} is not a thread of this scenario "
                          f"(threads: {', '.join(program.names)})")

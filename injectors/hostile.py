@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from toolkit.execution import Execution, Violation
-from toolkit.fs.base import join
-from toolkit.inject import BaseInjector, Param
-from toolkit.models import tar
-from toolkit.models.tar import Member
+from raceproof.execution import Execution, Violation
+from raceproof.fs.base import join
+from raceproof.inject import BaseInjector, Param
+from raceproof.models import tar
+from raceproof.models.tar import Member
 
 OUTSIDE = "/var/outside"
 PRECIOUS = b"precious data outside every mount\n"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.fs.base import join, parent_of
-from toolkit.inject import BaseInjector, Param
+from raceproof.fs.base import join, parent_of
+from raceproof.inject import BaseInjector, Param
 
 
 class StaleFiles(BaseInjector):

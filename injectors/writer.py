@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.fs.base import join
-from toolkit.inject import BaseInjector, Param
-from toolkit.models.rust_fs import create_dir_all
-from toolkit.sfs import SchedFS
+from raceproof.fs.base import join
+from raceproof.inject import BaseInjector, Param
+from raceproof.models.rust_fs import create_dir_all
+from raceproof.sfs import SchedFS
 
 
 class PreviousWriter(BaseInjector):

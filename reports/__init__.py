@@ -1,2 +1,2 @@
-"""Postmortem verification reports: one JSON document (``reports.model``) rendered as Markdown,
-self-contained HTML and JUnit XML; the ``raceproof report`` command lives in ``reports.command``."""
+"""Postmortem verification reports: one JSON document (``raceproof.reports.model``) rendered as Markdown,
+self-contained HTML and JUnit XML; the ``raceproof report`` command lives in ``raceproof.reports.command``."""

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from toolkit.cli import EXIT_HELP, guarded
-from toolkit.errors import InputError, UnknownNameError
+from raceproof.cli import EXIT_HELP, guarded
+from raceproof.errors import InputError, UnknownNameError
 
 FORMATS = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml"}
 
@@ -45,7 +45,7 @@ def prepare_output(directory: str) -> None:
 
 
 def render_all(report: dict[str, Any], directory: str, formats: list[str]) -> list[str]:
-    from reports import html, junit, markdown, model
+    from raceproof.reports import html, junit, markdown, model
 
     renderers = {"md": markdown.render, "html": html.render, "json": model.dumps, "junit": junit.render}
     written = []
@@ -102,9 +102,9 @@ def report(
     from_json: str | None,
 ) -> None:
     """Verify SCENARIO... and write a postmortem verification report (Markdown, HTML, JSON, JUnit) to DIR."""
-    from reports import model
-    from toolkit.scenario import load
-    from toolkit.strategies import REGISTRY
+    from raceproof.reports import model
+    from raceproof.scenario import load
+    from raceproof.strategies import REGISTRY
 
     fmts = parse_formats(formats)
     if from_json and scenarios:

@@ -1,6 +1,6 @@
 """The report's single source: a versioned JSON document built from verifying scenarios.
 
-``build_report`` verifies each scenario with ``toolkit.runs.verify`` (the same call as
+``build_report`` verifies each scenario with ``raceproof.runs.verify`` (the same call as
 ``raceproof verify``), then gathers the evidence the renderers show:
 
 - a *coverage pass*: the same exploration (same strategy, budget and seed) re-run with a recording
@@ -11,8 +11,8 @@
 - *non-vacuity* for every proved variant: a refuted variant of the same harness in the report, or
   else the ``pre-cleanup`` counterpart of a ``fixed`` scenario verified on the spot.
 
-Markdown, HTML and JUnit are rendered from this document only (``reports.markdown``,
-``reports.html``, ``reports.junit``); ``validate`` checks it against ``reports/schema.json``.
+Markdown, HTML and JUnit are rendered from this document only (``raceproof.reports.markdown``,
+``raceproof.reports.html``, ``raceproof.reports.junit``); ``validate`` checks it against ``reports/schema.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import InputError
+from raceproof.errors import InputError
 
 SCHEMA_VERSION = 1
 KIND = "raceproof-report"
@@ -64,7 +64,7 @@ PLACEHOLDER = "TODO (human): "
 
 
 def _tool() -> dict[str, Any]:
-    from toolkit import __version__
+    from raceproof import __version__
 
     return {"name": "raceproof", "version": __version__}
 
@@ -113,7 +113,7 @@ def conflict_orders(execution: Any, pairs: dict[tuple[str, str], set[str]]) -> N
     The key is the sorted pair of sites; the value holds ``"ab"`` when the first site of the key ran
     first, ``"ba"`` when the second did.
     """
-    from toolkit.steps import dependent
+    from raceproof.steps import dependent
 
     seen: dict[tuple[int, str, str], int] = {}
     sites = []
@@ -137,11 +137,11 @@ def conflict_orders(execution: Any, pairs: dict[tuple[str, str], set[str]]) -> N
 def _coverage_pass(
     scenario: Any, strategy: str, max_executions: int | None, seed: int, options: dict[str, Any]
 ) -> dict[str, Any]:
-    from toolkit.execution import Runner
-    from toolkit.exploration import run_exploration
-    from toolkit.runs import program_for
-    from toolkit.shrink import cost
-    from toolkit.strategies import make_strategy, with_defaults
+    from raceproof.execution import Runner
+    from raceproof.exploration import run_exploration
+    from raceproof.runs import program_for
+    from raceproof.shrink import cost
+    from raceproof.strategies import make_strategy, with_defaults
 
     options = dict(options)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -179,7 +179,7 @@ class _SnapshotChooser:
     sees_forced = True
 
     def __init__(self, choices: Sequence[int], vfs: Any) -> None:
-        from toolkit.strategies.replay import ReplayChooser
+        from raceproof.strategies.replay import ReplayChooser
 
         self._inner = ReplayChooser(choices)
         self._vfs = vfs
@@ -197,9 +197,9 @@ class _SnapshotChooser:
 
 def _snapshots(scenario: Any, execution: Any) -> tuple[dict[int, dict[str, str]], dict[str, str]]:
     """The tree before every step of `execution` (replayed), and the final tree."""
-    from toolkit.errors import NondeterminismError
-    from toolkit.execution import Runner
-    from toolkit.runs import program_for
+    from raceproof.errors import NondeterminismError
+    from raceproof.execution import Runner
+    from raceproof.runs import program_for
 
     with Runner(program_for(scenario), scenario.backend) as runner:
         chooser = _SnapshotChooser(execution.choices, runner.vfs)
@@ -239,7 +239,7 @@ def _tree_lines(tree: dict[str, str], scope: str) -> list[str]:
 
 
 def _step_json(ev: Any, names: Sequence[str]) -> dict[str, Any]:
-    from toolkit.scheduler import errno_name
+    from raceproof.scheduler import errno_name
 
     return {
         "n": ev.index,
@@ -463,7 +463,7 @@ def variant_entry(
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Verify one scenario and gather its evidence."""
-    from toolkit.runs import verify
+    from raceproof.runs import verify
 
     options = dict(options or {})
     vr = verify(scenario, strategy, max_executions, seed, **options)
@@ -518,7 +518,7 @@ def _pinned(scenario: Any) -> dict[str, Any] | None:
     """The scenario's pinned schedule (``token``), replayed: the incident as it happened."""
     if not getattr(scenario, "token", None):
         return None
-    from toolkit.runs import replay
+    from raceproof.runs import replay
 
     rr = replay(scenario)
     ex = rr.execution
@@ -542,7 +542,7 @@ def _non_vacuity(
     seed: int,
     options: dict[str, Any],
 ) -> None:
-    from toolkit.runs import verify
+    from raceproof.runs import verify
 
     for entry, scenario in zip(entries, scenarios, strict=True):
         if entry["verdict"] != "safe" and entry["verdict"] != "bounded":

@@ -1,6 +1,6 @@
 """Screenshot a report.html with headless Chromium (offline), and check the swimlane is visible.
 
-    python -m reports.screenshot out/report.html out/report.png [--width 1500] [--height 2400]
+    python -m raceproof.reports.screenshot out/report.html out/report.png [--width 1500] [--height 2400]
 
 Chromium runs with networking disabled (every host resolves to nothing), so the screenshot also
 shows that the file is self-contained. Afterwards the PNG is decoded (standard library only) and
@@ -138,7 +138,7 @@ def count_color(path: Path, rgb: tuple[int, int, int], tolerance: int = 6) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m reports.screenshot", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m raceproof.reports.screenshot", description=__doc__.splitlines()[0])
     ap.add_argument("html", type=Path)
     ap.add_argument("png", type=Path)
     ap.add_argument("--width", type=int, default=1500)

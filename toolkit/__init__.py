@@ -2,7 +2,7 @@
 
 The public API: ``explore`` for your own programs, ``load_scenario``/``replay``/``verify`` for
 scenario files, and the types they return. Names are imported on first use, so importing
-``toolkit`` (as pytest does for the plugin) stays cheap.
+``raceproof`` (as pytest does for the plugin) stays cheap.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Execution": "toolkit.execution",
-    "ExploreResult": "toolkit.exploration",
-    "InputError": "toolkit.errors",
-    "NondeterminismError": "toolkit.errors",
-    "RaceproofError": "toolkit.errors",
-    "SandboxViolation": "toolkit.errors",
-    "SchedFS": "toolkit.sfs",
-    "ScenarioError": "toolkit.errors",
-    "TokenError": "toolkit.errors",
-    "UnknownNameError": "toolkit.errors",
-    "Violation": "toolkit.execution",
-    "explore": "toolkit.exploration",
-    "load_scenario": "toolkit.scenario:load",
-    "replay": "toolkit.runs",
-    "verify": "toolkit.runs",
+    "Execution": "raceproof.execution",
+    "ExploreResult": "raceproof.exploration",
+    "InputError": "raceproof.errors",
+    "NondeterminismError": "raceproof.errors",
+    "RaceproofError": "raceproof.errors",
+    "SandboxViolation": "raceproof.errors",
+    "SchedFS": "raceproof.sfs",
+    "ScenarioError": "raceproof.errors",
+    "TokenError": "raceproof.errors",
+    "UnknownNameError": "raceproof.errors",
+    "Violation": "raceproof.execution",
+    "explore": "raceproof.exploration",
+    "load_scenario": "raceproof.scenario:load",
+    "replay": "raceproof.runs",
+    "verify": "raceproof.runs",
 }
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from toolkit.errors import (
+    from raceproof.errors import (
         InputError,
         NondeterminismError,
         RaceproofError,
@@ -59,17 +59,17 @@ if TYPE_CHECKING:
         TokenError,
         UnknownNameError,
     )
-    from toolkit.execution import Execution, Violation
-    from toolkit.exploration import ExploreResult, explore
-    from toolkit.runs import replay, verify
-    from toolkit.scenario import load as load_scenario
-    from toolkit.sfs import SchedFS
+    from raceproof.execution import Execution, Violation
+    from raceproof.exploration import ExploreResult, explore
+    from raceproof.runs import replay, verify
+    from raceproof.scenario import load as load_scenario
+    from raceproof.sfs import SchedFS
 
 
 def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
     if target is None:
-        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+        raise AttributeError(f"module 'raceproof' has no attribute {name!r}")
     module, _, attr = target.partition(":")
     value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from toolkit.models.tar import Member
+from raceproof.models.tar import Member
 
 
 @lru_cache(maxsize=1)

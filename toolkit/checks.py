@@ -12,9 +12,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from toolkit.execution import Execution, Violation, default_violations
-from toolkit.fs.base import join, parent_of
-from toolkit.models import tar
+from raceproof.execution import Execution, Violation, default_violations
+from raceproof.fs.base import join, parent_of
+from raceproof.models import tar
 
 
 def under(path: str, root: str) -> bool:

@@ -1,4 +1,4 @@
-"""The ``raceproof`` command: thin parsing and rendering over ``toolkit.runs``.
+"""The ``raceproof`` command: thin parsing and rendering over ``raceproof.runs``.
 
 Exit codes: 0 the run met the scenario's expectation; 1 it did not; 2 bad input; 3 inconclusive
 (a budget stopped the search, or only a bounded proof); 4 internal error.
@@ -17,12 +17,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from toolkit import __version__
-from toolkit.errors import InputError, RaceproofError, UnknownNameError
-from toolkit.execution import DRIVERS
-from toolkit.fs import BACKENDS
-from toolkit.scenario import load
-from toolkit.strategies import REGISTRY
+from raceproof import __version__
+from raceproof.errors import InputError, RaceproofError, UnknownNameError
+from raceproof.execution import DRIVERS
+from raceproof.fs import BACKENDS
+from raceproof.scenario import load
+from raceproof.strategies import REGISTRY
 
 EXIT_HELP = """\b
 Exit codes:
@@ -34,8 +34,8 @@ Exit codes:
 
 #: sub-commands contributed by sibling packages, imported lazily ("module:attribute")
 EXTRA_COMMANDS = {
-    "report": "reports.command:report",
-    "injectors": "injectors.command:injectors",
+    "report": "raceproof.reports.command:report",
+    "injectors": "raceproof.injectors.command:injectors",
 }
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -124,13 +124,13 @@ def check_backend(backend: str | None) -> None:
 def replay(scenario: str, token: str | None, token_file: str | None, backend: str | None,
            mount_set: str | None, inject: tuple[str, ...], as_json: bool) -> None:
     """Replay one execution of SCENARIO, step by step, and judge it."""
-    from toolkit.runs import replay as do_replay
-    from toolkit.trace import render_lines
+    from raceproof.runs import replay as do_replay
+    from raceproof.trace import render_lines
 
     check_backend(backend)
     sc = load(scenario)
     if mount_set is not None:
-        from toolkit.mountsets import scenario_for_name
+        from raceproof.mountsets import scenario_for_name
 
         sc = scenario_for_name(sc, mount_set)
     tok = _read_token(token, token_file)
@@ -183,8 +183,8 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
            mount_sets: int | None, backend: str | None, driver: str, inject: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
-    from toolkit.runs import verify as do_verify
-    from toolkit.runs import verify_exit_code, verify_json
+    from raceproof.runs import verify as do_verify
+    from raceproof.runs import verify_exit_code, verify_json
 
     if strategy not in REGISTRY or strategy == "replay":
         raise UnknownNameError("strategy", strategy, [n for n in REGISTRY if n != "replay"])
@@ -194,7 +194,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sc = load(scenario)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
-        from toolkit.mountsets import verify_mount_sets
+        from raceproof.mountsets import verify_mount_sets
 
         sys.exit(verify_mount_sets(sc, k, strategy=strategy, max_executions=max_executions, as_json=as_json,
                                    driver=driver))
@@ -217,7 +217,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     out = Console(highlight=False, soft_wrap=True)
     cex = r.counterexample
     if cex is not None:
-        from toolkit.trace import render_lines
+        from raceproof.trace import render_lines
 
         ex = cex.execution
         how = "shrunk; " if cex.explanation.get("shrunk") else ""

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import trio
 import trio.testing
 
-from toolkit.errors import DeadlockError, InternalError
-from toolkit.fs import Vfs, make_backend
-from toolkit.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
-from toolkit.sfs import SchedFS
-from toolkit.steps import StepEvent
+from raceproof.errors import DeadlockError, InternalError
+from raceproof.fs import Vfs, make_backend
+from raceproof.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
+from raceproof.sfs import SchedFS
+from raceproof.steps import StepEvent
 
 Body = Callable[[SchedFS], Awaitable[Any]]
 #: ``trio``: each virtual thread is a Trio task (virtual time available); ``direct``: the same
@@ -79,7 +79,7 @@ class Execution:
 
 
 class Program(Protocol):
-    """What the runner executes. See ``toolkit.exploration.FunctionProgram`` and the incident model."""
+    """What the runner executes. See ``raceproof.exploration.FunctionProgram`` and the incident model."""
 
     @property
     def names(self) -> Sequence[str]: ...
@@ -119,7 +119,7 @@ class Runner:
 
     def __init__(self, program: Program, backend: str = "memory", driver: str = "trio") -> None:
         if driver not in DRIVERS:
-            from toolkit.errors import UnknownNameError
+            from raceproof.errors import UnknownNameError
 
             raise UnknownNameError("driver", driver, DRIVERS)
         self.driver = driver
@@ -161,7 +161,7 @@ class Runner:
         _reseed_trio()
         sched = Scheduler(self.vfs, chooser, list(self.program.names))
         if hasattr(chooser, "sched"):
-            chooser.sched = sched  # choosers that watch thread outcomes (see toolkit.shrink)
+            chooser.sched = sched  # choosers that watch thread outcomes (see raceproof.shrink)
         self.program.hooks(sched)
         bodies = self.program.bodies(sched)
         deadlock = None

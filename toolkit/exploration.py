@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.errors import InputError, NondeterminismError
-from toolkit.execution import Execution, Runner, Violation, default_violations
-from toolkit.fingerprint import fingerprint
-from toolkit.fs import Vfs
-from toolkit.scheduler import Scheduler
-from toolkit.sfs import SchedFS
-from toolkit.strategies import Strategy, make_strategy, with_defaults
-from toolkit.strategies.replay import ReplayChooser
+from raceproof.errors import InputError, NondeterminismError
+from raceproof.execution import Execution, Runner, Violation, default_violations
+from raceproof.fingerprint import fingerprint
+from raceproof.fs import Vfs
+from raceproof.scheduler import Scheduler
+from raceproof.sfs import SchedFS
+from raceproof.strategies import Strategy, make_strategy, with_defaults
+from raceproof.strategies.replay import ReplayChooser
 
 VERDICTS = ("safe", "unsafe", "bounded", "inconclusive")
 
@@ -198,7 +198,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
 
     Args:
         programs: async functions, one per virtual thread, each taking its scheduled filesystem
-            (``toolkit.SchedFS``); each filesystem call is one step (composites are walks).
+            (``raceproof.SchedFS``); each filesystem call is one step (composites are walks).
         setup: the initial tree: ``{path: bytes}`` (parents created; a path ending in ``/`` is a
             directory) or a callable receiving the unscheduled ``Vfs``.
         check: judges each finished execution: returns violations, ``False`` or ``None``/``True``.

@@ -31,23 +31,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from toolkit.errors import InputError, ScenarioError, UnknownNameError, closest
-from toolkit.execution import Execution, Runner, Violation
-from toolkit.scheduler import ABORT, Chooser
-from toolkit.steps import StepEvent
+from raceproof.errors import InputError, ScenarioError, UnknownNameError, closest
+from raceproof.execution import Execution, Runner, Violation
+from raceproof.scheduler import ABORT, Chooser
+from raceproof.steps import StepEvent
 
 #: injector name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
-    "errno": "injectors.errno_at:ErrnoAtStep",
-    "disk-full": "injectors.diskfull:DiskFull",
-    "truncate": "injectors.archive:Truncate",
-    "corrupt": "injectors.archive:Corrupt",
-    "slow-download": "injectors.download:SlowDownload",
-    "crash": "injectors.crash:CrashRerun",
-    "stale": "injectors.stale:StaleFiles",
-    "writer": "injectors.writer:PreviousWriter",
-    "hostile": "injectors.hostile:HostileArchive",
-    "case-insensitive": "injectors.caseless:CaseInsensitive",
+    "errno": "raceproof.injectors.errno_at:ErrnoAtStep",
+    "disk-full": "raceproof.injectors.diskfull:DiskFull",
+    "truncate": "raceproof.injectors.archive:Truncate",
+    "corrupt": "raceproof.injectors.archive:Corrupt",
+    "slow-download": "raceproof.injectors.download:SlowDownload",
+    "crash": "raceproof.injectors.crash:CrashRerun",
+    "stale": "raceproof.injectors.stale:StaleFiles",
+    "writer": "raceproof.injectors.writer:PreviousWriter",
+    "hostile": "raceproof.injectors.hostile:HostileArchive",
+    "case-insensitive": "raceproof.injectors.caseless:CaseInsensitive",
 }
 
 #: filesystem operations a generic fault may hit (not is_dir/exists, which swallow errors,
@@ -313,7 +313,7 @@ class PinnedChooser:
 def barrier_dpor() -> Any:
     """Optimal DPOR that knows the crash barrier: a ``restart`` step is blocked until every
     thread arrived, so it is never co-enabled with an earlier step and its races are not real."""
-    from toolkit.strategies.dpor import Dpor
+    from raceproof.strategies.dpor import Dpor
 
     class BarrierDpor(Dpor):
         def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
@@ -375,7 +375,7 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
     the points reached under the placements of level k, so a second fault placed after the first
     one changed the run is found too. One DPOR per placement explores every interleaving with the
     faults pinned there. Placements are sets, so each is explored once."""
-    from toolkit.exploration import naive_count
+    from raceproof.exploration import naive_count
 
     t0 = time.perf_counter()
     limits = {inj.label: inj.max_faults for inj in injectors if inj.explores}

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.errors import InputError, ScenarioError, closest
-from toolkit.models import tar
-from toolkit.scenario import Mount, Scenario, check_mount_path
+from raceproof.errors import InputError, ScenarioError, closest
+from raceproof.models import tar
+from raceproof.scenario import Mount, Scenario, check_mount_path
 
 BASE = "/home/user"
 
@@ -164,7 +164,7 @@ def scenario_for_name(base: Scenario, spec: str) -> Scenario:
 
 
 def row_replay_command(base: Scenario, ms: MountSet, workers: int, token: str) -> str:
-    from toolkit.runs import replay_command
+    from raceproof.runs import replay_command
 
     return replay_command(base, token, mount_set=f"{ms.name}:w{workers}")
 
@@ -212,8 +212,8 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
     from rich.console import Console
 
-    from toolkit.cli import table
-    from toolkit.runs import verify
+    from raceproof.cli import table
+    from raceproof.runs import verify
 
     rows: list[dict[str, Any]] = []
     ok = True

@@ -10,7 +10,7 @@ Usage::
         raceproof.verify_scenario("scenarios/incident.toml", expect="unsafe")
 
 ``verify`` explores every interleaving (up to equivalence) of the async programs (each takes its
-``toolkit.SchedFS``) and fails the test unless the verdict is the expected one (``"safe"``: no
+``raceproof.SchedFS``) and fails the test unless the verdict is the expected one (``"safe"``: no
 counterexample in a complete search; ``"unsafe"``: a counterexample exists). On a failure the
 message's **first line** is the one command that replays it::
 
@@ -157,8 +157,8 @@ class RaceproofFixture:
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
         if not programs:
             pytest.fail("raceproof.verify: give at least one program", pytrace=False)
-        from toolkit.execution import Runner
-        from toolkit.exploration import FunctionProgram
+        from raceproof.execution import Runner
+        from raceproof.exploration import FunctionProgram
 
         program = FunctionProgram(programs, setup, check, names)
         digest = program.digest
@@ -176,9 +176,9 @@ class RaceproofFixture:
                         max_executions: int | None = None, seed: int | None = None) -> RaceproofResult:
         """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``."""
         __tracebackhide__ = True
-        from toolkit.errors import InputError
-        from toolkit.runs import verify
-        from toolkit.scenario import load
+        from raceproof.errors import InputError
+        from raceproof.runs import verify
+        from raceproof.scenario import load
 
         try:
             sc = load(scenario) if isinstance(scenario, str | os.PathLike) else scenario
@@ -211,10 +211,10 @@ class RaceproofFixture:
 
     def _explore(self, runner: Any, digest: str, strategy: str, max_executions: int | None, seed: int,
                  expect: str) -> RaceproofResult:
-        from toolkit import token as tokens
-        from toolkit.errors import InputError
-        from toolkit.exploration import run_exploration
-        from toolkit.strategies import make_strategy
+        from raceproof import token as tokens
+        from raceproof.errors import InputError
+        from raceproof.exploration import run_exploration
+        from raceproof.strategies import make_strategy
 
         options: dict[str, Any] = {}
         if strategy in ("random", "pct"):
@@ -230,7 +230,7 @@ class RaceproofFixture:
         res = RaceproofResult(r.verdict, expect, r)
         if cex is not None:
             if expect == "safe":  # a failure: make it small and explain it
-                from toolkit.shrink import explain, shrink_execution
+                from raceproof.shrink import explain, shrink_execution
 
                 cex.execution = shrink_execution(runner, cex.execution)
                 cex.explanation = explain(runner, cex.execution)
@@ -240,10 +240,10 @@ class RaceproofFixture:
         return res
 
     def _replay_programs(self, program: Any, backend: str, token: str, expect: str) -> RaceproofResult:
-        from toolkit import token as tokens
-        from toolkit.errors import TokenError
-        from toolkit.execution import Runner
-        from toolkit.strategies.replay import ReplayChooser
+        from raceproof import token as tokens
+        from raceproof.errors import TokenError
+        from raceproof.execution import Runner
+        from raceproof.strategies.replay import ReplayChooser
 
         try:
             choices = tokens.decode(token, program.digest, "this raceproof.verify call")
@@ -254,8 +254,8 @@ class RaceproofFixture:
         return self._judge_replay(execution, token, expect)
 
     def _replay_scenario(self, sc: Any, token: str, expect: str) -> RaceproofResult:
-        from toolkit.errors import TokenError
-        from toolkit.runs import replay
+        from raceproof.errors import TokenError
+        from raceproof.runs import replay
 
         try:
             rr = replay(sc, token)
@@ -265,7 +265,7 @@ class RaceproofFixture:
 
     def _judge_replay(self, execution: Any, token: str, expect: str) -> RaceproofResult:
         __tracebackhide__ = True
-        from toolkit.trace import render_lines
+        from raceproof.trace import render_lines
 
         failed = bool(execution.violations)
         res = RaceproofResult("unsafe" if failed else "pass", expect, None, token, None, replayed=True,
@@ -306,7 +306,7 @@ class RaceproofFixture:
                     "Raise --raceproof-max-executions or use a sound strategy (dpor).", pytrace=False)
 
     def _failure_details(self, res: RaceproofResult, counts: str) -> list[str]:
-        from toolkit.trace import render_lines
+        from raceproof.trace import render_lines
 
         ex = res.execution
         cex = res.explore.counterexample

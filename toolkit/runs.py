@@ -7,14 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit import token as tokens
-from toolkit.execution import Execution, Runner
-from toolkit.exploration import ExploreResult, run_exploration
-from toolkit.scenario import IncidentProgram, Scenario
-from toolkit.strategies import make_strategy, with_defaults
-from toolkit.strategies.random import RandomWalk
-from toolkit.strategies.replay import ReplayChooser
-from toolkit.trace import trace_json
+from raceproof import token as tokens
+from raceproof.execution import Execution, Runner
+from raceproof.exploration import ExploreResult, run_exploration
+from raceproof.scenario import IncidentProgram, Scenario
+from raceproof.strategies import make_strategy, with_defaults
+from raceproof.strategies.random import RandomWalk
+from raceproof.strategies.replay import ReplayChooser
+from raceproof.trace import trace_json
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -63,12 +63,12 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
     injectors = []
     specs = list(inject)
     if scenario.inject or specs:
-        from toolkit.inject import build_injectors
+        from raceproof.inject import build_injectors
 
         injectors = build_injectors(scenario, specs)
     program = scenario.program(injectors)
     if specs:  # command-line injectors change the program: tokens must say so
-        from toolkit.inject import specs_digest
+        from raceproof.inject import specs_digest
 
         program.digest = specs_digest(program.digest, specs)
     return program
@@ -105,7 +105,7 @@ class VerifyResult:
     token: str | None = None
     command: str | None = None
     inject: list[str] = field(default_factory=list)
-    placements: Any = None  # toolkit.inject.PlacementResult when fault placements were enumerated
+    placements: Any = None  # raceproof.inject.PlacementResult when fault placements were enumerated
 
     @property
     def expected(self) -> str | None:
@@ -130,7 +130,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
         cex = result.counterexample
         if cex is not None:
             if shrink:
-                from toolkit.shrink import explain, shrink_execution
+                from raceproof.shrink import explain, shrink_execution
 
                 cex.execution = shrink_execution(runner, cex.execution)
                 cex.explanation = explain(runner, cex.execution)
@@ -144,9 +144,9 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
                        driver: str = "trio") -> VerifyResult:
-    """Every placement of the injected faults, one optimal DPOR each (``toolkit.inject``)."""
-    from toolkit.exploration import Counterexample, confirm
-    from toolkit.inject import explore_placements
+    """Every placement of the injected faults, one optimal DPOR each (``raceproof.inject``)."""
+    from raceproof.exploration import Counterexample, confirm
+    from raceproof.inject import explore_placements
 
     with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)

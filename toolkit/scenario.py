@@ -15,15 +15,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.archives import generate
-from toolkit.checks import expected_tree, incident_violations
-from toolkit.errors import ScenarioError, closest
-from toolkit.execution import Execution, Violation
-from toolkit.fs import BACKENDS, Vfs
-from toolkit.models import tar
-from toolkit.models.guest_download import Job, Pipeline, short_label
-from toolkit.scheduler import Scheduler
-from toolkit.sfs import SchedFS
+from raceproof.archives import generate
+from raceproof.checks import expected_tree, incident_violations
+from raceproof.errors import ScenarioError, closest
+from raceproof.execution import Execution, Violation
+from raceproof.fs import BACKENDS, Vfs
+from raceproof.models import tar
+from raceproof.models.guest_download import Job, Pipeline, short_label
+from raceproof.scheduler import Scheduler
+from raceproof.sfs import SchedFS
 
 MODEL_VERSION = "guest-download/2"  # 2: fd-relative remove_dir_all walk, tar-rs fixes
 ALGORITHMS = ("pre-cleanup", "fixed")
@@ -87,7 +87,7 @@ class Scenario:
 
 
 class IncidentProgram:
-    """The pipeline of a scenario as a ``Program`` (see ``toolkit.execution``)."""
+    """The pipeline of a scenario as a ``Program`` (see ``raceproof.execution``)."""
 
     def __init__(self, scenario: Scenario, inject: Sequence[Any] = ()) -> None:
         self.scenario = scenario
@@ -288,8 +288,8 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
         initial_files={k: v.encode() for k, v in files.items()}, initial_links=dict(links), inject=list(inject),
     )
     if token is not None:  # a pinned token must belong to this very scenario (digest, checksum)
-        from toolkit import token as tokens
-        from toolkit.errors import TokenError
+        from raceproof import token as tokens
+        from raceproof.errors import TokenError
 
         try:
             tokens.decode(token, scenario.digest, file)

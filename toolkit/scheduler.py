@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import trio
 
-from toolkit.errors import DeadlockError, InternalError
-from toolkit.fs.vfs import Vfs
-from toolkit.steps import StepEvent
+from raceproof.errors import DeadlockError, InternalError
+from raceproof.fs.vfs import Vfs
+from raceproof.steps import StepEvent
 
 
 class Chooser(Protocol):

@@ -3,7 +3,7 @@
 Every method is an ``async`` call. Primitive operations are exactly one step (one scheduling
 point, one atomic operation, one footprint). The composite operations (``create_dir_all``,
 ``remove_dir_all``, ``canonicalize``) are walks of primitive steps, modelled on Rust's std (see
-``toolkit.models.rust_fs``). ``read_file`` and ``write_file`` are one step each.
+``raceproof.models.rust_fs``). ``read_file`` and ``write_file`` are one step each.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import trio
 
-from toolkit.fs.base import Kind, OpenMode, Stat
-from toolkit.scheduler import Scheduler
+from raceproof.fs.base import Kind, OpenMode, Stat
+from raceproof.scheduler import Scheduler
 
 
 def _stat(st: Stat) -> str:
@@ -130,16 +130,16 @@ class SchedFS:
 
     # composite operations (walks of steps) -------------------------------------------------
     async def create_dir_all(self, path: str) -> None:
-        from toolkit.models.rust_fs import create_dir_all
+        from raceproof.models.rust_fs import create_dir_all
 
         await create_dir_all(self, path)
 
     async def remove_dir_all(self, path: str) -> None:
-        from toolkit.models.rust_fs import remove_dir_all
+        from raceproof.models.rust_fs import remove_dir_all
 
         await remove_dir_all(self, path)
 
     async def canonicalize(self, path: str) -> str:
-        from toolkit.models.rust_fs import canonicalize
+        from raceproof.models.rust_fs import canonicalize
 
         return await canonicalize(self, path)

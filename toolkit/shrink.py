@@ -18,8 +18,8 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from toolkit.execution import Execution, Runner
-from toolkit.steps import StepEvent, dependent
+from raceproof.execution import Execution, Runner
+from raceproof.steps import StepEvent, dependent
 
 MAX_REPLAYS = 300
 
@@ -116,7 +116,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     runner.run(driver)
     if best is ex:
         return ex
-    from toolkit.exploration import confirm
+    from raceproof.exploration import confirm
 
     return confirm(runner, best)
 
@@ -144,7 +144,7 @@ class _StopOnError:
         self.stopped = False
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
-        from toolkit.scheduler import ABORT, Crash
+        from raceproof.scheduler import ABORT, Crash
 
         if self.sched is not None and any(
                 t.done and t.result.error is not None and not isinstance(t.result.error, Crash)
@@ -159,7 +159,7 @@ class _StopOnError:
 
 def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | None:
     """The smallest k such that every continuation of the first k steps fails (or None)."""
-    from toolkit.strategies.dpor import Dpor
+    from raceproof.strategies.dpor import Dpor
 
     seq = [e.thread for e in ex.trace]
 

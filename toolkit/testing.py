@@ -15,7 +15,7 @@
 Example (in a user's test)::
 
     from hypothesis import given, settings
-    from toolkit.testing import programs, compare_strategies
+    from raceproof.testing import programs, compare_strategies
 
     @settings(max_examples=50, deadline=None)
     @given(programs())
@@ -33,12 +33,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from toolkit.execution import Execution, Runner
-from toolkit.exploration import FunctionProgram, explore
-from toolkit.fs import Vfs
-from toolkit.models.tar import Member
-from toolkit.sfs import SchedFS
-from toolkit.steps import dependent
+from raceproof.execution import Execution, Runner
+from raceproof.exploration import FunctionProgram, explore
+from raceproof.fs import Vfs
+from raceproof.models.tar import Member
+from raceproof.sfs import SchedFS
+from raceproof.steps import dependent
 
 ProgramFn = Callable[[SchedFS], Awaitable[Any]]
 Setup = Mapping[str, bytes] | Callable[[Vfs], None] | None
@@ -69,7 +69,7 @@ def trace_key(execution: Execution) -> Hashable:
 
     Two executions of a deterministic program are in the same trace exactly when each thread ran
     the same sequence of events (operation, path, result, footprint) and every pair of dependent
-    events of different threads (``toolkit.steps.dependent``) ran in the same order. Events are
+    events of different threads (``raceproof.steps.dependent``) ran in the same order. Events are
     named ``(thread, k)``: the k-th event of that thread.
     """
     per_thread: dict[int, list[tuple[Any, ...]]] = {}
@@ -113,7 +113,7 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
                    backend: str = "memory", max_executions: int | None = 200_000,
                    **options: Any) -> TraceCount:
     """Explore `programs` with `strategy` and classify every complete execution by its trace."""
-    from toolkit.strategies import make_strategy
+    from raceproof.strategies import make_strategy
 
     strat = make_strategy(strategy, **options)
     traces: set[Hashable] = set()
@@ -335,7 +335,7 @@ class GeneratedProgram:
         return [make(ops, i) for i, ops in enumerate(self.threads)]
 
     def explore(self, strategy: str = "dpor", **options: Any) -> Any:
-        """``toolkit.explore`` of this program."""
+        """``raceproof.explore`` of this program."""
         return explore(self.functions(), setup=self.setup, strategy=strategy, **options)
 
     def __str__(self) -> str:
@@ -460,14 +460,14 @@ _SEGMENTS = ("SKILL.md", "a", "b.txt", "docs", "lib", "x.py")
 
 def archives(*, min_size: int = 0, max_size: int = 5, kinds: Sequence[str] = ("file", "dir"),
              hostile: bool = False) -> st.SearchStrategy[list[Member]]:
-    """Hypothesis strategy: archive contents as lists of ``toolkit.models.tar.Member``.
+    """Hypothesis strategy: archive contents as lists of ``raceproof.models.tar.Member``.
 
     Names are relative paths of 1-3 components from a small alphabet (so entries share parent
     directories), with distinct names. `kinds` picks among ``file``, ``dir``, ``symlink`` (a
     relative target) and ``hardlink`` (to an earlier file member, when there is one). With
     `hostile`, some names are absolute, contain ``..`` or ``.``, and symlink targets may escape
     (``../..``): what tar-rs must skip or contain. Build archive bytes with
-    ``toolkit.models.tar.build(members)``.
+    ``raceproof.models.tar.build(members)``.
     """
 
     @st.composite

@@ -18,7 +18,7 @@ import binascii
 import zlib
 from collections.abc import Sequence
 
-from toolkit.errors import TokenError
+from raceproof.errors import TokenError
 
 VERSION = 1
 PREFIX = "rp"

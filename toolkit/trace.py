@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from toolkit.steps import StepEvent
+from raceproof.steps import StepEvent
 
 
 def call_text(ev: StepEvent) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit import explore
+from raceproof import explore
 
 
 def creator(path: str, data: bytes):
@@ -41,9 +41,9 @@ def test_same_file_same_name_in_every_execution() -> None:
     """The content resource of a thread's write names the same file whatever the order."""
     names = set()
     programs = [creator("/d/a", b"A"), creator("/d/b", b"B")]
-    from toolkit.execution import Runner
-    from toolkit.exploration import FunctionProgram
-    from toolkit.strategies.dfs import Dfs
+    from raceproof.execution import Runner
+    from raceproof.exploration import FunctionProgram
+    from raceproof.strategies.dfs import Dfs
 
     strat = Dfs()
     with Runner(FunctionProgram(programs, {"/d/": b""})) as runner:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from toolkit.mountsets import all_mount_sets, expected_verdict, forests, invalid_sets
+from raceproof.mountsets import all_mount_sets, expected_verdict, forests, invalid_sets
 
 SCENARIOS = ["scenarios/guest-download-fixed.toml", "scenarios/guest-download-2026-04-10.toml"]
 
@@ -55,7 +55,7 @@ def test_expectations(algorithm: str, nested: bool, workers: int, want: str) -> 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_cli_mount_sets_3_meets_every_expectation(scenario: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", scenario, "--mount-sets", "3", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", scenario, "--mount-sets", "3", "--json"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -75,7 +75,7 @@ def test_cli_mount_sets_3_meets_every_expectation(scenario: str) -> None:
 @pytest.mark.slow
 def test_cli_mount_sets_4_refutes_the_buggy_variant_wherever_a_mount_nests() -> None:
     """(The fixed variant's 4-mount proofs run in tests/regression; all of them take long.)"""
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", SCENARIOS[1], "--mount-sets", "4", "--json",
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", SCENARIOS[1], "--mount-sets", "4", "--json",
                            "--driver", "direct"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -88,7 +88,7 @@ def test_cli_mount_sets_4_refutes_the_buggy_variant_wherever_a_mount_nests() -> 
 
 
 def test_every_refuted_row_prints_a_replay_command_that_reproduces_it() -> None:
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", SCENARIOS[1], "--mount-sets", "2", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", SCENARIOS[1], "--mount-sets", "2", "--json"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     unsafe = [r for r in json.loads(proc.stdout)["rows"] if r["verdict"] == "unsafe"]
@@ -96,14 +96,14 @@ def test_every_refuted_row_prints_a_replay_command_that_reproduces_it() -> None:
     for row in unsafe:
         cmd = row["replay_command"].split()
         assert cmd[:3] == ["raceproof", "replay", SCENARIOS[1]] and "--mount-set" in cmd
-        replayed = subprocess.run([sys.executable, "-m", "toolkit", *cmd[1:], "--json"], capture_output=True,
+        replayed = subprocess.run([sys.executable, "-m", "raceproof", *cmd[1:], "--json"], capture_output=True,
                                   text=True, check=False)
         assert replayed.returncode == 0, replayed.stderr  # the scenario expects the replay to fail: it does
         assert json.loads(replayed.stdout)["verdict"] == "fail"
 
 
 def test_unknown_mount_set_is_a_one_line_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "replay", SCENARIOS[1], "--mount-set",
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "replay", SCENARIOS[1], "--mount-set",
                            "2:chian:r0/spine:w2"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "2:chain:r0/spine:w2" in proc.stderr

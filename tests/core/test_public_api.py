@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import toolkit
+import raceproof
 
 PUBLIC = {"Execution", "ExploreResult", "InputError", "NondeterminismError", "RaceproofError", "SandboxViolation",
           "SchedFS", "ScenarioError", "TokenError", "UnknownNameError", "Violation", "__version__", "explore",
@@ -13,19 +13,35 @@ PUBLIC = {"Execution", "ExploreResult", "InputError", "NondeterminismError", "Ra
 
 
 def test_all_is_the_intended_surface() -> None:
-    assert set(toolkit.__all__) == PUBLIC
+    assert set(raceproof.__all__) == PUBLIC
     for name in PUBLIC:
-        assert getattr(toolkit, name) is not None
+        assert getattr(raceproof, name) is not None
 
 
-def test_importing_toolkit_does_not_import_trio() -> None:
-    code = "import sys, toolkit, toolkit.pytest_plugin; print('trio' in sys.modules)"
+def test_importing_raceproof_does_not_import_trio() -> None:
+    code = "import sys, raceproof, raceproof.pytest_plugin; print('trio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_explore_is_the_function_whatever_was_imported_first() -> None:
-    code = ("import toolkit.runs, toolkit.exploration\nfrom toolkit import explore\n"
+    code = ("import raceproof.runs, raceproof.exploration\nfrom raceproof import explore\n"
             "print(callable(explore) and explore.__name__ == 'explore' and not hasattr(explore, '__path__'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_a_project_with_its_own_toolkit_package_runs_pytest(tmp_path) -> None:
+    """The distribution installs one import name, ``raceproof``; a user's ``toolkit`` is theirs."""
+    (tmp_path / "toolkit").mkdir()
+    (tmp_path / "toolkit" / "__init__.py").write_text("MINE = True\n")
+    (tmp_path / "test_mine.py").write_text(
+        "import toolkit\n\n"
+        "async def writer(fs):\n    await fs.write_file('/d/x', b'new')\n\n"
+        "def test_uses_both(raceproof):\n"
+        "    assert toolkit.MINE\n"
+        "    raceproof.verify([writer, writer], setup={'/d/x': b'old'}, expect='safe')\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout

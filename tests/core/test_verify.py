@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from toolkit import token as tokens
-from toolkit.execution import Runner
-from toolkit.runs import replay, verify
-from toolkit.scenario import load
-from toolkit.shrink import cost
-from toolkit.strategies import make_strategy
-from toolkit.strategies.replay import ReplayChooser
+from raceproof import token as tokens
+from raceproof.execution import Runner
+from raceproof.runs import replay, verify
+from raceproof.scenario import load
+from raceproof.shrink import cost
+from raceproof.strategies import make_strategy
+from raceproof.strategies.replay import ReplayChooser
 
 BUGGY = "scenarios/guest-download-2026-04-10.toml"
 FIXED = "scenarios/guest-download-fixed.toml"
@@ -87,7 +87,7 @@ def test_token_from_trio_replays_on_direct() -> None:
     ([FIXED, "--strategy", "dpr"], 2),
 ])
 def test_exit_codes(args: list[str], code: int) -> None:
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", *args, "--json"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", *args, "--json"], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == code, proc.stderr
     if code == 2:

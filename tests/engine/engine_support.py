@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from toolkit.execution import Execution, Runner
-from toolkit.strategies import make_strategy
+from raceproof.execution import Execution, Runner
+from raceproof.strategies import make_strategy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INCIDENT = os.path.join(ROOT, "scenarios", "guest-download-2026-04-10.toml")
@@ -61,7 +61,7 @@ def run_strategy(program: Any, backend: str, strategy: str, limit: int, **option
 
 def cli(*args: str, pre: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``raceproof ARGS`` in a fresh interpreter (optionally running `pre` first)."""
-    code = f"{pre}\nimport sys\nfrom toolkit.cli import main\nsys.argv = ['raceproof', *sys.argv[1:]]\nmain()"
+    code = f"{pre}\nimport sys\nfrom raceproof.cli import main\nsys.argv = ['raceproof', *sys.argv[1:]]\nmain()"
     full_env = dict(os.environ)
     full_env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
     full_env.update(env or {})

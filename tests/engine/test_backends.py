@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from engine_support import BACKENDS, FIXED, INCIDENT, observation, run_choosers, run_strategy
 
-from toolkit import token as tokens
-from toolkit.errors import SandboxViolation
-from toolkit.exploration import FunctionProgram
-from toolkit.fs import Vfs, make_backend
-from toolkit.fs.fake import FakeBackend
-from toolkit.fs.real import RealBackend
-from toolkit.scenario import load
-from toolkit.sfs import SchedFS
-from toolkit.strategies.random import RandomWalk
-from toolkit.strategies.replay import ReplayChooser
+from raceproof import token as tokens
+from raceproof.errors import SandboxViolation
+from raceproof.exploration import FunctionProgram
+from raceproof.fs import Vfs, make_backend
+from raceproof.fs.fake import FakeBackend
+from raceproof.fs.real import RealBackend
+from raceproof.scenario import load
+from raceproof.sfs import SchedFS
+from raceproof.strategies.random import RandomWalk
+from raceproof.strategies.replay import ReplayChooser
 
 # --------------------------------------------------------------------------------------------
 # differential: the same schedules on every backend give the same executions

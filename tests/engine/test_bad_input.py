@@ -13,9 +13,9 @@ from engine_support import FIXED, INCIDENT, cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit import token as tokens
-from toolkit.errors import TokenError
-from toolkit.scenario import load
+from raceproof import token as tokens
+from raceproof.errors import TokenError
+from raceproof.scenario import load
 
 GOOD = Path(INCIDENT).read_text()
 PINNED = load(INCIDENT).token or ""
@@ -73,7 +73,7 @@ SUBPROCESS_CASES = {"malformed-toml", "unknown-key", "relative-mount", "dotdot-m
 def _in_process(*args: str) -> Any:
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from raceproof.cli import main
 
     result = CliRunner().invoke(main, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from engine_support import BACKENDS, FIXED, INCIDENT, cli, run_choosers
 
-import toolkit.execution
-from toolkit import token as tokens
-from toolkit.runs import replay
-from toolkit.scenario import load
-from toolkit.strategies.random import RandomWalk
-from toolkit.strategies.replay import ReplayChooser
-from toolkit.trace import render_lines
+import raceproof.execution
+from raceproof import token as tokens
+from raceproof.runs import replay
+from raceproof.scenario import load
+from raceproof.strategies.random import RandomWalk
+from raceproof.strategies.replay import ReplayChooser
+from raceproof.trace import render_lines
 
 #: a schedule that is not the pinned one: a seeded random walk of the incident, re-recorded
 WALK_SEED = 7
@@ -65,7 +65,7 @@ def test_trio_run_queue_order_is_not_observable(monkeypatch: pytest.MonkeyPatch)
     def reshuffle() -> None:
         trio_run._r.seed(next(seeds))
 
-    monkeypatch.setattr(toolkit.execution, "_reseed_trio", reshuffle)
+    monkeypatch.setattr(raceproof.execution, "_reseed_trio", reshuffle)
     scenario = load(INCIDENT)
     program = scenario.program()
     choices = tokens.decode(scenario.token or "", program.digest)
@@ -80,7 +80,7 @@ def test_trio_run_queue_order_is_not_observable(monkeypatch: pytest.MonkeyPatch)
 _PROBE = """
 import contextlib, io, json, sys
 {pre}
-from toolkit.cli import main
+from raceproof.cli import main
 runs = []
 for args in json.loads(sys.argv[1]):
     out = io.StringIO()

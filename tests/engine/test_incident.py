@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from engine_support import BACKENDS, FIXED, INCIDENT, cli, run_choosers, trace_rows
 
-from toolkit import token as tokens
-from toolkit.execution import Execution, Runner
-from toolkit.exploration import FunctionProgram
-from toolkit.fs import Vfs
-from toolkit.runs import replay, verify
-from toolkit.scenario import load, parse
-from toolkit.sfs import SchedFS
-from toolkit.shrink import SequenceChooser
-from toolkit.strategies.replay import ReplayChooser
+from raceproof import token as tokens
+from raceproof.execution import Execution, Runner
+from raceproof.exploration import FunctionProgram
+from raceproof.fs import Vfs
+from raceproof.runs import replay, verify
+from raceproof.scenario import load, parse
+from raceproof.sfs import SchedFS
+from raceproof.shrink import SequenceChooser
+from raceproof.strategies.replay import ReplayChooser
 
 PINNED = {
     # pdf creates its destination; .claude's remove_dir_all deletes it; pdf's canonicalize: ENOENT
@@ -202,7 +202,7 @@ def test_remove_dir_all_walk_is_fd_relative(backend: str) -> None:
 @pytest.mark.parametrize(("tolerant", "error"), [(True, None), (False, "FileNotFoundError")])
 def test_remove_dir_all_root_removed_during_walk(tolerant: bool, error: str | None) -> None:
     """Root vanishes after opendir: Rust >= 1.82 ignores the final NotFound; older toolchains fail."""
-    from toolkit.models.rust_fs import remove_dir_all
+    from raceproof.models.rust_fs import remove_dir_all
 
     async def walker(fs: SchedFS) -> None:
         await remove_dir_all(fs, "/p", tolerate_enoent=tolerant)

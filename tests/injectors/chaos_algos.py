@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.models import tar
-from toolkit.models.rust_fs import create_dir_all
+from raceproof.models import tar
+from raceproof.models.rust_fs import create_dir_all
 
 
 async def swallow_errors(fs: Any, job: Any) -> list[str]:

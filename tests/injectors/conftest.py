@@ -1,4 +1,4 @@
-"""Helpers for the injector tests: small scenarios built in memory, run through toolkit.runs."""
+"""Helpers for the injector tests: small scenarios built in memory, run through raceproof.runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from toolkit.scenario import parse
+from raceproof.scenario import parse
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # chaos_algos is referenced as 'chaos_algos:function'

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import scenario
 
-from toolkit.execution import Runner
-from toolkit.inject import explore_placements, make
-from toolkit.runs import verify
-from toolkit.scenario import load
-from toolkit.strategies.random import RandomWalk
+from raceproof.execution import Runner
+from raceproof.inject import explore_placements, make
+from raceproof.runs import verify
+from raceproof.scenario import load
+from raceproof.strategies.random import RandomWalk
 
 
 def test_python_api_same_faults_as_the_cli() -> None:
@@ -43,7 +43,7 @@ def test_fixed_incident_with_one_eio_anywhere() -> None:
 @pytest.mark.parametrize("spec", ["errno:errno=EIO,thread=0,nth=3", "disk-full:bytes=10", "truncate:at=data,keep=0",
                                   "slow-download:mount=1", "stale:kind=file-for-dir"])
 def test_injectors_on_the_real_backend_match_memory(spec: str) -> None:
-    from toolkit.runs import replay
+    from raceproof.runs import replay
 
     sc = scenario(verify_digest=False)
     runs = {b: replay(sc, None, b, [spec]).execution for b in ("memory", "real")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import scenario
 
-from toolkit.runs import replay, verify
+from raceproof.runs import replay, verify
 
 CUT = [{"name": "truncate", "mount": "0", "at": "entry"}]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import scenario
 
-from injectors.crash import CrashRerun
-from toolkit.execution import Runner
-from toolkit.inject import PinnedStrategy, explore_placements
-from toolkit.runs import program_for, replay, verify
-from toolkit.scenario import load
+from raceproof.injectors.crash import CrashRerun
+from raceproof.execution import Runner
+from raceproof.inject import PinnedStrategy, explore_placements
+from raceproof.runs import program_for, replay, verify
+from raceproof.scenario import load
 
 NESTED = [{"path": "/home/user/.claude", "files": 2}, {"path": "/home/user/.claude/skills/pdf", "files": 1}]
 CRASH = [{"name": "crash"}]

@@ -7,9 +7,9 @@ import errno as E
 import pytest
 from conftest import scenario
 
-from toolkit.execution import Runner
-from toolkit.inject import PinnedStrategy
-from toolkit.runs import program_for, replay, verify
+from raceproof.execution import Runner
+from raceproof.inject import PinnedStrategy
+from raceproof.runs import program_for, replay, verify
 
 ONE = [{"path": "/home/user/a", "files": 3}]
 

@@ -7,11 +7,11 @@ import errno as E
 import pytest
 from conftest import scenario
 
-from toolkit import token as tokens
-from toolkit.execution import Runner
-from toolkit.inject import PinnedStrategy, explore_placements
-from toolkit.runs import program_for, replay, verify
-from toolkit.scenario import load
+from raceproof import token as tokens
+from raceproof.execution import Runner
+from raceproof.inject import PinnedStrategy, explore_placements
+from raceproof.runs import program_for, replay, verify
+from raceproof.scenario import load
 
 EIO_ANYWHERE = [{"name": "errno", "errno": "EIO", "at_most": 1}]
 
@@ -124,8 +124,8 @@ def test_pinned_global_step(backend: str) -> None:
 def test_pinned_global_step_verify_stays_sound() -> None:
     # the fault at global step 2 depends on the interleaving: the steps up to it are made dependent,
     # so the reduction explores which thread's step lands at index 2
-    from toolkit.exploration import run_exploration
-    from toolkit.strategies import make_strategy
+    from raceproof.exploration import run_exploration
+    from raceproof.strategies import make_strategy
 
     program = program_for(scenario(inject=[{"name": "errno", "errno": "EIO", "step": 2}]))
     hit = set()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import scenario
 
-from injectors.hostile import CASES, OUTSIDE, PRECIOUS
-from toolkit.execution import Runner
-from toolkit.runs import program_for, replay, verify
+from raceproof.injectors.hostile import CASES, OUTSIDE, PRECIOUS
+from raceproof.execution import Runner
+from raceproof.runs import program_for, replay, verify
 
 ROOTS = ("/home/user/.claude", "/home/user/.claude/skills/pdf")
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import scenario
 
-from toolkit.cli import main
-from toolkit.errors import InputError, ScenarioError, UnknownNameError
-from toolkit.inject import REGISTRY, build_injectors, injector_class, parse_spec
-from toolkit.runs import program_for
+from raceproof.cli import main
+from raceproof.errors import InputError, ScenarioError, UnknownNameError
+from raceproof.inject import REGISTRY, build_injectors, injector_class, parse_spec
+from raceproof.runs import program_for
 
 
 def test_parse_spec() -> None:
@@ -78,7 +78,7 @@ def test_cli_specs_change_the_program_digest() -> None:
 
 
 def test_core_does_not_import_injectors() -> None:
-    code = ("import sys, toolkit.inject, toolkit.runs, toolkit.cli; "
+    code = ("import sys, raceproof.inject, raceproof.runs, raceproof.cli; "
             "print(any(m.startswith('injectors') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

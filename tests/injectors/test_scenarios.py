@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.scenario import load
+from raceproof.cli import main
+from raceproof.scenario import load
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.toml"))
 FAST = {"chaos-eio", "chaos-crash", "chaos-disk-full", "chaos-truncate-nodigest", "chaos-truncate-digest",
@@ -24,7 +24,7 @@ def test_every_injector_family_has_a_chaos_scenario() -> None:
     names = {p.stem for p in SCENARIOS}
     assert names >= FAST
     injected = {t["name"] for p in SCENARIOS if p.stem.startswith("chaos-") for t in load(p).inject}
-    from toolkit.inject import REGISTRY
+    from raceproof.inject import REGISTRY
 
     assert injected == set(REGISTRY)
 

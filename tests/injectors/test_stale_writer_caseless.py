@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import scenario
 
-from toolkit.errors import InputError
-from toolkit.runs import program_for, replay, verify
+from raceproof.errors import InputError
+from raceproof.runs import program_for, replay, verify
 
 
 def test_stale_files_survive_the_fixed_algorithm(backend: str) -> None:
@@ -84,10 +84,10 @@ def test_case_insensitive_member_collision_on_fake() -> None:
 def test_dpor_explores_the_failing_writer_past_its_first_counterexample() -> None:
     """Every trace event is a scheduling point: a writer that stops on an error adds none of its own
     (an extra event used to derail DPOR's replay with a NondeterminismError)."""
-    from toolkit.execution import Runner
-    from toolkit.exploration import run_exploration
-    from toolkit.scenario import load
-    from toolkit.strategies import make_strategy
+    from raceproof.execution import Runner
+    from raceproof.exploration import run_exploration
+    from raceproof.scenario import load
+    from raceproof.strategies import make_strategy
 
     sc = load("scenarios/chaos-writer.toml")
     with Runner(program_for(sc), "memory") as runner:

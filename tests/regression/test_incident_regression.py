@@ -1,10 +1,10 @@
 """raceproof's own CI regression suite, written with raceproof's pytest plugin (the `raceproof` fixture).
 
 The incident must keep failing on the pre-cleanup algorithm and keep being proved on the fixed one:
-for the two scenario files, and for every mount set ``toolkit.mountsets`` enumerates up to
+for the two scenario files, and for every mount set ``raceproof.mountsets`` enumerates up to
 ``FAST_MOUNTS`` mounts (all worker counts 1-4); sets of ``SLOW_MOUNTS`` mounts run with --run-slow
 (1, 2 and 4 workers: see ``SLOW_WORKERS``).
-The expectation per mount set is ``toolkit.mountsets.expected_verdict`` (pre-cleanup is unsafe
+The expectation per mount set is ``raceproof.mountsets.expected_verdict`` (pre-cleanup is unsafe
 exactly when a mount nests in another and at least two workers run).
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.mountsets import all_mount_sets, expected_verdict, scenario_for
-from toolkit.scenario import load
+from raceproof.mountsets import all_mount_sets, expected_verdict, scenario_for
+from raceproof.scenario import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BUGGY = ROOT / "scenarios" / "guest-download-2026-04-10.toml"

@@ -18,8 +18,8 @@ COMMAND = "raceproof report " + " ".join(SCENARIOS) + " -o out"
 @pytest.fixture(scope="session")
 def incident_report_raw() -> dict:
     """The report of the two incident scenarios, loaded by relative path (as the README command does)."""
-    from reports.model import build_report
-    from toolkit.scenario import load
+    from raceproof.reports.model import build_report
+    from raceproof.scenario import load
 
     mp = pytest.MonkeyPatch()
     mp.chdir(ROOT)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import html, screenshot
+from raceproof.reports import html, screenshot
 
 BROWSER = screenshot.find_chromium()
 needs_chromium = pytest.mark.skipif(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import html, junit, markdown, model
+from raceproof.reports import html, junit, markdown, model
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import markdown
+from raceproof.reports import markdown
 
 MERMAID_DIR = os.environ.get("RACEPROOF_MERMAID_DIR", "")
 pytestmark = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import model
+from raceproof.reports import model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_the_counterexample_carries_timeline_mechanism_and_replay(incident_repor
 def test_the_replay_command_reproduces_the_counterexample(incident_report, monkeypatch):
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from raceproof.cli import main
 
     monkeypatch.chdir(ROOT)
     cex = incident_report["variants"][0]["counterexample"]
@@ -76,7 +76,7 @@ def test_coverage_and_non_vacuity(incident_report):
 
 
 def test_non_vacuity_runs_the_counterpart_when_the_fixed_variant_is_alone(monkeypatch):
-    from toolkit.scenario import load
+    from raceproof.scenario import load
 
     monkeypatch.chdir(ROOT)
     report = model.build_report([load("tests/reports/data/small-fixed.toml")])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import markdown
-from reports.model import _pinned, validate
-from toolkit.scenario import load
+from raceproof.reports import markdown
+from raceproof.reports.model import _pinned, validate
+from raceproof.scenario import load
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ SAMPLE = ROOT / "tests" / "sample_project"
 
 SCENARIO_TESTS = f"""
 import pytest
-from toolkit.mountsets import all_mount_sets, scenario_for
-from toolkit.scenario import load
+from raceproof.mountsets import all_mount_sets, scenario_for
+from raceproof.scenario import load
 
 BUGGY = {str(ROOT / "tests/reports/data/small-buggy.toml")!r}
 FIXED = {str(ROOT / "tests/reports/data/small-fixed.toml")!r}
@@ -96,7 +96,7 @@ def test_options_reach_the_header_and_the_strategy(scenario_suite):
 def _fingerprint(expr: str) -> str:
     code = (
         f"import sys; sys.path.insert(0, {str(SAMPLE)!r})\n"
-        + "from installer import *\nfrom toolkit.fingerprint import fingerprint\n"
+        + "from installer import *\nfrom raceproof.fingerprint import fingerprint\n"
         + f"print(fingerprint(installers({expr}), SETUP, None))"
     )
     return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
@@ -109,7 +109,7 @@ def test_fingerprints_are_stable_across_processes_and_tell_programs_apart():
 
 
 def test_fingerprint_sees_closure_constants_and_setup():
-    from toolkit.fingerprint import fingerprint
+    from raceproof.fingerprint import fingerprint
 
     def make(path: str):
         async def prog(fs):
@@ -127,5 +127,5 @@ def test_plugin_is_registered_through_the_entry_point():
     from importlib.metadata import entry_points
 
     eps = [ep for ep in entry_points(group="pytest11") if ep.name == "raceproof"]
-    assert [ep.value for ep in eps] == ["toolkit.pytest_plugin"]
+    assert [ep.value for ep in eps] == ["raceproof.pytest_plugin"]
     assert Path(eps[0].load().__file__).name == "pytest_plugin.py"

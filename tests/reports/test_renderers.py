@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reports import html, junit, markdown
+from raceproof.reports import html, junit, markdown
 
 HOSTILE = 'evil;#x end <script>alert(1)</script> | *b* & "q"'
 

@@ -83,7 +83,7 @@ def test_junit_properties_carry_verdict_and_counts(project):
 
 
 def test_long_tokens_go_to_a_file(project, monkeypatch):
-    import toolkit.pytest_plugin as plugin
+    import raceproof.pytest_plugin as plugin
 
     monkeypatch.setattr(plugin, "INLINE_TOKEN_MAX", 10)
     result = project.runpytest("-p", "no:cacheprovider", BUGGY_TEST)

@@ -60,7 +60,7 @@ def installers(install: Callable[..., Awaitable[None]]) -> list[Callable[[Any], 
 
 def check_installed(execution: Any) -> list[Any]:
     """No installer raised, and every bundle file is in place with its content."""
-    from toolkit.execution import Violation, default_violations
+    from raceproof.execution import Violation, default_violations
 
     out = list(default_violations(execution))
     for dest, files in BUNDLES.values():

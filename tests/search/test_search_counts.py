@@ -1,6 +1,6 @@
 """Exact-count tests: on tiny programs with known Mazurkiewicz trace counts, ``dpor`` explores
 exactly one execution per trace, with no blocked (redundant) execution, and the counting oracle
-(``toolkit.testing.count_traces``, plain enumeration classified by trace) agrees."""
+(``raceproof.testing.count_traces``, plain enumeration classified by trace) agrees."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from toolkit import explore
-from toolkit.testing import KnownProgram, count_traces, distinct_writers, lastzero, readers, writers_reader
+from raceproof import explore
+from raceproof.testing import KnownProgram, count_traces, distinct_writers, lastzero, readers, writers_reader
 
 
 def run_dpor(p: KnownProgram):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Soundness of the reduction on generated programs: ``dpor`` against plain enumeration.
 
-Generated programs (``toolkit.testing.programs``) have 2-3 threads of 1-4 filesystem calls over
+Generated programs (``raceproof.testing.programs``) have 2-3 threads of 1-4 filesystem calls over
 a tiny path set and a random initial tree; each thread returns what it observed (errors
 included). ``dfs`` runs every interleaving; the counting oracle groups them by Mazurkiewicz
 trace. ``dpor`` must give the same outcome set, cover every trace, and never run more.
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-import toolkit.strategies.dpor as dpor_module
-from toolkit import explore
-from toolkit.testing import GeneratedProgram, Op, compare_strategies, programs
+import raceproof.strategies.dpor as dpor_module
+from raceproof import explore
+from raceproof.testing import GeneratedProgram, Op, compare_strategies, programs
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

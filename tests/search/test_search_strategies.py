@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.execution import Runner
-from toolkit.exploration import ExploreResult, run_exploration
-from toolkit.runs import program_for, verify
-from toolkit.scenario import Scenario, load
-from toolkit.strategies import make_strategy
+from raceproof.execution import Runner
+from raceproof.exploration import ExploreResult, run_exploration
+from raceproof.runs import program_for, verify
+from raceproof.scenario import Scenario, load
+from raceproof.strategies import make_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 BUGGY = ROOT / "scenarios" / "guest-download-2026-04-10.toml"
@@ -89,7 +89,7 @@ def test_budget_stop_is_inconclusive(strategy: str) -> None:
 
 
 def test_cli_budget_stop_exits_3() -> None:
-    proc = subprocess.run([sys.executable, "-m", "toolkit", "verify", str(FIXED), "--max-executions", "3", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", str(FIXED), "--max-executions", "3", "--json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 3, proc.stderr
     assert '"verdict": "inconclusive"' in proc.stdout

@@ -1,4 +1,4 @@
-"""The Hypothesis strategies users get from ``toolkit.testing``: valid by construction, and rich
+"""The Hypothesis strategies users get from ``raceproof.testing``: valid by construction, and rich
 enough to produce the shapes that matter (nesting, string-prefix siblings, hostile names)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from toolkit.models import tar
-from toolkit.scenario import check_mount_path, parse
-from toolkit.testing import GeneratedProgram, archives, mount_sets, programs, trace_key
+from raceproof.models import tar
+from raceproof.scenario import check_mount_path, parse
+from raceproof.testing import GeneratedProgram, archives, mount_sets, programs, trace_key
 
 QUICK = settings(max_examples=50, deadline=None)
 SEARCH = settings(max_examples=500, deadline=None, database=None)
@@ -84,9 +84,9 @@ def test_programs_respect_their_size_limits(program: GeneratedProgram) -> None:
 @given(st.data())
 def test_trace_key_is_schedule_independent_for_one_trace(data: st.DataObject) -> None:
     """Replaying the same schedule twice gives the same trace key."""
-    from toolkit.execution import Runner
-    from toolkit.exploration import FunctionProgram
-    from toolkit.strategies.random import RandomWalk
+    from raceproof.execution import Runner
+    from raceproof.exploration import FunctionProgram
+    from raceproof.strategies.random import RandomWalk
 
     program = data.draw(programs())
     seed = data.draw(st.integers(0, 1000))

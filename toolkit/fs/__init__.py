@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from toolkit.errors import UnknownNameError
-from toolkit.fs.base import Backend, Stat
-from toolkit.fs.vfs import Vfs
+from raceproof.errors import UnknownNameError
+from raceproof.fs.base import Backend, Stat
+from raceproof.fs.vfs import Vfs
 
 BACKENDS = ("memory", "fake", "real")
 
@@ -12,15 +12,15 @@ BACKENDS = ("memory", "fake", "real")
 def make_backend(name: str) -> Backend:
     """Create a backend by name (``memory``, ``fake`` or ``real``)."""
     if name == "memory":
-        from toolkit.fs.memory import MemoryBackend
+        from raceproof.fs.memory import MemoryBackend
 
         return MemoryBackend()
     if name == "fake":
-        from toolkit.fs.fake import FakeBackend
+        from raceproof.fs.fake import FakeBackend
 
         return FakeBackend()
     if name == "real":
-        from toolkit.fs.real import RealBackend
+        from raceproof.fs.real import RealBackend
 
         return RealBackend()
     raise UnknownNameError("backend", name, BACKENDS)

@@ -14,7 +14,7 @@ import stat as S
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
-from toolkit.fs.base import Kind, OpenMode, Stat, check_rename
+from raceproof.fs.base import Kind, OpenMode, Stat, check_rename
 
 _FLAGS = {
     "r": os.O_RDONLY,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as E
 import itertools
 
-from toolkit.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+from raceproof.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
 
 
 class _Node:

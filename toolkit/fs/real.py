@@ -14,8 +14,8 @@ import shutil
 import stat as S
 import tempfile
 
-from toolkit.errors import SandboxViolation
-from toolkit.fs.base import Kind, OpenMode, Stat
+from raceproof.errors import SandboxViolation
+from raceproof.fs.base import Kind, OpenMode, Stat
 
 _FLAGS = {
     "r": os.O_RDONLY,

@@ -4,7 +4,7 @@
 absolute link target restarts at the scenario root and ``..`` stops at the root, so no path can
 leave the namespace on any backend. Each public method is one step: it performs exactly one
 system-call-sized operation on the backend and records what it touched into ``self.fp`` (see
-``toolkit.steps``). A failed operation records only what it read. Errors are real ``OSError``s,
+``raceproof.steps``). A failed operation records only what it read. Errors are real ``OSError``s,
 re-raised with the scenario path so that traces are identical on every backend.
 """
 
@@ -14,8 +14,8 @@ import errno as E
 import os
 from collections.abc import Callable
 
-from toolkit.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
-from toolkit.steps import FootprintBuilder, content, entry
+from raceproof.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
 

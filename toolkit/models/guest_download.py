@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.errors import InputError
-from toolkit.fs.base import oserror
-from toolkit.fs.vfs import Vfs
-from toolkit.models import tar
-from toolkit.models.rust_fs import create_dir_all, remove_dir_all
-from toolkit.sfs import SchedFS
+from raceproof.errors import InputError
+from raceproof.fs.base import oserror
+from raceproof.fs.vfs import Vfs
+from raceproof.models import tar
+from raceproof.models.rust_fs import create_dir_all, remove_dir_all
+from raceproof.sfs import SchedFS
 
 
 @dataclass

@@ -25,10 +25,10 @@ from __future__ import annotations
 import errno as E
 from typing import TYPE_CHECKING
 
-from toolkit.fs.base import join, parent_of
+from raceproof.fs.base import join, parent_of
 
 if TYPE_CHECKING:
-    from toolkit.sfs import SchedFS
+    from raceproof.sfs import SchedFS
 
 
 async def create_dir_all(fs: SchedFS, path: str) -> None:

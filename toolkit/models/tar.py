@@ -34,11 +34,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from toolkit.fs.base import join, oserror, parent_of
-from toolkit.models.rust_fs import create_dir_all
+from raceproof.fs.base import join, oserror, parent_of
+from raceproof.models.rust_fs import create_dir_all
 
 if TYPE_CHECKING:
-    from toolkit.sfs import SchedFS
+    from raceproof.sfs import SchedFS
 
 MemberKind = Literal["file", "dir", "symlink", "hardlink"]
 BLOCK = 512

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol
 
-from toolkit.errors import UnknownNameError
-from toolkit.execution import Execution
-from toolkit.scheduler import Chooser
+from raceproof.errors import UnknownNameError
+from raceproof.execution import Execution
+from raceproof.scheduler import Chooser
 
 
 class Strategy(Protocol):
@@ -31,12 +31,12 @@ class Strategy(Protocol):
 
 
 REGISTRY: dict[str, str] = {
-    "dpor": "toolkit.strategies.dpor:Dpor",
-    "dfs": "toolkit.strategies.dfs:Dfs",
-    "random": "toolkit.strategies.random:RandomWalk",
-    "pct": "toolkit.strategies.pct:Pct",
-    "preemption": "toolkit.strategies.dfs:PreemptionBounded",
-    "replay": "toolkit.strategies.replay:Replay",
+    "dpor": "raceproof.strategies.dpor:Dpor",
+    "dfs": "raceproof.strategies.dfs:Dfs",
+    "random": "raceproof.strategies.random:RandomWalk",
+    "pct": "raceproof.strategies.pct:Pct",
+    "preemption": "raceproof.strategies.dfs:PreemptionBounded",
+    "replay": "raceproof.strategies.replay:Replay",
 }
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from toolkit.execution import Execution
-from toolkit.scheduler import Chooser
-from toolkit.steps import StepEvent
+from raceproof.execution import Execution
+from raceproof.scheduler import Chooser
+from raceproof.steps import StepEvent
 
 
 class _PathChooser:

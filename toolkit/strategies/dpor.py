@@ -1,7 +1,7 @@
 """Optimal DPOR: source sets with wakeup trees (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014).
 
 Explores exactly one complete execution per Mazurkiewicz trace, with no sleep-set-blocked
-executions, for the dependence relation of ``toolkit.steps.dependent`` over the footprints the
+executions, for the dependence relation of ``raceproof.steps.dependent`` over the footprints the
 executed steps actually had, as long as reversing a race cannot change the footprint of the
 reversed step. Footprints here are state-dependent (a failed ``mkdir`` only reads its entry; run
 before the ``rmdir`` it raced with it writes it), so when the first step of a race created or
@@ -22,7 +22,7 @@ Design notes:
 - Backtracking pops nodes whose wakeup tree is exhausted; the next execution replays the prefix
   and then follows the leftmost branch of the deepest non-empty wakeup tree.
 - Data choices (``choose_value``) are always 0 here; fault placements are explored by pinning
-  them, one full DPOR run per placement (see ``toolkit.exploration``).
+  them, one full DPOR run per placement (see ``raceproof.exploration``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from toolkit.errors import NondeterminismError
-from toolkit.execution import Execution
-from toolkit.scheduler import ABORT, Chooser
-from toolkit.steps import Footprint, StepEvent, dependent
+from raceproof.errors import NondeterminismError
+from raceproof.execution import Execution
+from raceproof.scheduler import ABORT, Chooser
+from raceproof.steps import Footprint, StepEvent, dependent
 
 Seq = list[tuple[int, Footprint | None]]
 

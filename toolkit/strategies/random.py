@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from toolkit.execution import Execution
-from toolkit.scheduler import Chooser
-from toolkit.steps import StepEvent
+from raceproof.execution import Execution
+from raceproof.scheduler import Chooser
+from raceproof.steps import StepEvent
 
 
 class _RandomChooser:

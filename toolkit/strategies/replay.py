@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from toolkit.errors import TokenError
-from toolkit.execution import Execution
-from toolkit.scheduler import Chooser
-from toolkit.steps import StepEvent
+from raceproof.errors import TokenError
+from raceproof.execution import Execution
+from raceproof.scheduler import Chooser
+from raceproof.steps import StepEvent
 
 
 class ReplayChooser:
