@@ -93,13 +93,17 @@ def test_token_without_the_fault_decision_does_not_fault() -> None:
             return await r.run_one(strat.next_execution())
 
         ex = runner.run(one)
+        unpinned = PinnedStrategy({})
+        no_fault = runner.run(lambda r: r.run_one(unpinned.next_execution()))
     assert [e.result for e in ex.trace].count("-1 EIO") == 1
     failing = next(e for e in ex.trace if e.result == "-1 EIO")
     assert failing.thread == 1
     tok = tokens.encode(program.digest, ex.choices)
     again = replay(sc, tok)
     assert [e.result for e in again.execution.trace] == [e.result for e in ex.trace]
-    plain = replay(sc, tokens.encode(program.digest, [0] * len(ex.choices)))
+    plain = replay(sc, tokens.encode(program.digest, no_fault.choices))
+    decisions = [v for _, label, v in plain.execution.values if label.startswith("errno")]
+    assert decisions and set(decisions) == {0}  # the fault decisions are in the token: "no fault"
     assert "-1 EIO" not in [e.result for e in plain.execution.trace]
 
 
