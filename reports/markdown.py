@@ -19,6 +19,8 @@ CONTEXT = 3
 WINDOW_FILL = "rgba(255, 80, 80, 0.18)"
 #: GitHub renders at most 65,536 characters of a Markdown file; stay well below
 MAX_CHARS = 60_000
+#: a coverage list up to this many pairs is shown in full (with the per-thread summary)
+MAX_LISTED_PAIRS = 50
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
 
@@ -162,6 +164,19 @@ def _coverage_summary(cov: dict[str, Any], index: int) -> list[str]:
         f"(`variants[{index}].coverage.pairs`, {cov['pairs_total']} pairs) and in report.html.",
         "",
     ]
+    if cov["pairs_total"] <= MAX_LISTED_PAIRS:
+        out += [
+            f"<details><summary>All {cov['pairs_total']} pairs</summary>",
+            "",
+            "| site A | site B | A first | B first |",
+            "|---|---|:-:|:-:|",
+        ]
+        for p in cov["pairs"]:
+            out.append(
+                f"| {md_text(p['a'])} | {md_text(p['b'])} | {'✓' if p['a_first'] else '✗'} | "
+                f"{'✓' if p['b_first'] else '✗'} |"
+            )
+        out += ["", "</details>", ""]
     return out
 
 
