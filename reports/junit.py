@@ -132,7 +132,7 @@ def render(report: dict[str, Any]) -> str:
         if v["non_vacuity"]:
             out.append(f"non-vacuity: {v['non_vacuity']['text']}")
         for run in v.get("on_buggy_schedules") or []:
-            out.append(f"on {run['label']}: {run['verdict']}: {run['text']}; replay: {run['replay_command']}")
+            out.append(f"on {run['label']}: {run['text']}; replay: {run['replay_command']}")
         ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
