@@ -99,7 +99,7 @@ def swimlane(drawn: dict[str, Any]) -> dict[str, Any]:
 
     # the initial tree (first chunk only)
     initial = next((s for s in drawn["snapshots"] if s["after_step"] is None), None)
-    init_block = None
+    init_block: dict[str, Any] | None = None
     if initial:
         lines, end = _text_block(
             [("", initial["label"] + ":"), *(("", t) for t in (initial["tree"] or ["(empty)"]))], FS_W - 8, top + 14
@@ -107,7 +107,7 @@ def swimlane(drawn: dict[str, Any]) -> dict[str, Any]:
         h = end - LINE_H + 6 - top
         init_block = {"y": top, "h": h, "lines": lines, "end": top + h + 6}
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in steps:
         detail = ", " + s["detail"] if s["detail"] else ""
         full = f"{s['op']}({s['path']}{detail}) = {s['result']}"
@@ -130,8 +130,9 @@ def swimlane(drawn: dict[str, Any]) -> dict[str, Any]:
             slines, send = _text_block(
                 [("", snap["label"] + ":"), *(("", t) for t in (snap["tree"] or ["(empty)"]))], FS_W - 16, sy + 14
             )
-            snap_block = {"y": sy, "h": send - LINE_H + 6 - sy, "lines": slines}
-            bottom = sy + snap_block["h"] + 6
+            snap_h = send - LINE_H + 6 - sy
+            snap_block = {"y": sy, "h": snap_h, "lines": slines}
+            bottom = sy + snap_h + 6
         h = max(box_h + 6, bottom)
         cls = "box"
         for m in ("failing", "conflict", "created", "window"):

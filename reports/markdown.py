@@ -204,7 +204,11 @@ def _on_buggy_schedules(v: dict[str, Any]) -> list[str]:
             fixed = (
                 f"S{then['n']} {md_text(then['call'])} = {md_text(then['result'])}" if then else md_text(a["note"])
             )
-            mark = " **(failed)**" if "failing" in a["marks"] else (" (conflicting)" if "conflict" in a["marks"] else "")
+            mark = ""
+            if "failing" in a["marks"]:
+                mark = " **(failed)**"
+            elif "conflict" in a["marks"]:
+                mark = " (conflicting)"
             out.append(
                 f"| {a['n']} | {md_text(a['thread'])} | {md_text(a['call'])}{mark} | {md_text(a['result'])} | {fixed} |"
             )
@@ -398,7 +402,10 @@ def render(report: dict[str, Any]) -> str:
     if len(text) > MAX_CHARS:
         text = _render(report, full=False)
     if len(text) > MAX_CHARS:
-        note = "\n\n> **Report cut here**: it exceeds GitHub's size limit; the rest is in report.html and report.json.\n"
+        note = (
+            "\n\n> **Report cut here**: it exceeds GitHub's size limit; the rest is in report.html and "
+            "report.json.\n"
+        )
         cut = text.rfind("\n", 0, MAX_CHARS - len(note) - 40)
         head = text[:cut]
         if head.count("```") % 2:

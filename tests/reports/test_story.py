@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 
 from raceproof.reports import html, markdown, model
 
@@ -37,8 +35,8 @@ def test_the_incident_as_it_happened_is_drawn_like_the_counterexample(full_incid
     md = markdown.render(full_incident_report)
     blocks = re.findall(r"```mermaid\n(.*?)\n```", md, re.S)
     assert len(blocks) == 2, "a sequence diagram for the incident and one for the counterexample"
-    assert "-xFS: S%d realpath(" % t["failing_step"] in blocks[0]
-    assert "-xFS: S%d mkdir(" % cex["failing_step"] in blocks[1]
+    assert f"-xFS: S{t['failing_step']} realpath(" in blocks[0]
+    assert f"-xFS: S{cex['failing_step']} mkdir(" in blocks[1]
     page = html.render(full_incident_report)
     assert len(re.findall(r'<g id="pin-1-\d+" class="step"', page)) == len(t["steps"])
     assert len(re.findall(r'<g id="step-1-\d+" class="step"', page)) == len(cex["steps"])
@@ -60,7 +58,6 @@ def test_the_fix_passes_on_the_schedules_that_break_the_bug(full_incident_report
 
 def test_the_fixed_runs_replay_exactly_with_their_commands(full_incident_report, monkeypatch):
     from click.testing import CliRunner
-
     from raceproof.cli import main
 
     monkeypatch.chdir(ROOT)
@@ -140,3 +137,36 @@ def test_mermaid_colours_read_in_the_dark_theme(full_incident_report):
         m = re.fullmatch(r"rgba\((\d+), (\d+), (\d+), ([\d.]+)\)", fill)
         assert m, f"{fill}: an opaque fill hides the dark theme's light text"
         assert float(m.group(4)) <= 0.3, "a translucent tint keeps GitHub's text readable on light and dark"
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def ch(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (ch(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _fill_over(fill: str, page: tuple[int, int, int]) -> tuple[float, float, float]:
+    m = re.fullmatch(r"rgba?\((\d+), (\d+), (\d+)(?:, ([\d.]+))?\)", fill)
+    assert m, fill
+    alpha = float(m.group(4) or 1)
+    return tuple(alpha * int(m.group(i + 1)) + (1 - alpha) * page[i] for i in range(3))  # type: ignore[return-value]
+
+
+def test_the_race_window_keeps_mermaids_text_readable_in_both_github_themes():
+    """WCAG contrast of Mermaid's message text over the window's fill, on GitHub's page backgrounds.
+
+    Mermaid's default theme writes messages in #333 (GitHub light page #ffffff), its dark theme in
+    lightgrey (#d3d3d3; GitHub dark page #0d1117). The old opaque rgb(255, 228, 228) fell to 1.2:1
+    in the dark theme."""
+    themes = {"light": ((0x33, 0x33, 0x33), (0xFF, 0xFF, 0xFF)), "dark": ((0xD3, 0xD3, 0xD3), (0x0D, 0x11, 0x17))}
+    for name, (text, page) in themes.items():
+        assert _contrast(text, _fill_over(markdown.WINDOW_FILL, page)) >= 4.5, name
+    assert _contrast(themes["dark"][0], _fill_over("rgb(255, 228, 228)", themes["dark"][1])) < 4.5
