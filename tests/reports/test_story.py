@@ -170,3 +170,19 @@ def test_the_race_window_keeps_mermaids_text_readable_in_both_github_themes():
     for name, (text, page) in themes.items():
         assert _contrast(text, _fill_over(markdown.WINDOW_FILL, page)) >= 4.5, name
     assert _contrast(themes["dark"][0], _fill_over("rgb(255, 228, 228)", themes["dark"][1])) < 4.5
+
+
+def test_a_report_json_without_the_story_fields_still_renders(incident_report):
+    """report.json files written before these fields existed (same schema_version) re-render."""
+    from raceproof.reports import junit
+
+    old = copy.deepcopy(incident_report)
+    del old["summary"]["proof_scope"]
+    for v in old["variants"]:
+        v.pop("on_buggy_schedules", None)
+        if v.get("pinned"):
+            v["pinned"].pop("timeline", None)
+    model.validate(old)
+    md, page, xml = markdown.render(old), html.render(old), junit.render(old)
+    assert "covers:" not in md and 'class="scope"' not in page and "on_buggy_schedules" not in xml
+    assert "On the schedules that break" not in md and "On the schedules that break" not in page
