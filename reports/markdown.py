@@ -104,7 +104,7 @@ def mermaid(cex: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _story(drawn: dict[str, Any], full: bool, what: str) -> list[str]:
+def _story(drawn: dict[str, Any], full: bool, what: str, violations: bool = True) -> list[str]:
     """Mechanism, certainty, the Mermaid diagram, the timeline and the trees of one drawn execution."""
     out = [
         f"**Mechanism.** {md_text(drawn['mechanism'])}",
@@ -138,8 +138,10 @@ def _story(drawn: dict[str, Any], full: bool, what: str) -> list[str]:
     for snap in drawn["snapshots"]:
         out += [f"**{md_text(snap['label'])}**", "", "```text", *(snap["tree"] or ["(empty)"]), "```", ""]
     out += ["</details>", ""]
-    out += ["Violations:", ""] + [f"- {md_text(x['check'])}: {md_text(x['message'])}" for x in drawn["violations"]]
-    out.append("")
+    if violations:
+        out += ["Violations:", ""]
+        out += [f"- {md_text(x['check'])}: {md_text(x['message'])}" for x in drawn["violations"]]
+        out.append("")
     return out
 
 
@@ -264,7 +266,7 @@ def _variant(v: dict[str, Any], index: int, full: bool) -> list[str]:
             "",
         ]
         if pinned.get("timeline"):
-            out += _story(pinned["timeline"], full, "the pinned schedule")
+            out += _story(pinned["timeline"], full, "the pinned schedule", violations=False)  # listed above
     cex = v["counterexample"]
     if cex is not None:
         sh = cex["shrunk"]
