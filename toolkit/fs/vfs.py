@@ -242,6 +242,9 @@ class Vfs:
         self._check_at(path, at)
         full = self._final(path, nofollow_ancestors=nofollow_ancestors)
         self.fp.lists.add(full)
+        st = self.backend.lstat(full)
+        if st is not None and st.kind != "dir":  # a file or a symlink (pyfakefs says ENOENT for a dangling one)
+            raise oserror(E.ENOTDIR, path)
         try:
             self.backend.rmdir(full)
         except OSError as exc:
@@ -275,7 +278,8 @@ class Vfs:
         return self.backend.listdir(full)
 
     def opendir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
-        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink."""
+        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file and for a symlink (Linux checks
+        O_DIRECTORY before O_NOFOLLOW's ELOOP; tests/engine/test_errno_kernel.py)."""
         self.open_dir(path, nofollow_ancestors=nofollow_ancestors, at=at)
 
     def open_dir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> int:
@@ -287,8 +291,6 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        if st.kind == "link":
-            raise oserror(E.ELOOP, path)
         if st.kind != "dir":
             raise oserror(E.ENOTDIR, path)
         pin = getattr(self.backend, "pin_dir", None)
