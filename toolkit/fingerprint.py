@@ -63,6 +63,10 @@ def _names(code: types.CodeType) -> set[str]:
     return out
 
 
+def _plain(value: Any) -> bool:
+    return isinstance(value, PRIMITIVES) or (isinstance(value, tuple) and all(isinstance(v, PRIMITIVES) for v in value))
+
+
 def _globals_fp(fn: Any, code: types.CodeType, depth: int) -> Any:
     """The same-module helpers and plain constants the function names (see the module doc)."""
     if depth >= 3:
@@ -76,7 +80,7 @@ def _globals_fp(fn: Any, code: types.CodeType, depth: int) -> Any:
         value = glb[name]
         if isinstance(value, types.FunctionType) and value.__module__ == module and value is not fn:
             out.append([name, _callable_fp(value, depth + 1)])
-        elif isinstance(value, PRIMITIVES) or (isinstance(value, tuple) and all(isinstance(v, PRIMITIVES) for v in value)):
+        elif _plain(value):
             out.append([name, _value_fp(value, depth)])
     return out
 

@@ -51,10 +51,12 @@ ROWS: list[tuple[str, tuple[Any, ...]]] = [
     ("symlink", ("/x", "/t/file")), ("symlink", ("", "/t/new")), ("symlink", ("/x", "/t/nope/new")),
     ("symlink", ("/x", "/t/dangling")), ("symlink", ("/x", "/t/file/new")),
     ("link", ("/t/dir", "/t/new")), ("link", ("/t/file", "/t/dir")), ("link", ("/t/nope", "/t/new")),
-    ("link", ("/t/file", "/t/nope/new")), ("link", ("/t/dangling", "/t/new2")),
+    ("link", ("/t/file", "/t/nope/new")), ("link", ("/t/dangling", "/t/new2")), ("link", ("/t/dir", "/t/empty")),
+    ("link", ("/t/dir", "/t/file")), ("link", ("/t/nope", "/t/file")),
     ("rename", ("/t/nope", "/t/new")), ("rename", ("/t/dir", "/t/file")), ("rename", ("/t/file", "/t/dir")),
     ("rename", ("/t/dir", "/t/full")), ("rename", ("/t/dir", "/t/dir/sub/in")), ("rename", ("/t/file", "/t/nope/new")),
     ("rename", ("/t/dir", "/t/empty")), ("rename", ("/t/file", "/t/lfile")), ("rename", ("/t/ldir", "/t/empty")),
+    ("rename", ("/t/full/x", "/t/full")), ("rename", ("/t/dir/sub", "/t/dir")), ("rename", ("/t/dir/sub", "/t")),
 ]
 
 #: where the model differs from the kernel on purpose: (op, args) -> (model errno, reason)

@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from raceproof.reports import html, screenshot
 
 BROWSER = screenshot.find_chromium()

@@ -83,6 +83,8 @@ def check_rename(backend: Backend, src: str, dst: str) -> bool:
         return True
     if s.kind == "dir" and (dst + "/").startswith(src + "/"):
         raise oserror(E.EINVAL, dst)
+    if (src + "/").startswith(dst.rstrip("/") + "/"):  # the target is an ancestor of the source
+        raise oserror(E.ENOTEMPTY, dst)
     d = backend.lstat(dst)
     if d is None:
         return False

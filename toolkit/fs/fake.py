@@ -79,6 +79,8 @@ class FakeBackend:
         return self.os.write(handle, data)
 
     def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
+        if offset >= self.os.fstat(handle).st_size:
+            return b""  # Linux: end of file; pyfakefs raises EBADF past a concurrent truncation
         self.os.lseek(handle, offset, 0)
         if size >= 0:
             return bytes(self.os.read(handle, size))

@@ -386,8 +386,12 @@ class Vfs:
             raise self._rethrow(exc, path) from None
 
     def link(self, src: str, dst: str) -> None:
+        """link(2): the source is looked up first (ENOENT), then the new name (EEXIST), then a
+        directory source is refused (EPERM); the Vfs checks the first itself (pyfakefs says EEXIST)."""
         s = self._final(src)
         d = self._final(dst)
+        if self.backend.lstat(s) is None:
+            raise oserror(E.ENOENT, src)
         try:
             self.backend.link(s, d)
         except OSError as exc:
