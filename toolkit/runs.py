@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raceproof import token as tokens
+from raceproof.errors import TokenError
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import ExploreResult, run_exploration
 from raceproof.scenario import IncidentProgram, Scenario
@@ -75,23 +76,36 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
 
 
 def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
-           inject: Sequence[str] = (), mount_set: str | None = None) -> ReplayResult:
+           inject: Sequence[str] = (), mount_set: str | None = None,
+           token_source: str | None = None) -> ReplayResult:
     """Run one execution: the given token, else the scenario's pinned token, else a seeded walk."""
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
+    source_file = scenario.file
+    if token_source is None:
+        token_source = "--token" if token is not None else f"{scenario.file}: token"
     if token is None and scenario.token:
         token, source = scenario.token, "pinned token (scenario 'token')"
     elif token is not None:
         source = "token"
     else:
         source = f"seeded random walk (seed {scenario.seed})"
+    choices: list[int] = []
+    if token is not None:  # decoded before any sandbox exists
+        try:
+            choices = tokens.decode(token, program.digest, source_file)
+        except TokenError as exc:
+            raise TokenError(f"{token_source}: {str(exc).removeprefix('token: ')}") from None
     with Runner(program, backend) as runner:
         if token is not None:
-            choices = tokens.decode(token, program.digest, scenario.file)
-            chooser: Any = ReplayChooser(choices)
+            # a misfit never raises inside the scheduler: the run completes on the first enabled
+            # thread, and the misfit (or leftover choices) is a TokenError here (exit 2)
+            chooser: Any = ReplayChooser(choices, collect=True)
         else:
             chooser = RandomWalk(seed=scenario.seed).next_execution()
         execution = runner.run_single(chooser)
+        if token is not None and (misfit := chooser.leftover()) is not None:
+            raise TokenError(f"{token_source}: {misfit.removeprefix('token: ')}")
     tok = tokens.encode(program.digest, execution.choices)
     command = replay_command(scenario, tok, backend, inject, mount_set)
     return ReplayResult(scenario, backend, tok, execution, command, source, list(inject))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno as E
 
 import pytest
+
+from raceproof.errors import TokenError
+from raceproof.strategies.replay import ReplayChooser
 from conftest import scenario
 
 from raceproof import token as tokens
@@ -99,8 +102,12 @@ def test_token_without_the_fault_decision_does_not_fault() -> None:
     tok = tokens.encode(program.digest, ex.choices)
     again = replay(sc, tok)
     assert [e.result for e in again.execution.trace] == [e.result for e in ex.trace]
-    plain = replay(sc, tokens.encode(program.digest, [0] * len(ex.choices)))
-    assert "-1 EIO" not in [e.result for e in plain.execution.trace]
+    zeros = [0] * len(ex.choices)
+    with Runner(program) as runner:  # lenient: misfit thread picks fall back to the first enabled
+        plain = runner.run_single(ReplayChooser(zeros, lenient=True))
+    assert "-1 EIO" not in [e.result for e in plain.trace]
+    with pytest.raises(TokenError, match="another program"):  # as a token it does not fit: refused
+        replay(sc, tokens.encode(program.digest, zeros))
 
 
 @pytest.mark.parametrize("name", ["ENOENT", "EEXIST", "EIO", "ENOSPC", "EACCES", "EMFILE", "EXDEV"])
