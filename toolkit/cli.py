@@ -212,7 +212,7 @@ class Main(click.Group):
                 click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
                 code = 2
             except click.exceptions.UsageError as exc:
-                where = f"{exc.ctx.command_path}: " if exc.ctx is not None and exc.ctx.command_path else ""
+                where = f"{exc.ctx.info_name}: " if exc.ctx is not None and exc.ctx.parent is not None else ""
                 hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
                 _emit_error(f"{where}{exc.format_message()}{hint}", 2, as_json)
                 code = 2

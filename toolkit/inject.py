@@ -95,7 +95,7 @@ class Param:
                 raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})") from None
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             if abs(value) > 1 << 53:
-                raise ParamError(self.name, f"must be between {self.minimum:g} and {self.maximum:g} (got {value})")
+                raise ParamError(self.name, f"must be between {self.range.replace('..', ' and ')} (got {value})")
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})")
@@ -111,7 +111,7 @@ class Param:
             raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})"
                              + (f"; did you mean {hint!r}?" if hint else ""))
         if self.kind in (int, float) and not self.minimum <= value <= self.maximum:  # type: ignore[operator]
-            raise ParamError(self.name, f"must be between {self.minimum:g} and {self.maximum:g} (got {value!r})")
+            raise ParamError(self.name, f"must be between {self.range.replace('..', ' and ')} (got {value!r})")
         return value
 
     @property
@@ -119,6 +119,8 @@ class Param:
         """The documented range of a numeric parameter ('' for others)."""
         if self.kind not in (int, float):
             return ""
+        if self.kind is int:
+            return f"{int(self.minimum)}..{int(self.maximum)}"  # type: ignore[arg-type]
         return f"{self.minimum:g}..{self.maximum:g}"
 
 
