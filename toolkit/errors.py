@@ -49,6 +49,19 @@ class NondeterminismError(RaceproofError):
     """Replaying a recorded schedule did not reproduce the recorded execution."""
 
 
+class StepBudgetExceeded(RaceproofError):
+    """One execution ran more steps than the budget allows (a thread that spins, or a loop).
+
+    Never a thread's outcome and never a counterexample: the exploration that meets it stops as
+    ``inconclusive``. ``choices`` is the schedule so far, so the run can be replayed."""
+
+    def __init__(self, steps: int, choices: list[int] | None = None) -> None:
+        self.steps = steps
+        self.choices = list(choices or [])
+        super().__init__(f"an execution exceeded the step budget of {steps} steps (a thread that spins "
+                         "or loops without end?); it is neither a pass nor a counterexample")
+
+
 class DeadlockError(RaceproofError):
     """Every live virtual thread is blocked."""
 

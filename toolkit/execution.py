@@ -172,6 +172,9 @@ class Runner:
                 await run_threads(sched, bodies)
         except DeadlockError as exc:
             deadlock = str(exc)
+        if sched.fatal is not None:  # the machinery's own error: it ends the run, never a result
+            self.vfs.reset_ids()
+            raise sched.fatal
         execution = Execution(
             choices=list(sched.choices), trace=sched.trace, results=[t.result for t in sched.threads],
             names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,

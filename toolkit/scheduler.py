@@ -9,6 +9,12 @@ in id order, up to their first gate, without a choice. A step body runs without 
 holding the baton while it awaits virtual time (``trio.testing.MockClock``), so every step is atomic.
 
 A thread's exception is its outcome: it ends that thread only, like a worker thread's panic.
+The machinery's own errors never are. Anything raised while choosing (a strategy, a token that
+does not fit, the nondeterminism check), by a step's own machinery (``RaceproofError``: the
+sandbox, the step budget) or while choosing a data value is the execution's ``fatal`` error: every
+thread is unwound with ``Crash`` (a ``BaseException`` that ``except Exception`` in user code does
+not catch) and the runner re-raises it once the threads are gone, so it can neither hang the
+run nor pass as a thread's result.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Protocol
 
 import trio
 
-from raceproof.errors import DeadlockError, InternalError
+from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import StepEvent
 
@@ -100,6 +106,8 @@ class Scheduler:
         self.current = -1
         self.next_to_run: int | None = None
         self._self_released = False
+        #: the machinery's error that stopped this execution (re-raised by the runner), else None
+        self.fatal: BaseException | None = None
         self._active = len(self.threads)
         self._unstarted = list(range(len(self.threads)))
         self._sees_forced = bool(getattr(chooser, "sees_forced", False))
@@ -115,35 +123,56 @@ class Scheduler:
         if self._unstarted:
             self._release(self._unstarted[0])
             return
-        if self._crash_pending:
+        if not self._crash_pending:
+            try:
+                chosen = self._choose()
+            except BaseException as exc:  # the machinery failed: never a thread's outcome
+                self.fail(exc)
+            else:
+                if chosen is not None:
+                    self._release(chosen)
+                    return
+        if self._crash_pending:  # unwind: release the parked threads one by one
             for t in self.threads:
                 if t.parked:
                     self._release(t.tid)
                     return
-            return
+
+    def _choose(self) -> int | None:
+        """The thread to release next, or None (a deadlock or an abort: the run unwinds)."""
         enabled = self._enabled()
         if not enabled:
             live = [t.name for t in self.threads if not t.done]
             if live:
                 self.deadlock = f"deadlock: every live thread is blocked ({', '.join(live)})"
                 self._crash_pending = True
-                self._dispatch()
-            return
+            return None
         self.enabled_now = enabled
         if len(enabled) == 1 and not self._sees_forced:
-            chosen = enabled[0]
-        else:
-            chosen = self.chooser.choose(enabled, self.trace)
-            if chosen == ABORT:
-                self.aborted = True
-                self._crash_pending = True
-                self._dispatch()
-                return
-            if chosen not in enabled:
-                raise InternalError(f"strategy chose thread {chosen}, not enabled in {enabled}")
-            if len(enabled) > 1:
-                self.choices.append(chosen)
-        self._release(chosen)
+            return enabled[0]
+        chosen = self.chooser.choose(enabled, self.trace)
+        if chosen == ABORT:
+            self.aborted = True
+            self._crash_pending = True
+            return None
+        if chosen not in enabled:
+            raise InternalError(f"strategy chose thread {chosen}, not enabled in {enabled}")
+        if len(enabled) > 1:
+            self.choices.append(chosen)
+        return chosen
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop this execution because the machinery failed with `exc` (the first error wins).
+
+        A ``RaceproofError`` (and an interrupt) is kept as it is; any other exception is a bug of
+        raceproof's own code and becomes an ``InternalError`` caused by it."""
+        if self.fatal is None:
+            if not isinstance(exc, RaceproofError | KeyboardInterrupt | SystemExit):
+                wrapped = InternalError(f"{type(exc).__name__}: {exc}")
+                wrapped.__cause__ = exc
+                exc = wrapped
+            self.fatal = exc
+        self._crash_pending = True
 
     def _release(self, tid: int) -> None:
         t = self.threads[tid]
@@ -213,6 +242,11 @@ class Scheduler:
             tid = self.next_to_run
             self.next_to_run = None
             self._resume(coros, tid)
+        if self.fatal is None and self.deadlock is None and not all(t.done for t in self.threads):
+            for c in coros:
+                c.close()
+            stuck = ", ".join(t.name for t in self.threads if not t.done)
+            raise InternalError(f"the direct driver stopped with threads that never finished ({stuck})")
         if self.deadlock is not None:
             raise DeadlockError(self.deadlock)
 
@@ -235,7 +269,8 @@ class Scheduler:
         await self._park(t)
         index = len(self.trace)
         if index >= self.max_steps:
-            raise InternalError(f"execution exceeded {self.max_steps} steps")
+            self.fail(StepBudgetExceeded(self.max_steps, self.choices))
+            raise Crash()
         enabled = self.enabled_now
         fp = self.vfs.begin()
         self.vfs.thread = tid
@@ -250,6 +285,9 @@ class Scheduler:
                                         exc.errno, fp.build(), enabled, detail))
             t.step_errors.append((exc, index))
             raise
+        except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
+            self.fail(exc)
+            raise Crash() from exc
         self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
                                     None, fp.build(), enabled, detail))
         return value
@@ -257,9 +295,15 @@ class Scheduler:
     def choose_value(self, tid: int, label: str, n: int) -> int:
         if n <= 1:
             return 0
-        value = self.chooser.choose_value(tid, label, n)
-        if not 0 <= value < n:
-            raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
+        if self._crash_pending:
+            raise Crash()
+        try:
+            value = self.chooser.choose_value(tid, label, n)
+            if not 0 <= value < n:
+                raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
+        except BaseException as exc:  # the machinery failed: never a thread's outcome
+            self.fail(exc)
+            raise Crash() from exc
         self.choices.append(value)
         self.values.append((tid, label, value))
         return value
