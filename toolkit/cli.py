@@ -82,23 +82,20 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-#: what the running command has explored so far (for the one-line summary of an interrupted run)
-STATUS: dict[str, Any] = {"what": "", "executions": 0, "failing": 0, "rows": None, "as_json": False}
-_signal_state: dict[str, Any] = {"signum": None, "reported": False}
+#: the running command (for the one-line summary of an interrupted run)
+STATUS: dict[str, Any] = {"what": "", "rows": None, "as_json": False}
+_signal_state: dict[str, Any] = {"signum": None, "raised": False, "reported": False}
 _report_lock = threading.Lock()
 
 
-def note_progress(done: int, failing: int, pending: int = -1) -> None:
-    """A progress callback that records counts for the interrupt summary."""
-    STATUS["executions"] = done
-    STATUS["failing"] = failing
-
-
 def interrupt_summary() -> str:
+    from raceproof.runs import EXPLORED
+
     what = STATUS["what"] or "raceproof"
-    parts = [f"{STATUS['executions']} executions explored"]
-    if STATUS["failing"]:
-        parts.append(f"{STATUS['failing']} failing")
+    done = EXPLORED["finished"] + EXPLORED["current"]
+    parts = [f"{done} executions explored"]
+    if EXPLORED["failing"]:
+        parts.append(f"{EXPLORED['failing']} failing in the last search")
     if STATUS["rows"] is not None:
         parts.append(f"{STATUS['rows']} mount-set rows done")
     return f"{what}: stopped after {', '.join(parts)}; no verdict, nothing written"
@@ -117,6 +114,18 @@ def _report_interrupt() -> int:
     return code
 
 
+def _exit_interrupted() -> None:
+    """Report, remove any sandbox left, and leave at once: after a signal the event loop may be
+    half torn down, and interpreter shutdown would print its objects' complaints."""
+    from raceproof.fs.real import cleanup_all
+
+    code = _report_interrupt()
+    cleanup_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _watchdog() -> None:
     """The main thread did not finish unwinding in time (e.g. stuck in a long step): clean up the
     real sandboxes and exit from here."""
@@ -128,25 +137,47 @@ def _watchdog() -> None:
 
 
 def _on_signal(signum: int, frame: Any) -> None:
-    if _signal_state["signum"] is not None:
-        return  # already stopping: let the clean-up finish (the watchdog bounds it)
-    _signal_state["signum"] = signum
-    timer = threading.Timer(INTERRUPT_GRACE_S, _watchdog)
-    timer.daemon = True
-    timer.start()
+    if _signal_state["signum"] is None:
+        _signal_state["signum"] = signum
+        timer = threading.Timer(INTERRUPT_GRACE_S, _watchdog)
+        timer.daemon = True
+        timer.start()
+    if _signal_state["raised"]:
+        return  # already unwinding: let the clean-up finish (the watchdog bounds it)
+    _signal_state["raised"] = True
     raise Interrupted(signum)
+
+
+def _unraisable(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An ``Interrupted`` raised inside a finalizer (``__del__``) is swallowed by Python: deliver the
+    signal again a moment later instead of printing 'Exception ignored'."""
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, Interrupted):
+            _signal_state["raised"] = False
+            timer = threading.Timer(0.01, os.kill, (os.getpid(), info.exc_value.signum))
+            timer.daemon = True
+            timer.start()
+            return
+        hook(info)
+
+    return unraisable
 
 
 def _install_signal_handlers() -> Callable[[], None]:
     """SIGINT and SIGTERM stop the command: the real sandbox is cleaned, one summary line, exit 130/143."""
-    try:
-        old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:  # a SIGINT ignored by the parent (a background job, nohup) stays ignored
+        old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(sig) is not signal.SIG_IGN}
     except ValueError:  # not the main thread (e.g. an embedding application): leave signals alone
         return lambda: None
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(old_hook)
 
     def restore() -> None:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = old_hook
 
     return restore
 
@@ -159,12 +190,15 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         STATUS.update(what=f"{fn.__name__} {kwargs.get('scenario') or ' '.join(kwargs.get('scenarios') or ())}".strip(),
-                      executions=0, failing=0, rows=None, as_json=as_json)
+                      rows=None, as_json=as_json)
+        from raceproof.runs import EXPLORED
+
+        EXPLORED.update(finished=0, current=0, failing=0)
         try:
             return fn(*args, **kwargs)
         except BaseException as exc:  # noqa: B036 - sorted out below, nothing is swallowed
             if _signal_state["signum"] is not None and not isinstance(exc, SystemExit):
-                sys.exit(_report_interrupt())
+                _exit_interrupted()
             if isinstance(exc, InputError):
                 fail_input(str(exc), as_json)
             if isinstance(exc, RaceproofError):
@@ -201,9 +235,8 @@ class Main(click.Group):
         a JSON error object for ``--json`` runs, and SIGINT/SIGTERM handled (see ``_on_signal``)."""
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in argv
-        _signal_state.update(signum=None, reported=False)
-        STATUS.update(what="raceproof " + (argv[0] if argv else ""), executions=0, failing=0, rows=None,
-                      as_json=as_json)
+        _signal_state.update(signum=None, raised=False, reported=False)
+        STATUS.update(what="raceproof " + (argv[0] if argv else ""), rows=None, as_json=as_json)
         restore = _install_signal_handlers()
         try:
             try:
@@ -220,7 +253,9 @@ class Main(click.Group):
                 _emit_error(exc.format_message(), exc.exit_code if exc.exit_code != 1 else 2, as_json)
                 code = exc.exit_code if exc.exit_code != 1 else 2
             except click.exceptions.Abort:
-                code = _report_interrupt() if _signal_state["signum"] is not None else EXIT_SIGINT
+                if _signal_state["signum"] is not None:
+                    _exit_interrupted()
+                code = EXIT_SIGINT
             else:
                 code = rv if isinstance(rv, int) else 0
         except SystemExit:
@@ -228,7 +263,8 @@ class Main(click.Group):
         except BaseException:
             if _signal_state["signum"] is None:
                 raise
-            code = _report_interrupt()
+            _exit_interrupted()
+            raise
         finally:
             restore()
         if standalone_mode:
@@ -423,11 +459,9 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sys.exit(code)
 
 
-def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None], Callable[[], None]]:
-    """A progress callback: always records counts (for the interrupt summary); on a terminal it
-    also shows a transient progress line."""
+def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Callable[[], None]]:
     if quiet or not err_console.is_terminal:
-        return note_progress, lambda: None
+        return None, lambda: None
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True)
@@ -436,7 +470,6 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None], Callable[[]
     t0 = time.perf_counter()
 
     def update(done: int, failing: int, pending: int = -1) -> None:
-        note_progress(done, failing, pending)
         if done % 25:
             return
         rate = done / max(time.perf_counter() - t0, 1e-9)

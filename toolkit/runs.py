@@ -126,10 +126,36 @@ class VerifyResult:
         return self.scenario.expect_verify
 
 
+#: executions explored by ``verify`` in this process: finished calls, and the running one (the
+#: one-line summary of an interrupted command reports them)
+EXPLORED = {"finished": 0, "current": 0, "failing": 0}
+
+
+def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int, int, int], None]:
+    def note(done: int, failing: int, pending: int = -1) -> None:
+        EXPLORED["current"] = done
+        EXPLORED["failing"] = failing
+        if progress is not None:
+            progress(done, failing, pending)
+
+    return note
+
+
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
            **options: Any) -> VerifyResult:
+    EXPLORED["current"] = 0
+    vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
+                 **options)
+    EXPLORED["finished"] += vr.result.executions
+    EXPLORED["current"] = 0
+    return vr
+
+
+def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
+            inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
+            **options: Any) -> VerifyResult:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
