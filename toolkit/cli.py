@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import click
@@ -25,6 +24,7 @@ from raceproof import __version__
 from raceproof.errors import InputError, RaceproofError, UnknownNameError
 from raceproof.execution import DRIVERS
 from raceproof.fs import BACKENDS
+from raceproof.numbers import format_count
 from raceproof.scenario import load
 from raceproof.strategies import REGISTRY
 
@@ -477,16 +477,6 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
         prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples{left}")
 
     return update, prog.stop
-
-
-def format_count(n: int) -> str:
-    """A count of any size: exact below 10^6, else d.ddde+NN computed exactly with ``Decimal``
-    (an int past 10^308 cannot be converted to float: no OverflowError, no digit limit)."""
-    n = int(n)
-    if abs(n) < 10**6:
-        return str(n)
-    mantissa, _, exp = f"{Decimal(n):.3e}".partition("e")
-    return f"{mantissa}e{exp[0]}{int(exp[1:]):02d}"
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:

@@ -9,6 +9,7 @@ from typing import Any
 
 from raceproof import token as tokens
 from raceproof.errors import TokenError
+from raceproof.numbers import exact
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import ExploreResult, run_exploration
 from raceproof.scenario import IncidentProgram, Scenario
@@ -227,7 +228,7 @@ def verify_json(vr: VerifyResult) -> dict[str, Any]:
         "backend": vr.backend, "strategy": r.strategy, "verdict": r.verdict, "expected": vr.expected,
         "complete": r.complete, "stop_reason": r.stop_reason, "executions": r.executions,
         "blocked": r.blocked, "equivalence_classes": r.classes if r.complete else None,
-        "naive_interleavings": str(r.naive_interleavings), "failing_executions": r.failing,
+        "naive_interleavings": exact(r.naive_interleavings), "failing_executions": r.failing,
         "steps": r.steps, "wall_time_s": round(r.wall_time, 4), "counterexample": None,
     }
     if vr.placements is not None:
