@@ -240,7 +240,7 @@ class Main(click.Group):
         restore = _install_signal_handlers()
         try:
             try:
-                rv = super().main(argv, prog_name or "raceproof", complete_var, standalone_mode=False, **extra)
+                rv = super().main(argv, "raceproof", complete_var, standalone_mode=False, **extra)
             except click.exceptions.NoArgsIsHelpError as exc:  # bare 'raceproof': the help, as click does
                 click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
                 code = 2
