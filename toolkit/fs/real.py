@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno as E
 import os
 import shutil
+import signal
 import stat as S
 import tempfile
 import weakref
@@ -40,8 +41,8 @@ _LIVE: dict[str, None] = {}
 
 
 def _remove_root(root: str) -> None:
-    _LIVE.pop(root, None)
     shutil.rmtree(root, ignore_errors=True)
+    _LIVE.pop(root, None)  # only once it is gone: an interrupt during the removal finishes it
 
 
 def cleanup_all() -> None:
@@ -54,8 +55,14 @@ class RealBackend:
     name = "real"
 
     def __init__(self) -> None:
-        self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
-        _LIVE[self.root] = None
+        # no signal handler may run between creating the temp dir and registering it for clean-up
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
+            _LIVE[self.root] = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         # the temp dir goes away even if the owner never reaches close() (a failed set-up before a
         # context manager was entered, an exception in a constructor): at collection or exit
         self._finalizer = weakref.finalize(self, _remove_root, self.root)
