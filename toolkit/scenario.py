@@ -46,8 +46,12 @@ PATH_MAX = 4096
 #: integers in scenario files (seeds, budgets) must fit in 63 bits
 MAX_INT = (1 << 63) - 1
 MAX_BUDGET = 10**9
-#: the largest explicit archive member (bytes)
+#: the largest explicit archive member (bytes), and how many of each thing a scenario may list
 MAX_MEMBER = 1 << 20
+MAX_MEMBERS = 1000
+MAX_MOUNTS = 64
+MAX_INITIAL = 10_000
+MAX_INJECT = 32
 
 
 @dataclass
@@ -381,6 +385,8 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
     mounts_raw = raw.get("mounts")
     if not isinstance(mounts_raw, list) or not mounts_raw:
         raise _err(file, "mounts", "must be a non-empty array of tables ([[mounts]])")
+    if len(mounts_raw) > MAX_MOUNTS:
+        raise _err(file, "mounts", f"at most {MAX_MOUNTS} mounts (got {len(mounts_raw)})")
     mounts: list[Mount] = []
     seen: dict[str, int] = {}
     for i, m in enumerate(mounts_raw):
@@ -414,6 +420,8 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
             raise _err(file, f"initial.symlinks.{p!r}", "the target must not contain NUL")
         if len(v.encode("utf-8", "surrogatepass")) >= PATH_MAX:
             raise _err(file, f"initial.symlinks.{p!r}", f"the target is longer than PATH_MAX ({PATH_MAX - 1} bytes)")
+    if len(dirs) + len(files) + len(links) > MAX_INITIAL:
+        raise _err(file, "initial", f"at most {MAX_INITIAL} entries in all (got {len(dirs) + len(files) + len(links)})")
     _initial_conflicts(file, dirs, files, links)
     mount_sets = _typed(file, "mount_sets", raw.get("mount_sets", 0), int, "an integer")
     if not 0 <= mount_sets <= 5:
@@ -425,6 +433,8 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
     enoent = _typed(file, "rust_enoent_tolerant", raw.get("rust_enoent_tolerant", True), bool, "true or false")
     description = _typed(file, "description", raw.get("description", ""), str, "a string")
     inject = _typed(file, "inject", raw.get("inject", []), list, "an array of tables ([[inject]])")
+    if len(inject) > MAX_INJECT:
+        raise _err(file, "inject", f"at most {MAX_INJECT} injectors (got {len(inject)})")
     for j, inj in enumerate(inject):
         _typed(file, f"inject[{j}]", inj, dict, "a table")
         if "name" not in inj:
@@ -475,6 +485,8 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
     if "members" in m:
         out = []
         raw = _typed(file, f"{where}.members", m["members"], list, "an array of tables")
+        if len(raw) > MAX_MEMBERS:
+            raise _err(file, f"{where}.members", f"at most {MAX_MEMBERS} members (got {len(raw)})")
         for k, mem in enumerate(raw):
             w = f"{where}.members[{k}]"
             _typed(file, w, mem, dict, "a table")

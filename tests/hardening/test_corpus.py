@@ -120,7 +120,16 @@ def test_1_a_fifo_is_refused_without_blocking(where: str) -> None:
 def exit4_inputs(draw: st.DrawFn) -> tuple[list[str], dict[str, str | bytes], list[str]]:
     """(args, files to write, needles) for one formerly-exit-4 input."""
     kind = draw(st.sampled_from(["non-utf8", "non-utf8-token", "deep", "link-target", "conflict", "stale-path",
-                                 "dev-zero", "hostile-size"]))
+                                 "dev-zero", "hostile-size", "counts"]))
+    if kind == "counts":  # inputs that would make huge programs: too many mounts or members
+        if draw(st.booleans()):
+            n = draw(st.integers(65, 300))
+            text = 'name = "many"\n' + "".join(f'[[mounts]]\npath = "/m/{i}"\nfiles = 0\n' for i in range(n))
+            return ["verify", "scenario.toml"], {"scenario.toml": text}, ["scenario.toml: mounts", "at most 64"]
+        n = draw(st.integers(1001, 3000))
+        members = ", ".join(f'{{ name = "f{i}" }}' for i in range(n))
+        text = small_with(**{'files = 1\n\n[[mounts]]': f'members = [{members}]\n\n[[mounts]]'})
+        return ["replay", "scenario.toml"], {"scenario.toml": text}, ["mounts[0].members", "at most 1000"]
     if kind == "non-utf8":
         pos = draw(st.integers(0, len(SMALL)))
         junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80", b"\x80\x80"]))
@@ -169,7 +178,7 @@ def exit4_inputs(draw: st.DrawFn) -> tuple[list[str], dict[str, str | bytes], li
             ["'size'", "between 0 and"])
 
 
-@CORPUS
+@settings(CORPUS, max_examples=30)
 @given(case=exit4_inputs())
 def test_2_bad_input_is_exit_2_not_4(case: tuple[list[str], dict[str, str | bytes], list[str]]) -> None:
     args, files, needles = case
