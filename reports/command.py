@@ -62,6 +62,7 @@ def render_all(report: dict[str, Any], directory: str, formats: list[str]) -> li
     created = not os.path.isdir(directory)
     temps: dict[str, str] = {}
     path = directory
+    done = False
     try:
         os.makedirs(directory, exist_ok=True)
         for fmt, text in texts.items():
@@ -77,6 +78,7 @@ def render_all(report: dict[str, Any], directory: str, formats: list[str]) -> li
             path = os.path.join(directory, FORMATS[fmt])
             os.replace(temps.pop(fmt), path)
             written.append(path)
+        done = True
         return written
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
@@ -84,7 +86,7 @@ def render_all(report: dict[str, Any], directory: str, formats: list[str]) -> li
         for tmp in temps.values():  # anything not renamed into place (error or interrupt)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        if created and temps:
+        if created and not done:
             with contextlib.suppress(OSError):
                 os.rmdir(directory)  # only if we created it and it is still empty
 

@@ -293,6 +293,8 @@ def load(path: str | os.PathLike[str], *, allow_import: Sequence[str] = ()) -> S
         raise ScenarioError(file, "", f"malformed TOML: {exc}") from None
     except RecursionError:
         raise ScenarioError(file, "", "malformed TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (int conversion limit)
+        raise ScenarioError(file, "", f"unreadable value: {str(exc).split(';')[0]}") from None
     return parse(raw, file, allow_import=allow_import)
 
 

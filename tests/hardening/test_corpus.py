@@ -120,7 +120,12 @@ def test_1_a_fifo_is_refused_without_blocking(where: str) -> None:
 def exit4_inputs(draw: st.DrawFn) -> tuple[list[str], dict[str, str | bytes], list[str]]:
     """(args, files to write, needles) for one formerly-exit-4 input."""
     kind = draw(st.sampled_from(["non-utf8", "non-utf8-token", "deep", "link-target", "conflict", "stale-path",
-                                 "dev-zero", "hostile-size", "counts"]))
+                                 "dev-zero", "hostile-size", "counts", "bigint"]))
+    if kind == "bigint":  # an integer too long for int(): tomllib's ValueError
+        key, digits = draw(st.sampled_from(["workers", "seed", "max_executions"])), draw(st.integers(4301, 9000))
+        return (["verify", "scenario.toml"], {"scenario.toml": small_with(f"\n{key}_x = 1{'0' * digits}\n")
+                 .replace(f"\n{key}_x", f"\n{key}") if key != "workers" else
+                 small_with(**{"workers = 2": f"workers = 1{'0' * digits}"})}, ["scenario.toml", "4300 digits"])
     if kind == "counts":  # inputs that would make huge programs: too many mounts or members
         if draw(st.booleans()):
             n = draw(st.integers(65, 300))
