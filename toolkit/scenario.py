@@ -441,6 +441,7 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
         _typed(file, f"inject[{j}]", inj, dict, "a table")
         if "name" not in inj:
             raise _err(file, f"inject[{j}].name", "is required")
+        _typed(file, f"inject[{j}].name", inj["name"], str, "a string")
     scenario = Scenario(
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
