@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import click
+from raceproof.inject import describe
 from rich.console import Console
 from rich.table import Table
-
-from raceproof.inject import describe
 
 
 @click.command()

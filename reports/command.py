@@ -15,7 +15,6 @@ import tempfile
 from typing import Any
 
 import click
-
 from raceproof.cli import EXIT_HELP, guarded
 from raceproof.errors import InputError, UnknownNameError
 

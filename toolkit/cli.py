@@ -17,9 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-
 from raceproof import __version__
 from raceproof.errors import InputError, RaceproofError, UnknownNameError
 from raceproof.execution import DRIVERS
@@ -27,6 +24,8 @@ from raceproof.fs import BACKENDS
 from raceproof.numbers import format_count
 from raceproof.scenario import load
 from raceproof.strategies import REGISTRY
+from rich.console import Console
+from rich.table import Table
 
 EXIT_HELP = """\b
 Exit codes:
@@ -196,7 +195,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         EXPLORED.update(finished=0, current=0, failing=0)
         try:
             return fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: B036 - sorted out below, nothing is swallowed
+        except BaseException as exc:
             if _signal_state["signum"] is not None and not isinstance(exc, SystemExit):
                 _exit_interrupted()
             if isinstance(exc, InputError):

@@ -9,9 +9,9 @@ from typing import Any
 
 from raceproof import token as tokens
 from raceproof.errors import TokenError
-from raceproof.numbers import exact
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import ExploreResult, run_exploration
+from raceproof.numbers import exact
 from raceproof.scenario import IncidentProgram, Scenario
 from raceproof.strategies import make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from raceproof.cli import main
 
 SMALL = """\

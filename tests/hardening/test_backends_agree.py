@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SMALL
-
 from raceproof.execution import Runner
 from raceproof.fs import Vfs, make_backend
 from raceproof.fs.real import RealBackend
 from raceproof.runs import program_for, replay
 from raceproof.scenario import parse
 from raceproof.trace import trace_json
+from support import SMALL
 
 BACKENDS = ("memory", "fake", "real")
 
@@ -115,7 +114,8 @@ def test_8_remove_dir_all_of_the_root_agrees_and_keeps_the_real_sandbox(tmp_path
             runs = {b: replay(sc, backend=b) for b in BACKENDS}
     finally:
         sys.modules.pop("nuke_hardening", None)
-    traces = {b: [(e["thread"], e["op"], e["path"], e["result"]) for e in trace_json(r.execution.trace, r.execution.names)]
+    traces = {b: [(e["thread"], e["op"], e["path"], e["result"])
+                  for e in trace_json(r.execution.trace, r.execution.names)]
               for b, r in runs.items()}
     assert traces["memory"] == traces["fake"] == traces["real"]
     assert roots_seen and all(roots_seen)

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from support import SMALL, bad_input, invoke, snapshot, workdir
-
 from raceproof import token as tokens
 from raceproof.inject import FS_OPS
 from raceproof.numbers import format_count
 from raceproof.runs import replay
 from raceproof.scenario import parse
+from support import SMALL, bad_input, invoke, snapshot, workdir
 
 CORPUS = settings(max_examples=12, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -67,7 +66,7 @@ def misfit_choices(draw: st.DrawFn) -> list[int]:
     if how == "long":
         return good + draw(st.lists(st.integers(0, 1), min_size=1, max_size=20))
     i = draw(st.integers(0, len(good) - 1))
-    return good[:i] + [draw(st.integers(64, 2**80))] + good[i + 1:]
+    return [*good[:i], draw(st.integers(64, 2**80)), *good[i + 1:]]
 
 
 @CORPUS
@@ -161,7 +160,7 @@ def exit4_inputs(draw: st.DrawFn) -> tuple[list[str], dict[str, str | bytes], li
         how = draw(st.sampled_from(["file-at-dir", "file-under-file", "empty-target", "file-and-link",
                                     "link-under-file"]))
         initial = {
-            "file-at-dir": f'files = {{ "/home/user" = "x" }}',
+            "file-at-dir": 'files = { "/home/user" = "x" }',
             "file-under-file": f'files = {{ "/home/{a}" = "x", "/home/{a}/b" = "y" }}',
             "empty-target": f'symlinks = {{ "/home/{a}" = "" }}',
             "file-and-link": f'files = {{ "/home/{a}" = "x" }}\nsymlinks = {{ "/home/{a}" = "/t" }}',
@@ -236,7 +235,8 @@ def test_3_parameters_that_cannot_apply_are_errors_naming_them(case: tuple[str, 
 # 4. huge naive counts --------------------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(n=st.one_of(st.integers(0, 10**7), st.integers(10**300, 10**2000), st.integers(1, 3000).map(lambda k: 10**k - 1)))
+@given(n=st.one_of(st.integers(0, 10**7), st.integers(10**300, 10**2000),
+                  st.integers(1, 3000).map(lambda k: 10**k - 1)))
 def test_4_format_count_is_exact_for_any_size(n: int) -> None:
     text = format_count(n)
     if n < 10**6:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import errno as E
 
 import pytest
-
-from raceproof.errors import TokenError
-from raceproof.strategies.replay import ReplayChooser
 from conftest import scenario
-
 from raceproof import token as tokens
+from raceproof.errors import TokenError
 from raceproof.execution import Runner
 from raceproof.inject import PinnedStrategy, explore_placements
 from raceproof.runs import program_for, replay, verify
 from raceproof.scenario import load
+from raceproof.strategies.replay import ReplayChooser
 
 EIO_ANYWHERE = [{"name": "errno", "errno": "EIO", "at_most": 1}]
 

@@ -14,9 +14,8 @@ import errno as E
 import os
 from collections.abc import Callable
 
-from raceproof.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
-from raceproof.fs.base import NAME_MAX, PATH_MAX  # noqa: I001 - kept apart (hardening, issue 10)
 
 MAXSYMLINKS = 40
 
