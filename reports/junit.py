@@ -18,6 +18,25 @@ def _props(parent: ET.Element, items: list[tuple[str, Any]]) -> None:
         ET.SubElement(props, "property", name=name, value="" if value is None else str(value))
 
 
+def _what_failed(cex: dict[str, Any]) -> str:
+    """The first violation and the step it happened at, in one line."""
+    viol = cex["violations"][0] if cex["violations"] else None
+    text = f"{viol['check']}: {viol['message']}" if viol else "a check failed"
+    n = cex.get("failing_step")
+    if n is not None and 0 <= n < len(cex["steps"]):
+        st = cex["steps"][n]
+        text += f" at step {n} ({st['thread']}: {st['op']}({st['path']}) = {st['result']})"
+    return " ".join(text.split())
+
+
+def _on_buggy(runs: list[dict[str, Any]]) -> str:
+    """How the variant did on the schedules that break its buggy sibling, e.g. ``pass 2/2``."""
+    passed = sum(1 for r in runs if r["verdict"] == "pass")
+    return f"{'pass' if passed == len(runs) else 'fail'} {passed}/{len(runs)}: " + ", ".join(
+        f"{r['source']} {r['verdict']}" for r in runs
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     variants = report["variants"]
     failures = sum(
@@ -78,12 +97,18 @@ def render(report: dict[str, Any]) -> str:
                 ("raceproof.conflict_pairs", v["coverage"]["pairs_total"]),
                 ("raceproof.conflict_pairs_both_orders", v["coverage"]["pairs_both_orders"]),
                 ("raceproof.token", cex["token"] if cex else None),
+                *(
+                    [("raceproof.on_buggy_schedules", _on_buggy(v["on_buggy_schedules"]))]
+                    if v.get("on_buggy_schedules")
+                    else []
+                ),
             ],
         )
         ok = v["verdict"] == expect
         if not ok:
             if cex is not None:
-                msg = f"{v['verdict']} (expected {expect}): replay: {cex['replay_command']}"
+                # what failed first (CI widgets show only this attribute), the replay command second
+                msg = f"{v['verdict']} (expected {expect}): {_what_failed(cex)}; replay: {cex['replay_command']}"
                 body = cex["mechanism"]
             else:
                 msg = (
@@ -106,6 +131,8 @@ def render(report: dict[str, Any]) -> str:
             out.append(f"mechanism: {cex['mechanism']}")
         if v["non_vacuity"]:
             out.append(f"non-vacuity: {v['non_vacuity']['text']}")
+        for run in v.get("on_buggy_schedules") or []:
+            out.append(f"on {run['label']}: {run['text']}; replay: {run['replay_command']}")
         ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -253,11 +253,11 @@ def _step_json(ev: Any, names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _counterexample(scenario: Any, vr: Any, first_cost: tuple[int, int, int] | None) -> dict[str, Any]:
-    cex = vr.result.counterexample
-    ex = cex.execution
+def _drawing(scenario: Any, ex: Any, expl: dict[str, Any]) -> dict[str, Any]:
+    """What the renderers draw of one failing execution: lanes, steps with their filesystem diffs and
+    marks (window, conflict, failing, created, certain), the mechanism and the tree at the steps that
+    matter. Used for the shrunk counterexample and for the scenario's pinned schedule."""
     names = list(ex.names)
-    expl = dict(cex.explanation)
     before, final = _snapshots(scenario, ex)
     trees = [before.get(i) for i in range(len(ex.trace))]
     # a step's "after" tree is the next step's "before" (or the final tree)
@@ -268,6 +268,8 @@ def _counterexample(scenario: Any, vr: Any, first_cost: tuple[int, int, int] | N
         st["fs"] = _diff(b, a) if b is not None and a is not None else {"added": [], "removed": [], "changed": []}
         st["marks"] = []
     failing = expl.get("failing_step")
+    if failing is not None and not 0 <= failing < len(steps):
+        failing = None
     conflict = expl.get("conflict") or {}
     first_idx = conflict.get("first", {}).get("index")
     certain = expl.get("certain_after_step")
@@ -307,33 +309,42 @@ def _counterexample(scenario: Any, vr: Any, first_cost: tuple[int, int, int] | N
                 {"after_step": n, "label": f"after S{n} ({label})", "tree": _tree_lines(afters[n] or {}, scope)}
             )
     snaps.append({"after_step": len(steps) - 1, "label": "final tree", "tree": _tree_lines(final, scope)})
+    violations = [v.to_json() for v in ex.violations]
+    return {
+        "lanes": [{"id": i, "name": n} for i, n in enumerate(names)],
+        "steps": steps,
+        "violations": violations,
+        "failing_step": failing,
+        "conflict_step": first_idx,
+        "created_step": creator,
+        "certain_after_step": certain,
+        "certain_text": _certain_text(certain, failing, steps, violations),
+        "mechanism": _mechanism(steps, creator, first_idx, failing),
+        "core_mechanism": expl.get("mechanism", ""),
+        "tree_scope": scope,
+        "snapshots": snaps,
+    }
+
+
+def _counterexample(scenario: Any, vr: Any, first_cost: tuple[int, int, int] | None) -> dict[str, Any]:
+    cex = vr.result.counterexample
+    ex = cex.execution
+    expl = dict(cex.explanation)
+    drawn = _drawing(scenario, ex, expl)
     c = expl.get("cost", {})
     shrunk = {
         "threads_before_failure": c.get("threads"),
         "preemptions": c.get("preemptions"),
         "steps_to_failure": c.get("steps_to_failure"),
-        "total_steps": len(steps),
+        "total_steps": len(drawn["steps"]),
         "before_shrinking": None
         if first_cost is None
         else {"threads_before_failure": first_cost[0], "preemptions": first_cost[1], "steps_to_failure": first_cost[2]},
     }
-    return {
-        "token": cex.token,
-        "replay_command": cex.replay_command,
-        "lanes": [{"id": i, "name": n} for i, n in enumerate(names)],
-        "steps": steps,
-        "violations": [v.to_json() for v in ex.violations],
-        "failing_step": failing,
-        "conflict_step": first_idx,
-        "created_step": creator,
-        "certain_after_step": certain,
-        "certain_text": _certain_text(certain, failing, steps, [v.to_json() for v in ex.violations]),
-        "mechanism": _mechanism(steps, creator, first_idx, failing),
-        "core_mechanism": expl.get("mechanism", ""),
-        "shrunk": shrunk,
-        "tree_scope": scope,
-        "snapshots": snaps,
-    }
+    out = {"token": cex.token, "replay_command": cex.replay_command}
+    out.update(drawn)
+    out["shrunk"] = shrunk
+    return out
 
 
 def _call(st: dict[str, Any]) -> str:
@@ -523,7 +534,7 @@ def _pinned(scenario: Any) -> dict[str, Any] | None:
     rr = replay(scenario)
     ex = rr.execution
     failing = [ex.trace[v.step] for v in ex.violations if v.step is not None and v.step < len(ex.trace)]
-    return {
+    out: dict[str, Any] = {
         "token": rr.token,
         "replay_command": rr.command,
         "verdict": rr.verdict,
@@ -532,6 +543,20 @@ def _pinned(scenario: Any) -> dict[str, Any] | None:
         "failing_steps": [_step_json(ev, ex.names) for ev in failing],
         "steps": len(ex.trace),
     }
+    if ex.violations:
+        out["timeline"] = _pinned_timeline(scenario, ex)
+    return out
+
+
+def _pinned_timeline(scenario: Any, ex: Any) -> dict[str, Any]:
+    """The pinned failing schedule drawn like the counterexample (not shrunk: as it happened)."""
+    from raceproof.execution import Runner
+    from raceproof.runs import program_for
+    from raceproof.shrink import explain
+
+    with Runner(program_for(scenario), scenario.backend) as runner:
+        expl = explain(runner, ex)
+    return _drawing(scenario, ex, expl)
 
 
 def _non_vacuity(
@@ -588,6 +613,193 @@ def _non_vacuity(
             }
 
 
+def _projected_sequence(steps: list[dict[str, Any]], drop_cleanup: bool) -> tuple[list[int], set[int]]:
+    """The thread sequence of a drawn schedule, and the steps left out of it.
+
+    With `drop_cleanup` (a ``pre-cleanup`` schedule run on the ``fixed`` algorithm, which deleted the
+    cleanup call), each job's ``remove_dir_all`` steps are left out: a job's steps from its start
+    (or its ``take_job``) up to its first ``mkdir``, which is where ``create_dir_all`` begins."""
+    dropped: set[int] = set()
+    if drop_cleanup:
+        cleaning: dict[int, bool] = {}
+        for st in steps:
+            lane = st["lane"]
+            if st["op"] == "take_job":
+                cleaning[lane] = True
+                continue
+            if cleaning.get(lane, True):
+                if st["op"] == "mkdir":
+                    cleaning[lane] = False
+                else:
+                    dropped.add(st["n"])
+    return [st["lane"] for st in steps if st["n"] not in dropped], dropped
+
+
+def run_on_schedule(scenario: Any, drawn: dict[str, Any], drop_cleanup: bool) -> dict[str, Any]:
+    """Run `scenario` once on the schedule of another variant's drawn execution (same harness).
+
+    Tokens are bound to their scenario, so the schedule is carried over as a thread sequence and
+    followed with shrinking's lenient chooser (``raceproof.shrink.SequenceChooser``): where the
+    sequence names a thread that cannot run, the current thread continues. The run is re-encoded as
+    a token of `scenario`, so its replay command reproduces it exactly."""
+    from raceproof import token as tokens
+    from raceproof.execution import Runner
+    from raceproof.runs import program_for, replay_command
+    from raceproof.shrink import SequenceChooser
+
+    steps = drawn["steps"]
+    seq, dropped = _projected_sequence(steps, drop_cleanup)
+    program = program_for(scenario)
+    with Runner(program, scenario.backend) as runner:
+        ex = runner.run_single(SequenceChooser(seq))
+    token = tokens.encode(program.digest, ex.choices)
+    names = list(ex.names)
+    # the k-th kept step of a lane is the k-th step of that lane in the new run
+    by_lane: dict[int, list[Any]] = {}
+    for ev in ex.trace:
+        by_lane.setdefault(ev.thread, []).append(ev)
+    seen: dict[int, int] = {}
+    counterpart: dict[int, Any] = {}
+    for st in steps:
+        if st["n"] in dropped:
+            continue
+        k = seen.get(st["lane"], 0)
+        seen[st["lane"]] = k + 1
+        evs = by_lane.get(st["lane"], [])
+        if k < len(evs):
+            counterpart[st["n"]] = evs[k]
+    keep = {st["n"] for st in steps if st["marks"]}
+    if drawn.get("failing_step") is not None:
+        keep.add(drawn["failing_step"])
+    aligned = []
+    for st in steps:
+        if st["n"] not in keep:
+            continue
+        ev = counterpart.get(st["n"])
+        aligned.append(
+            {
+                "n": st["n"],
+                "thread": st["thread"],
+                "call": f"{st['op']}({st['path']})",
+                "result": st["result"],
+                "marks": list(st["marks"]),
+                "then": None if ev is None else {"n": ev.index, "call": f"{ev.op}({ev.path})", "result": ev.result},
+                "note": "removed by the fix" if st["n"] in dropped else ("not reached" if ev is None else ""),
+            }
+        )
+    fail = drawn.get("failing_step")
+    fev = counterpart.get(fail) if fail is not None else None
+    if ex.violations:
+        text = f"FAILS on this schedule: {ex.violations[0].check}: {ex.violations[0].message}"
+    else:
+        text = "passes: no check is violated"
+        if fail is not None:
+            f = steps[fail]
+            if fev is not None:
+                text += (
+                    f"; the step that failed, {f['thread']} {f['op']}({f['path']}) = {f['result']}, "
+                    f"now runs as S{fev.index} {fev.op}({fev.path}) = {fev.result}"
+                )
+            else:
+                text += f"; the step that failed, {f['thread']} {f['op']}({f['path']}), no longer runs"
+    return {
+        "verdict": "fail" if ex.violations else "pass",
+        "violations": [v.to_json() for v in ex.violations],
+        "steps": len(ex.trace),
+        "threads": names,
+        "rule": (
+            "the same thread order, without each job's remove_dir_all steps (the call the fix deleted: "
+            f"{len(dropped)} steps), followed with a lenient chooser"
+            if drop_cleanup
+            else "the same thread sequence, followed with a lenient chooser (where the named thread cannot "
+            "run, the current one continues)"
+        ),
+        "dropped_steps": sorted(dropped),
+        "token": token,
+        "replay_command": replay_command(scenario, token, scenario.backend),
+        "text": text,
+        "aligned": aligned,
+    }
+
+
+def _fix_on_buggy_schedules(entries: list[dict[str, Any]], scenarios: list[Any]) -> None:
+    """A proved variant is run on the schedules that break its refuted sibling of the same harness:
+    the sibling's pinned schedule (the incident as it happened) and its shrunk counterexample."""
+    for entry, scenario in zip(entries, scenarios, strict=True):
+        if entry["verdict"] != "safe":
+            continue
+        sibling = next((e for e in entries if e["verdict"] == "unsafe" and e["_harness"] == entry["_harness"]), None)
+        if sibling is None:
+            continue
+        drop = sibling["scenario"]["algorithm"] == "pre-cleanup" and scenario.algorithm == "fixed"
+        runs = []
+        pinned = sibling.get("pinned") or {}
+        sources: list[tuple[str, str, dict[str, Any] | None]] = [
+            ("pinned", f"the pinned schedule of {sibling['id']} (the incident as it happened)", pinned.get("timeline")),
+            ("counterexample", f"the shrunk counterexample of {sibling['id']}", sibling.get("counterexample")),
+        ]
+        for kind, label, drawn in sources:
+            if drawn is None or list(ln["name"] for ln in drawn["lanes"]) != list(
+                scenario.program().names
+            ):
+                continue
+            run = run_on_schedule(scenario, drawn, drop)
+            run.update({"source": kind, "label": label, "buggy_token": drawn.get("token") or pinned.get("token")})
+            runs.append(run)
+        entry["on_buggy_schedules"] = runs
+
+
+def _proof_scope(entry: dict[str, Any], scenario: Any) -> dict[str, Any]:
+    """What a proof covers and what it does not, from the scenario (shown next to the badge)."""
+    mounts = [m.path for m in scenario.mounts]
+    n, w = len(mounts), scenario.workers
+    ex = entry["exploration"]
+    covers = [
+        f"Mount set: exactly these {n} mount(s) with their archives: {', '.join(mounts)}.",
+        (
+            f"Workers: {w}, one job each (every mount extracted by its own thread at once)."
+            if w >= n
+            else f"Workers: {w} sharing a queue of {n} jobs (which worker takes which job is explored)."
+        ),
+        "Faults: " + (
+            "none injected (every filesystem call behaves as the model says)."
+            if not scenario.inject
+            else "; ".join(
+                json.dumps(i, sort_keys=True, default=str) for i in scenario.inject
+            ) + " (every placement the injector allows)."
+        ),
+        "Initial tree: "
+        + (
+            ", ".join(
+                [f"{d}/" for d in sorted(scenario.initial_dirs)]
+                + sorted(scenario.initial_files)
+                + [f"{k} -> {v}" for k, v in sorted(scenario.initial_links.items())]
+            )
+            or "empty"
+        )
+        + ".",
+        f"Schedules: every interleaving up to equivalence ({ex['strategy']}, {ex['executions']} executions, "
+        f"{ex['equivalence_classes']} equivalence classes; search complete), on the {entry['scenario']['backend']} "
+        "backend.",
+    ]
+    not_covered = [
+        f"Other mount sets (deeper nesting, siblings, more or fewer mounts): `raceproof verify "
+        f"{scenario.file} --mount-sets 4` checks every topology up to 4 mounts for 1..4 workers.",
+        f"Other worker counts than {w}" + (" (a shared job queue with fewer workers than mounts)." if w >= n else "."),
+    ]
+    if not scenario.inject:
+        not_covered.append(
+            "Faults: I/O errors, a full disk, truncated or corrupt archives, crashes and reruns, and a reused VM "
+            "with stale files (keep-alive): see `raceproof injectors` and the chaos-* scenarios."
+        )
+    not_covered += [
+        "Any other initial tree, such as leftovers of a previous run.",
+        "The real binary, kernel and filesystem: the proof is about the model of the algorithm "
+        "(see Limitations).",
+    ]
+    return {"variant": entry["id"], "covers": covers, "not_covered": not_covered}
+
+
 def build_report(
     scenarios: Sequence[Any],
     *,
@@ -605,6 +817,7 @@ def build_report(
         for s in scenarios
     ]
     _non_vacuity(entries, scenarios, strategy, max_executions, seed, options)
+    _fix_on_buggy_schedules(entries, scenarios)
     for e in entries:
         del e["_harness"]
     met = [e["expectation_met"] for e in entries]
@@ -641,6 +854,9 @@ def build_report(
             "badge": badge,
             "all_expectations_met": all(m is not False for m in met),
             "text": " ".join(sentences),
+            "proof_scope": [
+                _proof_scope(e, s) for e, s in zip(entries, scenarios, strict=True) if e["verdict"] == "safe"
+            ],
         },
         "variants": entries,
         "limitations": copy.deepcopy(LIMITATIONS),

@@ -46,6 +46,9 @@ def chromium_args(browser: str, profile: str) -> list[str]:
         "--no-first-run",
         "--disable-extensions",
         "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
         f"--user-data-dir={profile}",
         "--host-resolver-rules=MAP * ~NOTFOUND",
         "--force-color-profile=srgb",
@@ -71,15 +74,31 @@ def screenshot(
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
-def dump_dom(html: Path, browser: str | None = None) -> str:
-    """The DOM after Chromium loaded the file (offline)."""
+def dump_dom(html: Path, browser: str | None = None, width: int | None = None, height: int = 900) -> str:
+    """The DOM after Chromium loaded the file (offline), in a window `width` px wide if given."""
+    browser = browser or find_chromium()
+    if browser is None:
+        raise FileNotFoundError("no Chromium found")
+    size = [f"--window-size={width},{height}"] if width else []
+    with tempfile.TemporaryDirectory(prefix="raceproof-chromium-") as profile:
+        cmd = [*chromium_args(browser, profile), *size, "--dump-dom", html.resolve().as_uri()]
+        out = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True)
+    return out.stdout
+
+
+def print_to_pdf(html: Path, pdf: Path, browser: str | None = None) -> None:
+    """Print the file to PDF as a user would (print stylesheet, the page size it asks for, no header/footer)."""
     browser = browser or find_chromium()
     if browser is None:
         raise FileNotFoundError("no Chromium found")
     with tempfile.TemporaryDirectory(prefix="raceproof-chromium-") as profile:
-        cmd = [*chromium_args(browser, profile), "--dump-dom", html.resolve().as_uri()]
-        out = subprocess.run(cmd, check=True, capture_output=True, timeout=120, text=True)
-    return out.stdout
+        cmd = [
+            *chromium_args(browser, profile),
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf.resolve()}",
+            html.resolve().as_uri(),
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
 
 def decode_png(path: Path) -> tuple[int, int, list[bytes]]:

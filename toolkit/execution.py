@@ -27,6 +27,8 @@ Body = Callable[[SchedFS], Awaitable[Any]]
 #: ``trio``: each virtual thread is a Trio task (virtual time available); ``direct``: the same
 #: coroutines driven without an event loop (faster; no Trio primitives inside steps)
 DRIVERS = ("trio", "direct")
+#: steps one execution may take before it is stopped as ``StepBudgetExceeded`` (a spinning thread)
+MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,12 @@ class Program(Protocol):
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]: ...
     def hooks(self, sched: Scheduler) -> None: ...
 
+    @property
+    def errors_are_final(self) -> bool:
+        """Whether `check` reports every thread error as a violation, whatever else happened:
+        then an execution whose prefix holds a thread's whole run, ending in an error, fails in
+        every continuation (``raceproof.shrink.certain_after`` relies on it)."""
+
 
 def default_violations(execution: Execution) -> list[Violation]:
     """A thread that raised is a failure, reported at the step that raised."""
@@ -117,12 +125,14 @@ def default_violations(execution: Execution) -> list[Violation]:
 class Runner:
     """Owns a backend and runs executions of one program on it."""
 
-    def __init__(self, program: Program, backend: str = "memory", driver: str = "trio") -> None:
+    def __init__(self, program: Program, backend: str = "memory", driver: str = "trio",
+                 max_steps: int = MAX_STEPS) -> None:
         if driver not in DRIVERS:
             from raceproof.errors import UnknownNameError
 
             raise UnknownNameError("driver", driver, DRIVERS)
         self.driver = driver
+        self.max_steps = max_steps
         self.program = program
         self.backend_name = backend
         self.backend = make_backend(backend)
@@ -159,7 +169,7 @@ class Runner:
     async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
         self.reset()
         _reseed_trio()
-        sched = Scheduler(self.vfs, chooser, list(self.program.names))
+        sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps)
         if hasattr(chooser, "sched"):
             chooser.sched = sched  # choosers that watch thread outcomes (see raceproof.shrink)
         self.program.hooks(sched)

@@ -9,14 +9,16 @@ strategy yields ``safe``; an exhausted bounded one yields ``bounded``; a budget 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from raceproof.errors import InputError, NondeterminismError
-from raceproof.execution import Execution, Runner, Violation, default_violations
+from raceproof.errors import InputError, NondeterminismError, StepBudgetExceeded
+from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.scheduler import Scheduler
@@ -54,6 +56,8 @@ class ExploreResult:
     steps: int = 0
     wall_time: float = 0.0
     classes: int = 0
+    #: set when an execution exceeded the step budget (``stop_reason == "step-budget"``)
+    overrun: StepBudgetExceeded | None = None
 
     @property
     def proved(self) -> bool:
@@ -95,6 +99,11 @@ class FunctionProgram:
     def hooks(self, sched: Scheduler) -> None:
         """No fault injection by default."""
 
+    @property
+    def errors_are_final(self) -> bool:
+        """The default check fails on any program's error; a user check may not."""
+        return self._check is None
+
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
         if self._check is None:
             return default_violations(execution)
@@ -104,6 +113,15 @@ class FunctionProgram:
         if verdict is False:
             return [Violation(check="user-check", message="the check rejected the final state")]
         return list(verdict)
+
+
+def check_programs(programs: Sequence[Any]) -> None:
+    """Each program must be an ``async def`` function taking the scheduled filesystem."""
+    for i, p in enumerate(programs):
+        fn = p.func if isinstance(p, functools.partial) else p
+        if not (inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(vars(type(fn)).get("__call__"))):
+            name = getattr(fn, "__qualname__", type(fn).__name__)
+            raise InputError(f"program {i} ({name}) is not an async function: write 'async def {name}(fs): ...'")
 
 
 def naive_count(execution: Execution) -> int:
@@ -134,7 +152,12 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
             chooser = strategy.next_execution()
             if chooser is None:
                 return
-            ex = await r.run_one(chooser)
+            try:
+                ex = await r.run_one(chooser)
+            except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
+                state["stop"] = "step-budget"
+                state["overrun"] = exc
+                return
             strategy.observe(ex)
             if ex.aborted:
                 continue
@@ -175,6 +198,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
         outcomes=outcomes, failing=state["failing"], steps=state["steps"],
         wall_time=time.perf_counter() - t0,
         classes=state["executions"] if strategy.sound else 0,
+        overrun=state.get("overrun"),
     )
 
 
@@ -193,7 +217,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
             strategy: str = "dpor", backend: str = "memory", max_executions: int | None = None,
             seed: int = 0, stop_on_failure: bool = False, names: Sequence[str] | None = None,
-            driver: str = "trio", **strategy_options: Any) -> ExploreResult:
+            driver: str = "trio", max_steps: int = MAX_STEPS, **strategy_options: Any) -> ExploreResult:
     """Explore every interleaving of `programs` (up to equivalence with ``dpor``).
 
     Args:
@@ -211,6 +235,13 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             ``outcomes`` is complete).
         driver: ``trio`` (default: every virtual thread is a Trio task) or ``direct`` (the same
             coroutines driven without an event loop; faster, no Trio primitives inside steps).
+        max_steps: steps one execution may take; an execution that exceeds it (a program that
+            spins) stops the exploration as ``inconclusive`` with ``stop_reason == "step-budget"``.
+
+    Raises:
+        InputError: a program is not an ``async def`` function (or there is none).
+        NondeterminismError: a program did not repeat itself under the same schedule.
+        TokenError, InternalError: the machinery's own errors; never a program's outcome.
 
     Returns:
         An ``ExploreResult``: ``verdict``, ``executions``, ``complete``, ``counterexample``,
@@ -219,9 +250,10 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
     """
     if not programs:
         raise InputError("explore: at least one program is needed")
+    check_programs(programs)
     max_executions = with_defaults(strategy, max_executions, seed, strategy_options)
     strat = make_strategy(strategy, **strategy_options)
     program = FunctionProgram(programs, setup, check, names)
-    with Runner(program, backend, driver) as runner:
+    with Runner(program, backend, driver, max_steps) as runner:
         return run_exploration(runner, strat, max_executions=max_executions,
                                stop_on_failure=stop_on_failure, collect_outcomes=True)

@@ -173,6 +173,11 @@ class IncidentProgram:
         for inj in self.injectors:
             getattr(inj, "attach", lambda _s, _p: None)(sched, self)
 
+    @property
+    def errors_are_final(self) -> bool:
+        """A worker's error is always a violation, unless an injector may judge it a clean failure."""
+        return not self.injectors
+
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
         out = incident_violations(execution, self.roots, self.expected, self.initial,
                                   forbid_stale=self.scenario.stale == "forbid")

@@ -3,7 +3,10 @@
 Every method is an ``async`` call. Primitive operations are exactly one step (one scheduling
 point, one atomic operation, one footprint). The composite operations (``create_dir_all``,
 ``remove_dir_all``, ``canonicalize``) are walks of primitive steps, modelled on Rust's std (see
-``raceproof.models.rust_fs``). ``read_file`` and ``write_file`` are one step each.
+``raceproof.models.rust_fs``), and so are ``read_file`` and ``write_file``: the calls Rust's
+``fs::read``/``fs::write`` and Python's ``open().read()``/``.write()`` make (open, reads or
+writes, close). A ``write`` copies at most a page per step, as the kernel does, so a concurrent
+reader can see part of it. What a step returns is covered by its footprint (``Vfs._observed``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,8 @@ from typing import Any
 import trio
 
 from raceproof.fs.base import Kind, OpenMode, Stat
+from raceproof.fs.vfs import PAGE, READ_CHUNK
 from raceproof.scheduler import Scheduler
-
-
-def _stat(st: Stat) -> str:
-    return st.kind
 
 
 class SchedFS:
@@ -39,10 +39,13 @@ class SchedFS:
         return await self._step("stat", path, self.vfs.stat, path)
 
     async def exists(self, path: str) -> bool:
+        """Python's ``os.path.exists`` and Rust's ``Path::exists``: stat, and any error is false
+        (ENOENT, ENOTDIR under a file, ELOOP)."""
+
         def probe() -> bool:
             try:
                 self.vfs.stat(path)
-            except FileNotFoundError:
+            except OSError:
                 return False
             return True
 
@@ -86,20 +89,52 @@ class SchedFS:
                                     render=lambda h: "fd"))
 
     async def write(self, handle: int, data: bytes, path: str = "") -> int:
-        return int(await self._step("write", path, self.vfs.write, handle, data, detail=f"{len(data)}B",
-                                    render=lambda n: f"{n}"))
+        """write(2) of all of `data`: one step per page copied (a reader may see a prefix)."""
+        data = bytes(data)
+        written = 0
+        for start in range(0, max(len(data), 1), PAGE):
+            chunk = data[start:start + PAGE]
+            written += int(await self._step("write", path, self.vfs.write, handle, chunk,
+                                            detail=f"{len(chunk)}B", render=str))
+        return written
 
-    async def read(self, handle: int, path: str = "") -> bytes:
-        return bytes(await self._step("read", path, self.vfs.read, handle))
+    async def read(self, handle: int, path: str = "", size: int = READ_CHUNK) -> bytes:
+        """read(2): up to `size` bytes from the handle's offset; ``b""`` at the end of the file."""
+        return bytes(await self._step("read", path, self.vfs.read, handle, size))
 
     async def close(self, handle: int, path: str = "") -> None:
         await self._step("close", path, self.vfs.close, handle)
 
     async def read_file(self, path: str) -> bytes:
-        return bytes(await self._step("read_file", path, self.vfs.read_file, path))
+        """Rust ``fs::read`` / Python ``open(path, "rb").read()``: open, read until a read
+        returns nothing, close. Each read is a step, so a concurrent writer can be seen midway."""
+        handle = await self.open(path, "r")
+        chunks = []
+        while chunk := await self.read(handle, path):
+            chunks.append(chunk)
+        await self.close(handle, path)
+        return b"".join(chunks)
 
     async def write_file(self, path: str, data: bytes) -> None:
-        await self._step("write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
+        """Rust ``fs::write`` / Python ``open(path, "wb").write(data)``: open with ``O_TRUNC``
+        (a reader between this step and the writes sees an empty file), write page by page,
+        close. Writing nothing makes no ``write`` call."""
+        handle = await self.open(path, "w")
+        if data:
+            await self.write(handle, data, path)
+        await self.close(handle, path)
+
+    async def atomic_read_file(self, path: str) -> bytes:
+        """The whole file in ONE step. No system call does this: use it for models whose unit of
+        atomicity is a whole value (the literature's shared-variable benchmarks), never to model
+        real code, which reads in steps (``read_file``)."""
+        return bytes(await self._step("atomic_read_file", path, self.vfs.read_file, path))
+
+    async def atomic_write_file(self, path: str, data: bytes) -> None:
+        """Create or truncate and fill a file in ONE step. No system call does this (a reader
+        could never see it empty or partial): for abstract models only; real code is
+        ``write_file``."""
+        await self._step("atomic_write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
 
     async def rename(self, src: str, dst: str) -> None:
         await self._step("rename", src, self.vfs.rename, src, dst, detail=dst)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from raceproof.execution import Execution, Runner
+from raceproof.scheduler import Crash
 from raceproof.steps import StepEvent, dependent
 
 MAX_REPLAYS = 300
@@ -133,61 +134,58 @@ def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
     return None
 
 
-class _StopOnError:
-    """Wraps a chooser: stops an execution as soon as a thread has failed (its failure is certain)."""
-
-    sees_forced = True
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.sched: Any = None
-        self.stopped = False
-
-    def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
-        from raceproof.scheduler import ABORT, Crash
-
-        if self.sched is not None and any(
-                t.done and t.result.error is not None and not isinstance(t.result.error, Crash)
-                for t in self.sched.threads):
-            self.stopped = True
-            return ABORT
-        return int(self.inner.choose(enabled, trace))
-
-    def choose_value(self, thread: int, label: str, n: int) -> int:
-        return int(self.inner.choose_value(thread, label, n))
-
-
 def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | None:
-    """The smallest k such that every continuation of the first k steps fails (or None)."""
+    """The smallest k such that every continuation of the first k steps fails (or None).
+
+    "Every continuation" is checked by a prefix-pinned DPOR whose executions run to completion and
+    are judged by the program's own check (a thread's error is a failure only if the check says
+    so), with the execution's data choices (fault decisions) kept. A budget stop proves nothing:
+    that prefix is not certain. Continuations of a longer prefix are a subset of a shorter one's,
+    so "all fail" is monotone in k and a binary search finds the smallest (within the budget: a
+    prefix whose continuations exceed it counts as not certain, so k is then an upper bound)."""
     from raceproof.strategies.dpor import Dpor
 
     seq = [e.thread for e in ex.trace]
+    memo: dict[int, bool] = {}
+    # with a check that fails on every thread error, a prefix that holds a failed thread's whole
+    # run (its last step included) fails in every continuation: no search needed
+    ended_by = len(seq) + 1
+    if runner.program.errors_are_final:
+        last = {e.thread: e.index for e in ex.trace}
+        for tid, r in enumerate(ex.results):
+            if r.error is not None and not isinstance(r.error, Crash) and tid in last:
+                ended_by = min(ended_by, last[tid] + 1)
 
     def all_fail(k: int) -> bool:
-        strat = Dpor(prefix=seq[:k])
-        failing_all: dict[str, int] = {"ok": 1, "n": 0}
+        if k >= ended_by:
+            return True
+        if k in memo:
+            return memo[k]
+        strat = Dpor(prefix=seq[:k], values=ex.values)
+        verdict = {"all_fail": True, "n": 0}
 
         async def driver(r: Runner) -> None:
-            while failing_all["n"] < budget:
-                inner = strat.next_execution()
-                if inner is None:
+            while True:
+                chooser = strat.next_execution()
+                if chooser is None:
                     return
-                chooser = _StopOnError(inner)
+                if verdict["n"] >= budget:
+                    verdict["all_fail"] = False  # the budget proves nothing
+                    return
                 trial = await r.run_one(chooser)
                 strat.observe(trial)
                 if trial.aborted:
-                    failing_all["n"] += 1  # stopped early: a thread had already failed
                     continue
-                failing_all["n"] += 1
+                verdict["n"] += 1
                 if not trial.violations:
-                    failing_all["ok"] = 0
+                    verdict["all_fail"] = False
                     return
-            failing_all["ok"] = 0  # budget: not proven certain
 
         runner.run(driver)
-        return bool(failing_all["ok"])
+        memo[k] = bool(verdict["all_fail"])
+        return memo[k]
 
-    lo, hi = 0, first_failure(ex) + 1
+    lo, hi = 0, len(seq)
     if not all_fail(hi):
         return None
     while lo < hi:

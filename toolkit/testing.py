@@ -153,19 +153,24 @@ def count_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, backend:
     return explore_traces(programs, setup=setup, strategy="dfs", backend=backend, max_executions=max_executions)
 
 
+#: what ``compare_strategies`` reports when the plain enumeration hit its budget (no comparison made)
+TOO_LARGE = "the oracle did not finish: the program is too large"
+
+
 def compare_strategies(programs: Sequence[ProgramFn], *, setup: Setup = None, backend: str = "memory",
-                       optimal: bool = True) -> list[str]:
+                       optimal: bool = True, max_executions: int | None = 200_000) -> list[str]:
     """Run ``dpor`` and the counting oracle on `programs`; return every disagreement (empty: agree).
 
     Soundness checks: the same outcome set as ``dfs``; dpor covers every Mazurkiewicz trace the
     oracle found; it never explores more executions than dfs; it completes. With `optimal`, also:
-    exactly one execution per trace and no blocked (redundant) execution.
+    exactly one execution per trace and no blocked (redundant) execution. When the plain
+    enumeration exceeds `max_executions` the answer is ``[TOO_LARGE]`` alone.
     """
-    dpor = explore_traces(programs, setup=setup, strategy="dpor", backend=backend)
-    ref = count_traces(programs, setup=setup, backend=backend)
-    problems = []
+    ref = count_traces(programs, setup=setup, backend=backend, max_executions=max_executions)
     if not ref.complete:
-        problems.append("the oracle did not finish: the program is too large")
+        return [TOO_LARGE]
+    dpor = explore_traces(programs, setup=setup, strategy="dpor", backend=backend)
+    problems = []
     if dpor.outcomes != ref.outcomes:
         problems.append(f"outcome sets differ: dpor misses {len(ref.outcomes - dpor.outcomes)} of dfs's "
                         f"{len(ref.outcomes)} and has {len(dpor.outcomes - ref.outcomes)} dfs never saw")
@@ -203,10 +208,10 @@ def readers(n: int) -> KnownProgram:
     each), so a trace is the subset of readers that run before the writer.
     """
     async def writer(fs: SchedFS) -> None:
-        await fs.write_file("/x", b"1")
+        await fs.atomic_write_file("/x", b"1")
 
     async def reader(fs: SchedFS) -> bytes:
-        return await fs.read_file("/x")
+        return await fs.atomic_read_file("/x")
 
     return KnownProgram(f"readers({n})", [writer] + [reader] * n, {"/x": b"0"}, 2 ** n,
                         "1 writer + N readers of one file")
@@ -216,7 +221,7 @@ def distinct_writers(n: int) -> KnownProgram:
     """`n` threads each writing its own existing file: 1 trace (nothing conflicts)."""
     def make(i: int) -> ProgramFn:
         async def writer(fs: SchedFS) -> None:
-            await fs.write_file(f"/f{i}", b"1")
+            await fs.atomic_write_file(f"/f{i}", b"1")
 
         return writer
 
@@ -228,12 +233,12 @@ def writers_reader(n: int) -> KnownProgram:
     """`n` writers and one reader of one existing file: (n+1)! traces (every pair conflicts)."""
     def make(i: int) -> ProgramFn:
         async def writer(fs: SchedFS) -> None:
-            await fs.write_file("/x", f"{i + 1}".encode())
+            await fs.atomic_write_file("/x", f"{i + 1}".encode())
 
         return writer
 
     async def reader(fs: SchedFS) -> bytes:
-        return await fs.read_file("/x")
+        return await fs.atomic_read_file("/x")
 
     return KnownProgram(f"writers_reader({n})", [make(i) for i in range(n)] + [reader], {"/x": b"0"},
                         math.factorial(n + 1), "N writers + 1 reader of one file")
@@ -245,20 +250,20 @@ LASTZERO_TRACES = {1: 2, 2: 5, 3: 12, 4: 28, 5: 64}
 def lastzero(n: int) -> KnownProgram:
     """``lastzero(n)`` (Abdulla et al.; nidhugg/Concuerror): cells ``a[0..n]`` are files holding 0.
 
-    The reader scans ``i = n, n-1, ...`` reading ``a[i]`` until it reads 0 (one read_file step
+    The reader scans ``i = n, n-1, ...`` reading ``a[i]`` until it reads 0 (one atomic_read_file step
     each); writer ``j`` (1..n) reads ``a[j-1]`` and writes ``a[j] = a[j-1] + 1`` (two steps).
     Known trace counts for n = 1..5: 2, 5, 12, 28, 64.
     """
     async def reader(fs: SchedFS) -> int:
         i = n
-        while await fs.read_file(f"/a{i}") != b"0":
+        while await fs.atomic_read_file(f"/a{i}") != b"0":
             i -= 1
         return i
 
     def make(j: int) -> ProgramFn:
         async def writer(fs: SchedFS) -> None:
-            value = int(await fs.read_file(f"/a{j - 1}"))
-            await fs.write_file(f"/a{j}", str(value + 1).encode())
+            value = int(await fs.atomic_read_file(f"/a{j - 1}"))
+            await fs.atomic_write_file(f"/a{j}", str(value + 1).encode())
 
         return writer
 
@@ -271,6 +276,15 @@ def lastzero(n: int) -> KnownProgram:
 #: the tiny path universe of generated programs
 PATHS = ("/d", "/d/f", "/d/g", "/e", "/e/f")
 OPS = ("write_file", "read_file", "mkdir", "rmdir", "unlink", "listdir", "rename", "exists", "create_dir_all")
+#: every operation of ``SchedFS`` (the composites and the handle calls included): what the
+#: soundness property test draws from. ``append``, ``read_handle`` and ``create_excl`` are
+#: ``open``/``write``/``read``/``close`` sequences on one handle.
+ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "mkdir", "rmdir", "unlink",
+           "listdir", "readdir", "opendir", "rename", "exists", "is_dir", "stat", "lstat", "symlink", "readlink",
+           "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
+           "create_excl")
+#: ``SchedFS`` methods that are not filesystem operations (no path to race on)
+NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
 
 
 @dataclass(frozen=True)
@@ -288,22 +302,38 @@ class Op:
 async def run_op(fs: SchedFS, op: Op) -> Any:
     """Perform `op` on `fs`; return what it observed (an ``OSError`` becomes ``("err", errno name)``)."""
     try:
-        if op.name == "write_file":
+        if op.name in ("write_file", "atomic_write_file"):
             assert isinstance(op.arg, bytes)
-            await fs.write_file(op.path, op.arg)
+            await getattr(fs, op.name)(op.path, op.arg)
             return "ok"
-        if op.name == "read_file":
-            return await fs.read_file(op.path)
-        if op.name == "listdir":
-            return tuple(await fs.listdir(op.path))
-        if op.name == "exists":
-            return await fs.exists(op.path)
-        if op.name == "rename":
+        if op.name in ("rename", "link", "symlink"):
             assert isinstance(op.arg, str)
-            await fs.rename(op.path, op.arg)
+            if op.name == "symlink":
+                await fs.symlink(op.arg, op.path)
+            else:
+                await getattr(fs, op.name)(op.path, op.arg)
             return "ok"
-        await getattr(fs, op.name)(op.path)
-        return "ok"
+        if op.name in ("stat", "lstat"):
+            st_ = await getattr(fs, op.name)(op.path)
+            return (st_.kind, st_.size, st_.ino)
+        if op.name in ("listdir", "readdir"):
+            return tuple(await getattr(fs, op.name)(op.path))
+        if op.name == "append":
+            h = await fs.open(op.path, "a")
+            n = await fs.write(h, op.arg if isinstance(op.arg, bytes) else b"+")
+            await fs.close(h)
+            return n
+        if op.name == "read_handle":
+            h = await fs.open(op.path, "r")
+            data = await fs.read(h)
+            await fs.close(h)
+            return data
+        if op.name == "create_excl":
+            h = await fs.open(op.path, "x")
+            await fs.close(h)
+            return "ok"
+        value = await getattr(fs, op.name)(op.path)
+        return "ok" if value is None else value
     except OSError as exc:
         return ("err", E.errorcode.get(exc.errno or 0, str(exc.errno)))
 
@@ -350,10 +380,12 @@ def _ops(paths: Sequence[str], ops: Sequence[str], tid: int) -> st.SearchStrateg
         name = draw(st.sampled_from(list(ops)))
         path = draw(st.sampled_from(list(paths)))
         arg: str | bytes | None = None
-        if name == "write_file":
-            arg = draw(st.sampled_from([f"{tid}".encode(), b"x"]))
-        elif name == "rename":
+        if name in ("write_file", "atomic_write_file", "append"):
+            arg = draw(st.sampled_from([f"{tid}".encode(), b"x", b""]))
+        elif name in ("rename", "link"):
             arg = draw(st.sampled_from([p for p in paths if p != path] or list(paths)))
+        elif name == "symlink":  # a target: another path, absolute or relative, or a dangling name
+            arg = draw(st.sampled_from([*paths, "f", "../e", "nowhere"]))
         return Op(name, path, arg)
 
     return one()

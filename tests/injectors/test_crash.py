@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import scenario
 
-from raceproof.injectors.crash import CrashRerun
 from raceproof.execution import Runner
 from raceproof.inject import PinnedStrategy, explore_placements
+from raceproof.injectors.crash import CrashRerun
 from raceproof.runs import program_for, replay, verify
 from raceproof.scenario import load
 

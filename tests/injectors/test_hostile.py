@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import scenario
 
-from raceproof.injectors.hostile import CASES, OUTSIDE, PRECIOUS
 from raceproof.execution import Runner
+from raceproof.injectors.hostile import CASES, OUTSIDE, PRECIOUS
 from raceproof.runs import program_for, replay, verify
 
 ROOTS = ("/home/user/.claude", "/home/user/.claude/skills/pdf")

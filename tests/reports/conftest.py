@@ -37,3 +37,22 @@ def incident_report(incident_report_raw: dict) -> dict:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session")
+def full_incident_report_raw() -> dict:
+    """The report of the real incident scenarios (4 workers, 4 mounts): what `raceproof report` writes."""
+    from raceproof.reports.model import build_report
+    from raceproof.scenario import load
+
+    mp = pytest.MonkeyPatch()
+    mp.chdir(ROOT)
+    try:
+        return build_report([load(s) for s in INCIDENT], command="raceproof report " + " ".join(INCIDENT) + " -o out")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def full_incident_report(full_incident_report_raw: dict) -> dict:
+    return copy.deepcopy(full_incident_report_raw)

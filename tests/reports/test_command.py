@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from raceproof.reports import model
 from raceproof.cli import main
+from raceproof.reports import model
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["tests/reports/data/small-buggy.toml", "tests/reports/data/small-fixed.toml"]

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from raceproof.reports import markdown
 
 MERMAID_DIR = os.environ.get("RACEPROOF_MERMAID_DIR", "")
@@ -28,9 +27,13 @@ pytestmark = [
 ]
 
 
-def test_report_and_hostile_blocks_parse_and_unescaped_ones_do_not(incident_report, tmp_path):
-    md = markdown.render(incident_report)
-    blocks = re.findall(r"```mermaid\n(.*?)```", md, re.S)
+def test_report_and_hostile_blocks_parse_and_unescaped_ones_do_not(incident_report, full_incident_report, tmp_path):
+    blocks = [
+        b
+        for report in (incident_report, full_incident_report)
+        for b in re.findall(r"```mermaid\n(.*?)```", markdown.render(report), re.S)
+    ]
+    assert len(blocks) == 3, "the small counterexample, and the incident's pinned schedule and counterexample"
     t = markdown.mermaid_text
     hostile = (
         "sequenceDiagram\n"
@@ -38,7 +41,7 @@ def test_report_and_hostile_blocks_parse_and_unescaped_ones_do_not(incident_repo
         "    participant FS as filesystem\n"
         f"    T0->>FS: {t('open(/a;b#c/end/<x>) = -1 ENOENT [x] 50%')}\n"
         f"    Note right of FS: {t('end')}\n"
-        "    rect rgb(255, 228, 228)\n"
+        f"    rect {markdown.WINDOW_FILL}\n"
         f"    T0-xFS: {t('end; #')}\n"
         "    end\n"
     )

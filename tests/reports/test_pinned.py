@@ -33,5 +33,5 @@ def test_markdown_renders_the_pinned_section() -> None:
     sc = load(str(ROOT / "scenarios" / "guest-download-2026-04-10.toml"))
     report["variants"][0]["pinned"] = _pinned(sc)
     text = markdown.render(report)
-    assert "The pinned schedule (the incident as it happened)" in text
+    assert "The incident as it happened (the scenario's pinned schedule)" in text
     assert "realpath(/home/user/.claude/skills/" in text and "-1 ENOENT" in text

@@ -58,7 +58,7 @@ def test_markdown_has_one_mermaid_participant_per_virtual_thread(incident_report
     assert participants == [f"T{lane['id']}" for lane in lanes] + ["FS"]
     assert block.startswith("sequenceDiagram")
     assert "-xFS:" in block, "the failing call is drawn with a cross"
-    assert block.count("rect rgb(") == block.count("\n    end") == 1
+    assert block.count("rect rgba(") == block.count("\n    end") == 1
 
 
 def test_markdown_contains_every_section(incident_report):
@@ -110,9 +110,12 @@ def test_html_is_self_contained_and_escapes_everything(incident_report):
 def test_html_swimlane_has_a_lane_per_thread_and_highlights(incident_report):
     page = html.render(incident_report)
     cex = incident_report["variants"][0]["counterexample"]
-    svg = re.search(r'<svg class="swimlane".*?</svg>', page, re.S).group(0)
-    heads = re.findall(r'<text class="lane-head"[^>]*><title>(.*?)</title>', svg)
-    assert [htmllib.unescape(h) for h in heads] == [lane["name"] for lane in cex["lanes"]]
+    svgs = re.findall(r'<svg class="swimlane".*?</svg>', page, re.S)
+    assert svgs and all('viewBox="0 0 ' in s for s in svgs)
+    for chunk in svgs:  # every chunk repeats the lane headers
+        heads = re.findall(r'<text class="lane-head"[^>]*><title>(.*?)</title>', chunk)
+        assert [htmllib.unescape(h) for h in heads] == [lane["name"] for lane in cex["lanes"]]
+    svg = "".join(svgs)
     assert len(re.findall(r'<g id="step-1-\d+" class="step"', svg)) == len(cex["steps"])
     assert re.search(rf'data-step="{cex["failing_step"]}" data-marks="[^"]*failing', svg)
     assert re.search(rf'data-step="{cex["conflict_step"]}" data-marks="[^"]*conflict', svg)
@@ -140,3 +143,41 @@ def test_junit_fails_a_variant_whose_expectation_is_not_met(incident_report):
     failure = root.find(".//testcase/failure")
     assert failure is not None and v["counterexample"]["replay_command"] in failure.get("message")
     assert root.get("failures") == "1"
+    # what failed comes first (CI widgets show the message's start), the replay command second
+    msg = failure.get("message")
+    cex = v["counterexample"]
+    failing = cex["steps"][cex["failing_step"]]
+    assert msg.index(cex["violations"][0]["check"]) < msg.index(failing["result"]) < msg.index("replay:")
+
+
+def test_junit_reports_the_fix_on_the_buggy_schedules(incident_report):
+    root = ET.fromstring(junit.render(incident_report))
+    fixed = root.findall(".//testcase")[1]
+    props = {p.get("name"): p.get("value") for p in fixed.findall("properties/property")}
+    runs = incident_report["variants"][1]["on_buggy_schedules"]
+    assert runs and props["raceproof.on_buggy_schedules"].startswith(f"pass {len(runs)}/{len(runs)}")
+    runs[0]["verdict"] = "fail"
+    fixed = ET.fromstring(junit.render(incident_report)).findall(".//testcase")[1]
+    props = {p.get("name"): p.get("value") for p in fixed.findall("properties/property")}
+    assert props["raceproof.on_buggy_schedules"].startswith(f"fail {len(runs) - 1}/{len(runs)}")
+
+
+def test_html_wraps_long_labels_instead_of_cutting_them():
+    text = "realpath(/home/user/.claude/skills/some-very-long-skill-name/deeper/still) = /home/user/.claude/x"
+    lines = html.wrap(text, html.LANE_W - 12)
+    assert len(lines) > 1 and "".join(lines) == text
+    assert all(len(line) * html.CHAR_W <= html.LANE_W - 12 for line in lines)
+    assert html.wrap("short = ok", html.LANE_W) == ["short = ok"]
+    # a piece longer than a line is split, nothing is dropped
+    assert "".join(html.wrap("x" * 100, 80)) == "x" * 100
+
+
+def test_html_swimlane_is_cut_into_chunks_that_fit_a_page(incident_report):
+    cex = incident_report["variants"][0]["counterexample"]
+    cex["steps"] = cex["steps"] * 4
+    for i, s in enumerate(cex["steps"]):
+        s["n"] = i
+    L = html.swimlane(cex)
+    assert len(L["chunks"]) > 1
+    assert sum(len(c["rows"]) for c in L["chunks"]) == len(cex["steps"])
+    assert all(c["h"] <= html.CHUNK_H + 8 for c in L["chunks"] if len(c["rows"]) > 1)

@@ -78,7 +78,10 @@ class FakeBackend:
     def write(self, handle: int, data: bytes) -> int:
         return self.os.write(handle, data)
 
-    def read(self, handle: int) -> bytes:
+    def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
+        self.os.lseek(handle, offset, 0)
+        if size >= 0:
+            return bytes(self.os.read(handle, size))
         chunks = []
         while chunk := self.os.read(handle, 1 << 16):
             chunks.append(chunk)

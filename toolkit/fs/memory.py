@@ -182,8 +182,9 @@ class MemoryBackend:
         node.data += data
         return len(data)
 
-    def read(self, handle: int) -> bytes:
-        return bytes(self._handle(handle)[0].data)
+    def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
+        data = self._handle(handle)[0].data
+        return bytes(data[offset:] if size < 0 else data[offset:offset + size])
 
     def close_handle(self, handle: int) -> None:
         self._handle(handle)

@@ -203,10 +203,13 @@ class RealBackend:
     def write(self, handle: int, data: bytes) -> int:
         return os.write(handle, data)
 
-    def read(self, handle: int) -> bytes:
+    def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
+        if size >= 0:
+            return os.pread(handle, size, offset)
         chunks = []
-        while chunk := os.read(handle, 1 << 16):
+        while chunk := os.pread(handle, 1 << 16, offset):
             chunks.append(chunk)
+            offset += len(chunk)
         return b"".join(chunks)
 
     def close_handle(self, handle: int) -> None:

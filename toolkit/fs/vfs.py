@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import errno as E
 import os
+import zlib
 from collections.abc import Callable
 
 from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
+#: bytes one ``write`` step copies: the kernel copies a write page by page, so a concurrent reader
+#: can see a prefix of it (seen on tmpfs: 4,096 of 10,240 bytes); a longer write is several steps
+PAGE = 4096
+#: bytes one ``read`` step asks for at most (a read of a small file is one step)
+READ_CHUNK = 1 << 16
 
 
 def split(path: str) -> list[str]:
@@ -32,7 +38,10 @@ class Vfs:
         self.fp = FootprintBuilder()
         self._ids: dict[int, str] = {}
         self._created_by: dict[int, int] = {}
-        self._handles: dict[int, tuple[int, str]] = {}  # vfs handle -> (backend handle, file id)
+        # vfs handle -> [backend handle, file id, offset]; handles are numbered per thread, so the
+        # number a program sees does not depend on the interleaving (a real fd number would)
+        self._handles: dict[int, list] = {}
+        self._opened: dict[int, int] = {}
         #: the virtual thread whose step is running (set by the scheduler; -1 during set-up)
         self.thread = -1
         fast = getattr(backend, "kind", None)
@@ -45,7 +54,7 @@ class Vfs:
     # lifecycle -----------------------------------------------------------------------------
     def reset_ids(self) -> None:
         """Forget logical file ids, open handles and open directories (start/end of an execution)."""
-        for bh, _ in self._handles.values():
+        for bh, _, _ in self._handles.values():
             try:
                 self.backend.close_handle(bh)
             except OSError:
@@ -56,6 +65,7 @@ class Vfs:
         self._ids = {}
         self._created_by = {}
         self._handles = {}
+        self._opened = {}
 
     def name_setup_files(self) -> dict[int, str]:
         """Name every file of the initial tree by its path (``s:/a/b``): a name that is the same in
@@ -66,13 +76,15 @@ class Vfs:
         def walk(p: str) -> None:
             for name, kind in backend.listdir(p):
                 child = p.rstrip("/") + "/" + name
+                st = backend.lstat(child)
+                if st is not None:
+                    ids.setdefault(st.ino, "s:" + child)
                 if kind == "dir":
                     walk(child)
-                elif kind == "file":
-                    st = backend.lstat(child)
-                    if st is not None:
-                        ids.setdefault(st.ino, "s:" + child)
 
+        root = backend.lstat("/")
+        if root is not None:
+            ids[root.ino] = "s:/"
         walk("/")
         self.set_setup_ids(ids)
         return ids
@@ -96,6 +108,22 @@ class Vfs:
             self._created_by[self.thread] = n + 1
             fid = self._ids[ino] = f"{self.thread}.{n}" if created else f"?{ino}"
         return fid
+
+    def _observed(self, st: Stat) -> Stat:
+        """The one place a ``Stat`` is handed to a program: what it reveals joins the footprint.
+
+        The entry (kind, identity, a link's target) was read by resolving the path. A file's size
+        is its content, so it is a read of the content; a directory's size differs between
+        filesystems (tmpfs counts entries) and is reported as 0. The inode number is the file's
+        schedule-independent identity (``file_id``), hashed: a backend's inode numbers depend on
+        the order of creation, hence on the interleaving."""
+        fid = self._ids.get(st.ino) or f"?{st.ino}"
+        if st.kind == "file":
+            self.fp.reads.add(content(fid))
+            size = st.size
+        else:
+            size = st.size if st.kind == "link" else 0
+        return Stat(st.kind, size, zlib.crc32(fid.encode()))
 
     # resolution ----------------------------------------------------------------------------
     def resolve(self, path: str, *, follow: bool, nofollow_ancestors: bool = False) -> str:
@@ -157,6 +185,12 @@ class Vfs:
         self.fp.reads.add(entry(full))
         return full
 
+    def _name_new(self, full: str) -> None:
+        """Give a directory or symlink this step created its schedule-independent identity."""
+        st = self.backend.lstat(full)
+        if st is not None:
+            self.file_id(st.ino, created=True)
+
     def _created(self, full: str) -> None:
         self.fp.writes.add(entry(full))
         self.fp.touches.add(parent_of(full))
@@ -191,14 +225,14 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return st
+        return self._observed(st)
 
     def stat(self, path: str) -> Stat:
         full = self._final(path, follow=True)
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return st
+        return self._observed(st)
 
     def mkdir(self, path: str) -> None:
         full = self._final(path)
@@ -207,6 +241,7 @@ class Vfs:
         except OSError as exc:
             raise self._rethrow(exc, path) from None
         self._created(full)
+        self._name_new(full)
 
     def rmdir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
         """rmdir(2); with ``at`` it is ``unlinkat(dirfd, name, AT_REMOVEDIR)`` (see ``_dir_alive``)."""
@@ -287,39 +322,49 @@ class Vfs:
             self._created(full)
         if mode != "r":
             self.fp.writes.add(content(fid))
-        handle = bh
-        self._handles[handle] = (bh, fid)
+        n = self._opened.get(self.thread, 0)
+        self._opened[self.thread] = n + 1
+        handle = ((self.thread + 2) << 16) | n
+        self._handles[handle] = [bh, fid, 0]
         return handle
 
-    def _handle(self, handle: int) -> tuple[int, str]:
+    def _handle(self, handle: int) -> list:
         h = self._handles.get(handle)
         if h is None:
             raise oserror(E.EBADF, f"fd {handle}")
         return h
 
     def write(self, handle: int, data: bytes) -> int:
-        bh, fid = self._handle(handle)
-        self.fp.writes.add(content(fid))
-        return self.backend.write(bh, data)
+        """Write `data` at the end (one step copies at most ``PAGE`` bytes: see ``SchedFS.write``)."""
+        h = self._handle(handle)
+        self.fp.writes.add(content(h[1]))
+        n = self.backend.write(h[0], data)
+        h[2] += n
+        return n
 
-    def read(self, handle: int) -> bytes:
-        bh, fid = self._handle(handle)
-        self.fp.reads.add(content(fid))
-        return self.backend.read(bh)
+    def read(self, handle: int, size: int = READ_CHUNK) -> bytes:
+        """Up to `size` bytes from the handle's offset (``b""`` at the end of the file)."""
+        h = self._handle(handle)
+        self.fp.reads.add(content(h[1]))
+        data = self.backend.read(h[0], size, h[2])
+        h[2] += len(data)
+        return data
 
     def close(self, handle: int) -> None:
-        bh, _ = self._handle(handle)
+        bh = self._handle(handle)[0]
         del self._handles[handle]
         self.backend.close_handle(bh)
 
     def read_file(self, path: str) -> bytes:
+        """The whole file at once (unscheduled: set-up and checks; programs read in steps)."""
         h = self.open(path, "r")
         try:
-            return self.read(h)
+            return self.read(h, -1)
         finally:
             self.close(h)
 
     def write_file(self, path: str, data: bytes) -> None:
+        """Create or truncate `path` with `data` at once (unscheduled: set-up only)."""
         h = self.open(path, "w")
         try:
             self.write(h, data)
@@ -335,6 +380,7 @@ class Vfs:
         except OSError as exc:
             raise self._rethrow(exc, path) from None
         self._created(full)
+        self._name_new(full)
 
     def readlink(self, path: str) -> str:
         full = self._final(path)
