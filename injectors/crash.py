@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno as E
 from typing import Any
 
-from raceproof.inject import FS_OPS, BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, parse_ops
 from raceproof.sfs import SchedFS
 
 
@@ -43,7 +43,7 @@ class CrashRerun(BaseInjector):
     def validate(self) -> None:
         self.states: dict[tuple[Any, ...], tuple[int, ...]] = {}  # crash state -> prefix that owns it
         self.pruned = 0
-        self.ops = tuple(o.strip() for o in self.op.split(",") if o.strip()) or FS_OPS
+        self.ops = parse_ops("op", self.op)
 
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)

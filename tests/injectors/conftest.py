@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from raceproof.scenario import parse
 
 HERE = Path(__file__).parent
@@ -27,7 +26,8 @@ def scenario(*, inject: list[dict[str, Any]] | None = None, mounts: list[dict[st
         "inject": inject or [],
     }
     raw.update(top)
-    return parse(raw, "<test>")
+    algo = str(raw.get("algorithm", ""))
+    return parse(raw, "<test>", allow_import=["chaos_algos"] if ":" in algo else [])
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,13 +8,13 @@ only ever calls it from the one virtual thread the scheduler released.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as S
 
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
-
-from raceproof.fs.base import Kind, OpenMode, Stat, check_rename
+from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, oserror
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -97,6 +97,8 @@ class FakeBackend:
         return Stat(kind_of(st.st_mode), st.st_size, int(st.st_ino or 0))
 
     def symlink(self, target: str, path: str) -> None:
+        if len(target.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+            raise oserror(errno.ENAMETOOLONG, path)
         self.os.symlink(target, path)
 
     def link(self, src: str, dst: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as E
 import itertools
 
-from raceproof.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
 
 
 class _Node:
@@ -204,6 +204,8 @@ class MemoryBackend:
         return Stat(node.kind, len(node.data), node.ino)
 
     def symlink(self, target: str, path: str) -> None:
+        if len(target.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+            raise oserror(E.ENAMETOOLONG, path)
         if path in self._nodes:
             raise oserror(E.EEXIST, path)
         self._add(path, _Node("link", next(self._inos), target))

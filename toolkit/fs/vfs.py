@@ -15,7 +15,7 @@ import os
 import zlib
 from collections.abc import Callable
 
-from raceproof.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
@@ -134,6 +134,10 @@ class Vfs:
         """
         if not path.startswith("/"):
             raise oserror(E.EINVAL, path)
+        # NAME_MAX / PATH_MAX, modelled here so that memory, fake and real agree (ENAMETOOLONG)
+        if len(path) > 63 and (len(path.encode("utf-8", "surrogatepass")) >= PATH_MAX
+                               or any(len(c.encode("utf-8", "surrogatepass")) > NAME_MAX for c in path.split("/"))):
+            raise oserror(E.ENAMETOOLONG, path)
         todo = [c for c in reversed(path.split("/")) if c]  # a stack: next component last
         cur = ""  # the resolved directory so far ("" is the root)
         links = 0
@@ -163,6 +167,8 @@ class Vfs:
                 if links > MAXSYMLINKS:
                     raise oserror(E.ELOOP, path)
                 target = self.backend.readlink(child)
+                if len("/".join([cur, target, *reversed(todo)]).encode("utf-8", "surrogatepass")) >= PATH_MAX:
+                    raise oserror(E.ENAMETOOLONG, path)  # the resolved path would not fit the backend
                 if target.startswith("/"):
                     cur = ""
                 todo.extend(c for c in reversed(target.split("/")) if c)
