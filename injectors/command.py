@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-from raceproof.inject import describe
 from rich.console import Console
 from rich.table import Table
+
+from raceproof.inject import describe
 
 
 @click.command()

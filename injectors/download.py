@@ -14,6 +14,7 @@ import errno as E
 from typing import Any
 
 import trio
+
 from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param
 

@@ -15,6 +15,7 @@ import tempfile
 from typing import Any
 
 import click
+
 from raceproof.cli import EXIT_HELP, guarded
 from raceproof.errors import InputError, UnknownNameError
 

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+
 from raceproof import __version__
 from raceproof.errors import InputError, RaceproofError, UnknownNameError
 from raceproof.execution import DRIVERS
@@ -24,8 +27,6 @@ from raceproof.fs import BACKENDS
 from raceproof.numbers import format_count
 from raceproof.scenario import load
 from raceproof.strategies import REGISTRY
-from rich.console import Console
-from rich.table import Table
 
 EXIT_HELP = """\b
 Exit codes:

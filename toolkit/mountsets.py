@@ -211,9 +211,10 @@ def _row_progress(total: int) -> Any:
 def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
                       as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio") -> int:
     """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
+    from rich.console import Console
+
     from raceproof.cli import STATUS, table
     from raceproof.runs import verify
-    from rich.console import Console
 
     rows: list[dict[str, Any]] = []
     ok = True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from raceproof.cli import main
 
 SMALL = """\

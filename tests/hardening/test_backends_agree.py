@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SMALL
+
 from raceproof.execution import Runner
 from raceproof.fs import Vfs, make_backend
 from raceproof.fs.real import RealBackend
 from raceproof.runs import program_for, replay
 from raceproof.scenario import parse
 from raceproof.trace import trace_json
-from support import SMALL
 
 BACKENDS = ("memory", "fake", "real")
 

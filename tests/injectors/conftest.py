@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from raceproof.scenario import parse
 
 HERE = Path(__file__).parent

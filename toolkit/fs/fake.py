@@ -14,6 +14,7 @@ import stat as S
 
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
+
 from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, oserror
 
 _FLAGS = {
