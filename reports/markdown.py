@@ -244,7 +244,8 @@ def _variant(v: dict[str, Any], index: int, full: bool) -> list[str]:
         "|---|---:|---:|---:|---|---|---:|",
         f"| {md_text(ex['strategy'])} | {ex['executions']} | "
         f"{ex['equivalence_classes'] if ex['equivalence_classes'] is not None else '— (search stopped)'} | "
-        f"{format_count(ex['naive_interleavings'])} | {'yes' if ex['complete'] else 'no'} | {md_text(ex['stop_reason'])} | "
+        f"{format_count(ex['naive_interleavings'])} | {'yes' if ex['complete'] else 'no'} | "
+        f"{md_text(ex['stop_reason'])} | "
         f"{ex['wall_time_s']:.2f} s |",
         "",
     ]
