@@ -15,7 +15,8 @@ a std-only Rust port of that code under strace (``tests/fidelity``).
   at the end, fail). The size field is honoured for *every* entry type (a PAX ``size`` overrides
   it); its data is skipped unless the entry is written as a file. A stream cut exactly on an entry
   boundary ends the archive with success (entries missing); a cut inside a header fails ("failed
-  to read entire block"); a bad header checksum fails; a cut inside data writes the partial file
+  to read entire block"), and so does one inside the padding after an entry's data ("unexpected EOF
+  during skip", when the next header is sought); a bad header checksum or number fails; a cut inside data writes the partial file
   and fails ("failed to write entire file"). Only a ``ustar\0``/``00`` header has a prefix field.
 - per entry (``unpack_in``): a name with a ``..`` component is skipped silently; root and ``.``
   components are dropped (absolute names are re-rooted under ``dst``); ``ensure_dir_created``
@@ -48,7 +49,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from raceproof.fs.base import join, oserror, parent_of
+from raceproof.fs.base import join, parent_of
 from raceproof.models.rust_fs import create_dir_all
 
 if TYPE_CHECKING:
@@ -98,8 +99,11 @@ def _field(block: bytes, start: int, length: int) -> str:
 
 
 def _octal(block: bytes, start: int, length: int) -> int:
-    text = block[start:start + length].replace(b"\0", b" ").strip()
-    return int(text, 8) if text else 0
+    text = block[start:start + length].split(b"\0", 1)[0].strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise TarError(E.EIO, "numeric field was not a number") from None
 
 
 def entry_boundaries(data: bytes) -> list[int]:
@@ -159,6 +163,8 @@ def _iter(data: bytes) -> Iterator[tuple[tuple[Member, bool], int]]:
     pos = 0
     meta: dict[str, bytes] = {}
     while True:
+        if pos > len(data):  # the previous entry's data or padding was cut: ``skip`` fails
+            raise TarError(E.EIO, "unexpected EOF during skip")
         if pos >= len(data):  # EOF on an entry boundary: tar-rs treats it as the end (success)
             if meta:
                 raise TarError(E.EIO, "members found describing a future member but no future member found")
@@ -259,7 +265,7 @@ async def _validate_inside(fs: SchedFS, dst: str, path: str) -> str:
     canon_parent = await fs.canonicalize(path)
     canon_dst = await fs.canonicalize(dst)
     if not (canon_parent == canon_dst or canon_parent.startswith(canon_dst.rstrip("/") + "/")):
-        raise oserror(E.EINVAL, f"trying to unpack outside of destination path: {canon_dst}")
+        raise TarError(E.EINVAL, f"trying to unpack outside of destination path: {canon_dst}")
     return canon_dst
 
 
