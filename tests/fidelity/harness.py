@@ -212,9 +212,8 @@ def run_real(exe: Path, args: list[str], base: Path) -> RealRun:
             steps.append(("link", scen(strs[-1]), res(ret, err)))
         elif call in ("chmod", "fchmodat"):
             steps.append(("chmod", scen(strs[0]), res(ret, err)))
-        elif call == "utimensat":
-            if first_arg == "AT_FDCWD":
-                steps.append(("utimes", scen(strs[0]), res(ret, err)))
+        elif call == "utimensat" and first_arg == "AT_FDCWD":
+            steps.append(("utimes", scen(strs[0]), res(ret, err)))
         # fstat/newfstatat(fd, ""), fcntl, fchmod, futimens, lseek, ...: not mapped (see above)
     out = proc.stdout.strip().splitlines()[-1]
     if out.startswith("err ") and out[4:].isdigit() and steps and steps[-1] == ("realpath", "", "ok"):
@@ -247,7 +246,8 @@ def model_setup(tree: Tree) -> Callable[[Any], None]:
     return setup
 
 
-def run_model(body: Callable[[Any], Any], tree: Tree, listings: list[list[str]]) -> tuple[list[tuple[str, str, str]], str, dict[str, str]]:
+def run_model(body: Callable[[Any], Any], tree: Tree,
+              listings: list[list[str]]) -> tuple[list[tuple[str, str, str]], str, dict[str, str]]:
     from raceproof.execution import Runner
     from raceproof.exploration import FunctionProgram
     from raceproof.models.tar import TarError

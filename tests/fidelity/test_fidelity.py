@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
+import harness
 
 MISSING = harness.tools_missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"fidelity suite needs rustc and strace: {MISSING}")

@@ -16,8 +16,9 @@ a std-only Rust port of that code under strace (``tests/fidelity``).
   it); its data is skipped unless the entry is written as a file. A stream cut exactly on an entry
   boundary ends the archive with success (entries missing); a cut inside a header fails ("failed
   to read entire block"), and so does one inside the padding after an entry's data ("unexpected EOF
-  during skip", when the next header is sought); a bad header checksum or number fails; a cut inside data writes the partial file
-  and fails ("failed to write entire file"). Only a ``ustar\0``/``00`` header has a prefix field.
+  during skip", when the next header is sought); a bad header checksum or number fails; a cut
+  inside data writes the partial file and fails ("failed to write entire file"). Only a
+  ``ustar\0``/``00`` header has a prefix field.
 - per entry (``unpack_in``): a name with a ``..`` component is skipped silently; root and ``.``
   components are dropped (absolute names are re-rooted under ``dst``); ``ensure_dir_created``
   walks up with ``lstat`` while missing, then top-down validates the parent (canonicalize it and
