@@ -49,7 +49,7 @@ def tools_missing() -> str | None:
 def build(out: Path) -> dict[str, Path]:
     """Compile the std-only Rust programs once (rustc -O, no crates)."""
     bins = {}
-    for name in ("fsop", "untar"):
+    for name in ("fsop", "untar"):  # untar includes tarport.rs
         exe = out / name
         subprocess.run(["rustc", "--edition", "2021", "-O", "-o", str(exe), str(HERE / "rust" / f"{name}.rs")],
                        check=True, capture_output=True)
