@@ -128,6 +128,8 @@ def main() -> None:
                 head = " | ".join(f"real {f} (runs)" for f in fss)
                 print(f"\n#### {variant}\n\n| failure kind | {head} | model ({n} executions) |")
                 print("|---|" + "---:|" * (len(fss) + 1))
+                if not kinds:
+                    print("| (none: every run and every execution clean) |" + " 0 |" * (len(fss) + 1))
                 for k in kinds:
                     cells = " | ".join(f"{real[f].get(k, 0):,}" for f in fss)
                     print(f"| {k} | {cells} | {model.get(k, 0):,} |")
