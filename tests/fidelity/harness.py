@@ -16,6 +16,9 @@ to ``/``; fd-relative calls are named by the path the fd was opened with):
 - ``openat(O_CREAT|O_EXCL)`` / ``write`` / ``close`` of that file -> ``open`` / ``write`` / ``close``;
   ``symlink``, ``linkat`` -> ``symlink``, ``link``; ``chmod`` -> ``chmod``;
   ``utimensat(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW)`` -> ``utimes``.
+- Entry order: the model lists a directory in name order; ext4/tmpfs return hash order. The model
+  run is given the order the real ``getdents64`` returned (``run_model``), so the sequences are
+  comparable; which order the kernel picks is not explored (a documented model limitation).
 - Not mapped (documented): ``fstat``/``fcntl``/``close`` of a directory fd (``fdopendir``
   internals: the model's directory handle has no steps of its own), and the per-file
   ``futimens``/``fchmod`` through the open handle (no path: a race cannot change their result).
