@@ -41,9 +41,9 @@ def test_chromium_renders_the_swimlane_offline(report_html, incident_report):
 @pytest.mark.slow
 def test_screenshot_shows_the_highlighted_failing_step(report_html, tmp_path):
     png = tmp_path / "report.png"
-    screenshot.screenshot(report_html, png, 1500, 1600, scale=0.5)
+    screenshot.screenshot(report_html, png, 1500, 2400, scale=0.5)  # tall enough for the 24-step counterexample
     width, height, _ = screenshot.decode_png(png)
-    assert (width, height) == (750, 800)
+    assert (width, height) == (750, 1200)
     assert screenshot.count_color(png, screenshot.FAILING_FILL) > 50, "the failing step's box is not visible"
 
 
