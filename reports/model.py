@@ -47,8 +47,6 @@ LIMITATIONS = {
     "simplified": [
         "realpath/canonicalize is one step, not a walk: a component removed during the kernel's walk is "
         "either fully before or fully after it.",
-        "readdir returns the entries not yet seen in one batch; the real getdents buffer size, and which "
-        "concurrently added entries a batch shows, are only modelled through the interleaving.",
         "Downloads are one thread-local step; their content is the scenario's archive (unless an injector changes it).",
     ],
     "not_modelled": [

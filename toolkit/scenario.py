@@ -30,7 +30,7 @@ from raceproof.models.guest_download import Job, Pipeline, short_label
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 
-MODEL_VERSION = "guest-download/2"  # 2: fd-relative remove_dir_all walk, tar-rs fixes
+MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs fixes; 3: fidelity (issue 9)
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions"}
