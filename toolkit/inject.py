@@ -36,6 +36,7 @@ from raceproof.errors import InputError, ScenarioError, UnknownNameError, closes
 from raceproof.execution import Execution, Runner, Violation
 from raceproof.scheduler import ABORT, Chooser
 from raceproof.steps import StepEvent
+from raceproof.strategies.dpor import Dpor
 
 #: injector name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
@@ -381,27 +382,13 @@ class PinnedChooser:
         return value if value < n else 0
 
 
-def barrier_dpor() -> Any:
-    """Optimal DPOR that knows the crash barrier: a ``restart`` step is blocked until every
-    thread arrived, so it is never co-enabled with an earlier step and its races are not real."""
-    from raceproof.strategies.dpor import Dpor
-
-    class BarrierDpor(Dpor):
-        def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
-            if trace[j].op == "restart":
-                return
-            super()._reverse(i, j, hb, trace)
-
-    return BarrierDpor()
-
-
 class PinnedStrategy:
     name = "dpor+placements"
     sound = True
     bounded = False
 
     def __init__(self, pins: dict[tuple[str, int, int], int]) -> None:
-        self.inner = barrier_dpor()
+        self.inner = Dpor()
         self.pins = pins
         self.points: set[tuple[str, int, int, int]] = set()
 
