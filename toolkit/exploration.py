@@ -25,6 +25,7 @@ from raceproof.errors import InputError, NondeterminismError, StepBudgetExceeded
 from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
+from raceproof.loop import Loop
 from raceproof.scheduler import Crash, Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
@@ -159,38 +160,35 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
     outcomes: set[tuple[Any, ...]] = set()
 
     async def driver(r: Runner) -> None:
-        while True:
-            if max_executions is not None and state["executions"] >= max_executions:
-                state["stop"] = "budget"
-                return
-            chooser = strategy.next_execution()
-            if chooser is None:
-                return
-            try:
-                ex = await r.run_one(chooser)
-            except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
-                state["stop"] = "step-budget"
-                state["overrun"] = exc
-                return
-            strategy.observe(ex)
-            if ex.aborted:
-                continue
-            state["executions"] += 1
-            state["steps"] += len(ex.trace)
-            state["naive"] = max(state["naive"], naive_count(ex))
-            if collect_outcomes:
-                outcomes.add(ex.outcome())
-            if not ex.violations:
-                state["passed"] = True
-            if ex.violations:
-                state["failing"] += 1
-                if state["first"] is None:
-                    state["first"] = ex
-                if stop_on_failure:
-                    state["stop"] = "counterexample"
-                    return
-            if progress is not None:
-                progress(state["executions"], state["failing"], getattr(strategy, "pending", lambda: -1)())
+        loop = Loop(r, strategy, budget=max_executions)
+        try:
+            await loop.run(on_execution)
+        except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
+            state["stop"] = "step-budget"
+            state["overrun"] = exc
+            return
+        if loop.budget_hit and state["stop"] == "exhausted":
+            state["stop"] = "budget"
+
+    def on_execution(ex: Execution) -> bool:
+        """Tally one execution; True stops the exploration."""
+        state["executions"] += 1
+        state["steps"] += len(ex.trace)
+        state["naive"] = max(state["naive"], naive_count(ex))
+        if collect_outcomes:
+            outcomes.add(ex.outcome())
+        if not ex.violations:
+            state["passed"] = True
+        else:
+            state["failing"] += 1
+            if state["first"] is None:
+                state["first"] = ex
+            if stop_on_failure:
+                state["stop"] = "counterexample"
+                return True
+        if progress is not None:
+            progress(state["executions"], state["failing"], getattr(strategy, "pending", lambda: -1)())
+        return False
 
     runner.run(driver)
     first: Execution | None = state["first"]
@@ -232,19 +230,12 @@ def classify(runner: Runner, failing: Execution, budget: int = CLASSIFY_BUDGET) 
     found = {"kind": PROGRAM_ERROR}
 
     async def driver(r: Runner) -> None:
-        n = 0
-        while (chooser := strat.next_execution()) is not None:
-            if n >= budget:
-                found["kind"] = UNCONFIRMED
-                return
-            ex = await r.run_one(chooser)
-            strat.observe(ex)
-            if ex.aborted:
-                continue
-            n += 1
-            if not ex.violations:
-                found["kind"] = RACE
-                return
+        loop = Loop(r, strat, budget=budget)
+        await loop.run(lambda ex: not ex.violations)
+        if loop.executions and not loop.exhausted and not loop.budget_hit:
+            found["kind"] = RACE  # stopped at a passing execution
+        elif loop.budget_hit:
+            found["kind"] = UNCONFIRMED
 
     runner.run(driver)
     return found["kind"]

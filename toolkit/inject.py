@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Protocol
 
 from raceproof.errors import InputError, ScenarioError, UnknownNameError, closest
 from raceproof.execution import Execution, Runner, Violation
+from raceproof.loop import Loop
 from raceproof.scheduler import ABORT, Chooser
 from raceproof.steps import StepEvent
 from raceproof.strategies.dpor import Dpor
@@ -450,32 +451,31 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
 
             async def driver(r: Runner, strat: PinnedStrategy = strat,
                              placement: frozenset[Pin] = placement) -> tuple[int, int]:
-                n = f = 0
-                while True:
-                    if max_executions is not None and res.executions + n >= max_executions:
-                        res.complete, res.stop_reason = False, "budget"
-                        return n, f
-                    chooser = strat.next_execution()
-                    if chooser is None:
-                        return n, f
-                    ex = await r.run_one(chooser)
-                    strat.observe(ex)
-                    if ex.aborted:
-                        continue
-                    n += 1
+                left = None if max_executions is None else max_executions - res.executions
+                counts = [0, 0]  # executions, failing ones
+
+                def visit(ex: Execution) -> bool:
+                    counts[0] += 1
                     res.steps += len(ex.trace)
                     res.naive = max(res.naive, naive_count(ex))
                     if ex.extra.get("clean_failures"):
                         res.clean_failure_executions += 1
                     if ex.violations:
-                        f += 1
+                        counts[1] += 1
                         if res.first is None:
                             res.first, res.first_pins = ex, tuple(sorted(placement))
                         if stop_on_failure:
                             res.complete, res.stop_reason = False, "counterexample"
-                            return n, f
+                            return True
                     if progress is not None:
-                        progress(res.executions + n, f, -1)
+                        progress(res.executions + counts[0], counts[1], -1)
+                    return False
+
+                loop = Loop(r, strat, budget=left)
+                await loop.run(visit)
+                if loop.budget_hit:
+                    res.complete, res.stop_reason = False, "budget"
+                return counts[0], counts[1]
 
             count, fails = runner.run(driver)
             res.executions += count

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from raceproof.execution import Execution, Runner
+from raceproof.loop import Loop
 from raceproof.scheduler import Crash
 from raceproof.steps import StepEvent, dependent
 
@@ -165,21 +166,10 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
         verdict = {"all_fail": True, "n": 0}
 
         async def driver(r: Runner) -> None:
-            while True:
-                chooser = strat.next_execution()
-                if chooser is None:
-                    return
-                if verdict["n"] >= budget:
-                    verdict["all_fail"] = False  # the budget proves nothing
-                    return
-                trial = await r.run_one(chooser)
-                strat.observe(trial)
-                if trial.aborted:
-                    continue
-                verdict["n"] += 1
-                if not trial.violations:
-                    verdict["all_fail"] = False
-                    return
+            loop = Loop(r, strat, budget=budget)
+            await loop.run(lambda trial: not trial.violations)  # stop at the first passing one
+            if not loop.exhausted:
+                verdict["all_fail"] = False  # a passing continuation, or a budget that proves nothing
 
         runner.run(driver)
         memo[k] = bool(verdict["all_fail"])

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import FunctionProgram, explore
 from raceproof.fs import Vfs
+from raceproof.loop import Loop
 from raceproof.models.tar import Member
 from raceproof.sfs import SchedFS
 from raceproof.steps import dependent
@@ -121,20 +122,14 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
     state = {"executions": 0, "complete": True}
 
     async def driver(runner: Runner) -> None:
-        while True:
-            if max_executions is not None and state["executions"] >= max_executions:
-                state["complete"] = False
-                return
-            chooser = strat.next_execution()
-            if chooser is None:
-                return
-            ex = await runner.run_one(chooser, check=False)
-            strat.observe(ex)
-            if ex.aborted:
-                continue
+        def visit(ex: Execution) -> None:
             state["executions"] += 1
             traces.add(trace_key(ex))
             outcomes.add(ex.outcome())
+
+        loop = Loop(runner, strat, budget=max_executions, check=False)
+        await loop.run(visit)
+        state["complete"] = not loop.budget_hit
 
     with Runner(FunctionProgram(programs, setup), backend) as runner:
         runner.run(driver)
