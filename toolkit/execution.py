@@ -9,7 +9,6 @@ for inside a single ``trio.run`` under a ``MockClock`` (virtual time, no real sl
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -168,10 +167,7 @@ class Runner:
 
     async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
         self.reset()
-        _reseed_trio()
         sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps)
-        if hasattr(chooser, "sched"):
-            chooser.sched = sched  # choosers that watch thread outcomes (see raceproof.shrink)
         self.program.hooks(sched)
         bodies = self.program.bodies(sched)
         deadlock = None
@@ -214,12 +210,3 @@ class Runner:
             return await runner.run_one(chooser)
 
         return self.run(driver)  # type: ignore[no-any-return]
-
-
-def _reseed_trio() -> None:
-    """Belt and braces: Trio's run-queue order is never observable here, but seed it anyway."""
-    core = getattr(trio, "_core", None)
-    run = getattr(core, "_run", None)
-    rng = getattr(run, "_r", None)
-    if isinstance(rng, random.Random):
-        rng.seed(0)

@@ -62,10 +62,13 @@ def test_trio_run_queue_order_is_not_observable(monkeypatch: pytest.MonkeyPatch)
 
     seeds = iter(range(10_000))
 
-    def reshuffle() -> None:
+    reset = raceproof.execution.Runner.reset
+
+    def reset_and_reshuffle(self: raceproof.execution.Runner) -> None:  # before every execution
+        reset(self)
         trio_run._r.seed(next(seeds))
 
-    monkeypatch.setattr(raceproof.execution, "_reseed_trio", reshuffle)
+    monkeypatch.setattr(raceproof.execution.Runner, "reset", reset_and_reshuffle)
     scenario = load(INCIDENT)
     program = scenario.program()
     choices = tokens.decode(scenario.token or "", program.digest)
