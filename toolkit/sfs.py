@@ -44,7 +44,7 @@ class SchedFS:
 
         def probe() -> bool:
             try:
-                self.vfs.stat(path)
+                self.vfs.kind_of(path)
             except OSError:
                 return False
             return True
@@ -56,7 +56,7 @@ class SchedFS:
 
         def probe() -> bool:
             try:
-                return self.vfs.stat(path).kind == "dir"
+                return self.vfs.kind_of(path) == "dir"
             except OSError:
                 return False
 
