@@ -203,6 +203,15 @@ def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
     if f < 0 or f >= len(ex.trace):
         return None
     fail = ex.trace[f]
+    # the failing thread raised later than the step its error came from (e.g. create_dir_all's
+    # mkdir EEXIST, then is_dir false): a step of another thread in between that the raising step
+    # depends on is the mechanism
+    raised = max((ev.index for ev in ex.trace if ev.thread == fail.thread), default=f)
+    if raised > f:
+        last = ex.trace[raised]
+        for ev in reversed(ex.trace[f + 1 : raised]):
+            if ev.thread != last.thread and dependent(ev.footprint, last.footprint):
+                return ev, last
     for ev in reversed(ex.trace[:f]):
         if ev.thread != fail.thread and dependent(ev.footprint, fail.footprint):
             return ev, fail
