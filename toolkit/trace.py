@@ -68,13 +68,16 @@ def last_steps(trace: Sequence[StepEvent]) -> dict[int, int]:
 
 
 def focal_step(trace: Sequence[StepEvent], path: str) -> int | None:
-    """The last step about `path` (its entry written, or the path named): what a check on the final
-    tree that names `path` is about."""
+    """What a check on the final tree that names `path` is about: the last step that changed the
+    entry at `path` (created, removed or renamed it), else the last step naming it."""
     if not path:
         return None
     res = entry(path)
     for ev in reversed(trace):
-        if ev.path == path or ev.detail == path or res in ev.footprint.writes:
+        if res in ev.footprint.writes:
+            return ev.index
+    for ev in reversed(trace):
+        if ev.path == path or ev.detail == path:
             return ev.index
     return None
 
@@ -98,7 +101,7 @@ def failure_marks(ex: Any) -> dict[int, str]:
         else:
             f = focal_step(ex.trace, v.path)
             if f is not None:
-                marks.setdefault(f, f"{v.check}: last step on {v.path}")
+                marks.setdefault(f, f"{v.check}: the step on {v.path}")
     return marks
 
 

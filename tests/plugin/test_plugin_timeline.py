@@ -102,7 +102,7 @@ def test_a_user_check_marks_the_step_it_is_about():
     assert (first.op, second.op) == ("rename", "unlink"), (first, second)
     lines, _ = render_timeline(shrunk, expl["conflict"]["first"]["index"])
     unlink = next(line for line in lines if 'unlink("/data/x")' in line)
-    assert unlink.startswith(">>") and "kept: last step on /data/x" in unlink, lines
+    assert unlink.startswith(">>") and "kept: the step on /data/x" in unlink, lines
     rename = next(line for line in lines if "rename(" in line)
     assert "conflicting step" in rename, lines
 
