@@ -162,3 +162,21 @@ def test_the_plugin_strategy_list_matches_the_registry():
     from raceproof.strategies import REGISTRY
 
     assert set(STRATEGIES) == set(REGISTRY) - {"replay"}
+
+
+def test_the_fake_backend_works_with_pyfakefs_own_plugin_disabled(pytester):
+    """pyfakefs registers its ``fs`` fixture through its own entry point (not raceproof's): the
+    documented opt-out, ``-p no:fakefs``, leaves raceproof's fake backend working."""
+    pytester.makepyfile(test_fake='''
+import pytest
+
+async def w(fs):
+    await fs.write_file("/a/x", b"1")
+
+@pytest.mark.raceproof(backend="fake")
+def test_fake(raceproof, request):
+    assert raceproof.verify([w, w], setup={"/a/": b""}).verdict == "safe"
+    with pytest.raises(pytest.FixtureLookupError):
+        request.getfixturevalue("fs")
+''')
+    pytester.runpytest("-p", "no:cacheprovider", "-p", "no:fakefs").assert_outcomes(passed=1)
