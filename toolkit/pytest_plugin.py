@@ -15,18 +15,18 @@ counterexample in a complete search; ``"unsafe"``: a counterexample exists). On 
 message's **first line** says what failed (the violation, the thread, the step), so pytest's ``-ra``
 summary and JUnit's ``message`` carry it; the **second** is the one command that replays it::
 
-    raceproof: unsafe: no-worker-error in thread 'x' at step 8 mkdir(/a/b) = -1 ENOENT (expected safe)
+    raceproof: unsafe (expected safe): no-worker-error in thread 'x' at step 8 mkdir(/a/b) = -1 ENOENT
     pytest 'tests/test_x.py::test_y' --raceproof-replay=rp1.…
-
-The timeline that follows shows the steps in the failure's causal past (happens-before: program
-order plus dependent steps) and says how many were elided.
 
 (tokens longer than 100 characters are written under ``.raceproof/failures/`` in the rootdir and
 passed as ``--raceproof-replay=@FILE``; shorter ones are inline, and nothing is written). With
 ``--raceproof-replay`` the ``verify`` call whose programs the token was made for replays that one
 schedule instead of exploring, and prints its trace; other tests run as usual (a test named on the
-command line whose calls do not match the token is an error, and so is a token no test used). Verdicts and counts are added to the test's
-user properties (JUnit ``<property>`` elements with ``--junitxml``).
+command line whose calls do not match the token is an error, and so is a token no test used).
+Verdicts and counts are added to the test's user properties (JUnit ``<property>`` elements with ``--junitxml``).
+
+On a failure, the timeline after those two lines shows the steps in the failure's causal past (happens-before: program
+order plus dependent steps) and says how many were elided.
 
 Options: ``--raceproof-strategy``, ``--raceproof-max-executions``, ``--raceproof-seed`` (shown in the
 header), ``--raceproof-replay``, ``--raceproof-dir``. A bad option or marker key is a usage error
@@ -326,7 +326,8 @@ class RaceproofFixture:
         if failed and expect == "safe":
             res.replay_command = self._replay_command(token)
             pytest.fail("\n".join([f"raceproof: the replayed schedule fails (expected safe): {headline(execution)}",
-                                   res.replay_command, *_details(execution, None, "replayed")]), pytrace=False)
+                                   res.replay_command, *_details(execution, _pair(execution), "replayed")]),
+                        pytrace=False)
         lines, _ = _timeline(execution, None)
         text = "\n".join(["raceproof: replayed one schedule:", *lines, *_violation_lines(execution, 0)])
         if not failed and expect == "unsafe":
@@ -460,6 +461,14 @@ def headline(ex: Any) -> str:
     if more:
         text += f" (+{more} more violation{'s' if more > 1 else ''})"
     return text
+
+
+def _pair(ex: Any) -> dict[str, Any]:
+    """The conflicting step of a replayed execution (no exploration: just the trace)."""
+    from raceproof.shrink import conflict_pair
+
+    pair = conflict_pair(ex)
+    return {"conflict": {"first": {"index": pair[0].index}}} if pair else {}
 
 
 def _timeline(ex: Any, expl: Mapping[str, Any] | None) -> tuple[list[str], int]:
