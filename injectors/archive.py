@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raceproof.errors import InputError
-from raceproof.inject import BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, ParamError
 from raceproof.models import tar
 
 
@@ -27,9 +26,15 @@ class _DownloadFault(BaseInjector):
     def payload(self, data: bytes) -> bytes:
         raise NotImplementedError
 
+    def bind(self, program: Any) -> None:
+        """Resolve the mount and compute the faulty payload once: a parameter that cannot apply to
+        this archive is an error naming it, before any run."""
+        self.job = self.job_for(program, self.mount)
+        self.delivered = self.payload(self.job.archive)
+
     def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
-        job = self.job_for(program, self.mount)
-        job.delivered = self.payload(job.archive)
+        job = self.job
+        job.delivered = self.delivered
         self.fired = 1 if job.delivered != job.archive else 0
         return bodies
 
@@ -42,15 +47,18 @@ class Truncate(_DownloadFault):
     params = (
         Param("mount", str, "0", "which mount's archive (index, path or label)"),
         Param("at", str, "entry", "where to cut", ("entry", "header", "data")),
-        Param("keep", int, -1, "entries kept before the cut (-1: all but the last)", minimum=-1),
+        Param("keep", int, -1, "entries kept before the cut (-1: all but the last)", minimum=-1, maximum=100_000),
     )
 
     def payload(self, data: bytes) -> bytes:
         bounds = tar.entry_boundaries(data)  # starts of entries + the end of the last one
         n = len(bounds) - 1
         if n < 1:
-            raise InputError("injector truncate: the archive has no entries to cut")
-        keep = n - 1 if self.keep < 0 else min(self.keep, n - 1)
+            raise ParamError("mount", "the archive has no entries to cut")
+        if self.keep > n - 1:
+            raise ParamError("keep", f"the archive has {n} entries: keep must be at most {n - 1} "
+                                     f"(got {self.keep}; -1 keeps all but the last)")
+        keep = n - 1 if self.keep < 0 else self.keep
         start = bounds[keep]
         if self.at == "entry":
             return data[:start]
@@ -61,7 +69,7 @@ class Truncate(_DownloadFault):
             member = members[i][0]
             if member.kind == "file" and len(member.data) > 1:
                 return data[:bounds[i] + tar.BLOCK + len(member.data) // 2]
-        raise InputError("injector truncate: at=data needs a file entry with data at or after the cut")
+        raise ParamError("at", "at=data needs a file entry with data at or after the cut")
 
 
 class Corrupt(_DownloadFault):
@@ -72,13 +80,15 @@ class Corrupt(_DownloadFault):
     params = (
         Param("mount", str, "0", "which mount's archive (index, path or label)"),
         Param("how", str, "checksum", "what to flip", ("checksum", "data")),
-        Param("entry", int, 0, "which entry", minimum=0),
+        Param("entry", int, 0, "which entry (from 0)", minimum=0, maximum=100_000),
     )
 
     def payload(self, data: bytes) -> bytes:
         bounds = tar.entry_boundaries(data)
         n = len(bounds) - 1
-        i = min(self.entry, max(n - 1, 0))
+        if not 0 <= self.entry < n:
+            raise ParamError("entry", f"the archive has {n} entries (0..{n - 1}); got {self.entry}")
+        i = self.entry
         buf = bytearray(data)
         if self.how == "checksum":
             buf[bounds[i] + 1] ^= 0x20  # a name byte: the stored checksum no longer matches
@@ -88,4 +98,4 @@ class Corrupt(_DownloadFault):
             if members[j][0].kind == "file" and members[j][0].data:
                 buf[bounds[j] + tar.BLOCK] ^= 0x01
                 return bytes(buf)
-        raise InputError("injector corrupt: how=data needs a file entry with data")
+        raise ParamError("how", "how=data needs a file entry with data at or after 'entry'")

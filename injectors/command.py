@@ -27,6 +27,7 @@ def injectors(as_json: bool) -> None:
     for row in rows:
         params = "\n".join(
             f"{p['name']}={p['default']!r}" + (f" [{'|'.join(p['choices'])}]" if p["choices"] else "")
+            + (f" [{p['range']}]" if p.get("range") else "")
             + f": {p['help']}" for p in row["params"]) or "-"
         table.add_row(row["name"], "yes" if row["explores"] else "no", row["description"], params)
-    Console(highlight=False, soft_wrap=False).print(table)
+    Console(highlight=False, soft_wrap=False, markup=False, emoji=False).print(table)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno as E
 from typing import Any
 
-from raceproof.inject import FS_OPS, BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, parse_ops
 from raceproof.sfs import SchedFS
 
 
@@ -43,7 +43,7 @@ class CrashRerun(BaseInjector):
     def validate(self) -> None:
         self.states: dict[tuple[Any, ...], tuple[int, ...]] = {}  # crash state -> prefix that owns it
         self.pruned = 0
-        self.ops = tuple(o.strip() for o in self.op.split(",") if o.strip()) or FS_OPS
+        self.ops = parse_ops("op", self.op)
 
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)
@@ -51,7 +51,6 @@ class CrashRerun(BaseInjector):
         self.n = n
         self.down = False
         self.crashed_at: int | None = None
-        self.arrived: set[int] = set()
         self.phase = [1] * n
         self._bodies2: list[Any] | None = None
         self._state_checked = False
@@ -73,13 +72,7 @@ class CrashRerun(BaseInjector):
     def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
         n = self.n
 
-        def arrive(tid: int) -> None:
-            sched.vfs.fp.writes.add(f"inject:barrier:{tid}")
-            self.arrived.add(tid)
-
         def restart() -> bool:
-            for t in range(n):
-                sched.vfs.fp.reads.add(f"inject:barrier:{t}")
             sched.vfs.fp.reads.add("inject:machine")
             if self.down and not self._state_checked:
                 self._state_checked = True
@@ -103,12 +96,10 @@ class CrashRerun(BaseInjector):
                     err = exc
                 self.phase[tid] = 0
                 fs = SchedFS(sched, tid)
-                await fs._step("arrive", "", arrive, tid)
-                sched.threads[tid].wait = lambda: len(self.arrived) == n
-                try:
-                    down = await fs._step("restart", "", restart)
-                finally:
-                    sched.threads[tid].wait = None
+                # every worker stops (crashed or done) before any reruns: a barrier DPOR knows,
+                # so no race crosses it and no step of phase 1 is reordered after a restart
+                await fs.barrier("crash:rerun", n)
+                down = await fs._step("restart", "", restart)
                 if not down:
                     if err is not None:
                         raise err

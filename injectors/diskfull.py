@@ -11,19 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from raceproof.fs.base import oserror
-from raceproof.inject import BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, check_path_param
 
 
 class DiskFull(BaseInjector):
     name = "disk-full"
     description = "the disk fills after N bytes: writes past the budget fail with ENOSPC"
     params = (
-        Param("bytes", int, 4096, "bytes that fit on the disk (data written by this run)", minimum=0),
+        Param("bytes", int, 4096, "bytes that fit on the disk (data written by this run)", minimum=0,
+              maximum=1 << 40),
         Param("path", str, "/", "only writes under this directory count and fail"),
     )
     bytes: int
     path: str
     fails_jobs = True
+
+    def validate(self) -> None:
+        check_path_param("path", self.path)
 
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)

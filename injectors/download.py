@@ -24,9 +24,10 @@ class SlowDownload(BaseInjector):
     description = "a download trickles or stalls (virtual time); curl-style low-speed timeout in the pipeline"
     params = (
         Param("mount", str, "0", "which mount's download (index, path or label)"),
-        Param("speed", float, 0.0, "bytes per virtual second (0: stalled)", minimum=0),
-        Param("limit", float, 1.0, "low-speed limit, bytes per second", minimum=0),
-        Param("time", float, 30.0, "low-speed time: abort after this many seconds below the limit", minimum=0),
+        Param("speed", float, 0.0, "bytes per virtual second (0: stalled)", minimum=0, maximum=1e12),
+        Param("limit", float, 1.0, "low-speed limit, bytes per second", minimum=0, maximum=1e12),
+        Param("time", float, 30.0, "low-speed time: abort after this many seconds below the limit",
+              minimum=0, maximum=86_400),
     )
     mount: str
     speed: float
@@ -35,9 +36,12 @@ class SlowDownload(BaseInjector):
     fails_jobs = True
     needs_trio = True  # waits in Trio's virtual time: verify always uses the Trio driver
 
+    def bind(self, program: Any) -> None:
+        self.job = self.job_for(program, self.mount)
+
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)
-        job = self.job_for(program, self.mount)
+        job = self.job
         plain_step = type(sched).step
         self.waited = 0.0
 

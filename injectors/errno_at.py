@@ -14,7 +14,7 @@ import fnmatch
 from typing import Any
 
 from raceproof.fs.base import oserror
-from raceproof.inject import FS_OPS, BaseInjector, Param, ParamError
+from raceproof.inject import BaseInjector, Param, ParamError, parse_ops
 
 ERRNOS = ("ENOENT", "EEXIST", "EIO", "ENOSPC", "EACCES", "EMFILE", "EXDEV")
 
@@ -24,12 +24,12 @@ class ErrnoAtStep(BaseInjector):
     description = "a filesystem step fails with an errno: at most K anywhere (explored), or pinned to a step"
     params = (
         Param("errno", str, "EIO", "the error to raise", ERRNOS),
-        Param("at_most", int, 1, "explore every placement of up to K faults", minimum=0),
+        Param("at_most", int, 1, "explore every placement of up to K faults", minimum=0, maximum=4),
         Param("op", str, "", "only these ops (comma-separated, e.g. write,mkdir); default every fs op"),
         Param("path", str, "*", "only paths matching this glob"),
         Param("thread", str, "", "only this thread (name or id)"),
-        Param("nth", int, -1, "pin: the N-th eligible step of `thread` (from 0)", minimum=-1),
-        Param("step", int, -1, "pin: the global step index N", minimum=-1),
+        Param("nth", int, -1, "pin: the N-th eligible step of `thread` (from 0)", minimum=-1, maximum=1_000_000),
+        Param("step", int, -1, "pin: the global step index N", minimum=-1, maximum=1_000_000),
     )
     errno: str
     at_most: int
@@ -42,7 +42,11 @@ class ErrnoAtStep(BaseInjector):
     explores = True  # unless pinned (see validate)
 
     def validate(self) -> None:
-        self.ops = tuple(o.strip() for o in self.op.split(",") if o.strip()) or FS_OPS
+        self.ops = parse_ops("op", self.op)
+        if not self.path or not self.path.startswith(("/", "*")):
+            raise ParamError("path", f"must be a glob over absolute paths, e.g. /home/user/* (got {self.path!r})")
+        if "\\[" in fnmatch.translate(self.path):
+            raise ParamError("path", f"has a '[' with no closing ']' (got {self.path!r}); write [[] for a literal '['")
         self.code = getattr(E, self.errno)
         if self.nth >= 0 and not self.thread:
             raise ParamError("nth", "needs thread=NAME (the N-th eligible step of which thread?)")
@@ -60,10 +64,11 @@ class ErrnoAtStep(BaseInjector):
             return int(t)
         if t in program.names:
             return list(program.names).index(t)
-        from raceproof.errors import InputError
+        raise ParamError("thread", f"{t!r} is not a thread of this scenario (threads: {', '.join(program.names)})")
 
-        raise InputError(f"injector errno: thread {t!r} is not a thread of this scenario "
-                         f"(threads: {', '.join(program.names)})")
+    def check_program(self, program: Any) -> None:
+        """Once the program's threads are known: `thread` must name one."""
+        self._thread_id(program)
 
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)

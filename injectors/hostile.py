@@ -55,8 +55,9 @@ class HostileArchive(BaseInjector):
     params = (
         Param("case", str, "dotdot", "which hostile members", CASES),
         Param("mount", str, "0", "whose archive (index, path or label)"),
-        Param("size", int, 1 << 20, "for case=huge: the entry's size in bytes", minimum=0),
-        Param("cap", int, 1 << 16, "for case=huge: report entries larger than this (0: never)", minimum=0),
+        Param("size", int, 1 << 20, "for case=huge: the entry's size in bytes", minimum=0, maximum=1 << 24),
+        Param("cap", int, 1 << 16, "for case=huge: report entries larger than this (0: never)", minimum=0,
+              maximum=1 << 40),
         Param("strict", bool, False, "also report hostile members skipped while the job succeeded"),
     )
     case: str

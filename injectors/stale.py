@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from raceproof.fs.base import join, parent_of
-from raceproof.inject import BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, ParamError, check_path_param
 
 
 class StaleFiles(BaseInjector):
@@ -36,13 +36,33 @@ class StaleFiles(BaseInjector):
         super().__init__(index, **values)
         self.roots: list[str] = []
 
+    def validate(self) -> None:
+        if "at" in self._given:
+            if not self.at:
+                raise ParamError("at", "must not be empty (leave it out for the parent of the last mount)")
+            check_path_param("at", self.at)
+            if self.at == "/":
+                raise ParamError("at", "must not be the root '/'")
+            if self.kind == "files":
+                raise ParamError("at", "applies to kind=file-for-dir or symlink-for-dir, not kind=files")
+        if "target" in self._given:
+            if not self.target:
+                raise ParamError("target", "must not be empty")
+            check_path_param("target", self.target)
+            if self.kind != "symlink-for-dir":
+                raise ParamError("target", f"applies to kind=symlink-for-dir only (kind is {self.kind!r})")
+        if "mount" in self._given and self.kind != "files":
+            raise ParamError("mount", f"applies to kind=files only (kind is {self.kind!r})")
+
     def bind(self, program: Any) -> None:
         self.roots = [j.root for j in program.jobs]
+        if self.kind == "files":
+            self.root = self.job_for(program, self.mount).root
 
     def setup(self, vfs: Any) -> None:
         roots = self.roots
         if self.kind == "files":
-            root = next((r for i, r in enumerate(roots) if self.mount in (str(i), r)), roots[0])
+            root = self.root
             vfs.put(join(root, "removed-skill/OLD.md"), b"from the previous run\n")
             vfs.put(join(root, "renamed-before.md"), b"old name\n")
             vfs.put(join(root, "partial.bin"), b"\0" * 100)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from raceproof.fs.base import join
-from raceproof.inject import BaseInjector, Param
+from raceproof.inject import BaseInjector, Param, ParamError, check_path_param
 from raceproof.models.rust_fs import create_dir_all
 from raceproof.sfs import SchedFS
 
@@ -23,11 +23,19 @@ class PreviousWriter(BaseInjector):
     description = "a writer from the previous session is still running: an extra thread writing under a root"
     params = (
         Param("dir", str, "", "directory it writes into (default: <first mount root>/.session)"),
-        Param("writes", int, 2, "how many files it writes", minimum=1),
+        Param("writes", int, 2, "how many files it writes", minimum=1, maximum=1000),
     )
 
     dir: str
     writes: int
+
+    def validate(self) -> None:
+        if "dir" in self._given:
+            if not self.dir:
+                raise ParamError("dir", "must not be empty (leave it out for <first mount root>/.session)")
+            check_path_param("dir", self.dir)
+            if self.dir == "/":
+                raise ParamError("dir", "must not be the root '/'")
 
     def bind(self, program: Any) -> None:
         self.where = self.dir or join(program.jobs[0].root, ".session")

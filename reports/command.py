@@ -7,9 +7,11 @@ variant met its expectation, 1 one did not, 2 bad input, 3 inconclusive, 4 inter
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -30,35 +32,63 @@ def parse_formats(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def prepare_output(directory: str) -> None:
-    """Create `directory` and prove it is writable, or raise a one-line InputError."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-        probe = os.path.join(directory, f".raceproof-write-test-{os.getpid()}")
-        with open(probe, "w", encoding="utf-8") as fh:
-            fh.write("")
-        os.unlink(probe)
-    except FileExistsError:
-        raise InputError(f"{directory}: output path exists and is not a directory") from None
-    except OSError as exc:
-        raise InputError(f"{directory}: output directory is not writable: {exc.strerror or exc}") from None
+def prepare_output(directory: str) -> bool:
+    """Check that `directory` can receive the reports, or raise a one-line InputError. Nothing is
+    created here (a run that fails later leaves no empty directory): returns whether it exists."""
+    if os.path.isdir(directory):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise InputError(f"{directory}: output directory is not writable")
+        return True
+    if os.path.lexists(directory):
+        raise InputError(f"{directory}: output path exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(directory))
+    while not os.path.isdir(parent):  # the nearest existing ancestor must let us create it
+        if os.path.lexists(parent):
+            raise InputError(f"{directory}: output directory is not writable ({parent} is not a directory)")
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{directory}: cannot create the output directory ({parent} is not writable)")
+    return False
 
 
 def render_all(report: dict[str, Any], directory: str, formats: list[str]) -> list[str]:
+    """Render every format in memory, write each to a temporary file in `directory`, then rename
+    them all into place: all of them or none (a full disk, an error or an interrupt before the
+    renames leaves the previous reports, if any, untouched and no partial file behind)."""
     from raceproof.reports import html, junit, markdown, model
 
     renderers = {"md": markdown.render, "html": html.render, "json": model.dumps, "junit": junit.render}
-    written = []
-    for fmt in formats:
-        path = os.path.join(directory, FORMATS[fmt])
-        text = renderers[fmt](report)
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
+    texts = {fmt: renderers[fmt](report) for fmt in formats}  # a renderer's error writes nothing
+    created = not os.path.isdir(directory)
+    temps: dict[str, str] = {}
+    path = directory
+    done = False
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for fmt, text in texts.items():
+            path = os.path.join(directory, FORMATS[fmt])
+            fd, tmp = tempfile.mkstemp(prefix=f".{FORMATS[fmt]}.", suffix=".tmp", dir=directory)
+            temps[fmt] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        written.append(path)
-    return written
+                fh.flush()
+                os.fsync(fh.fileno())
+        written = []
+        for fmt in texts:  # renames do not need space: they cannot fail on a full disk
+            path = os.path.join(directory, FORMATS[fmt])
+            os.replace(temps.pop(fmt), path)
+            written.append(path)
+        done = True
+        return written
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps.values():  # anything not renamed into place (error or interrupt)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if created and not done:
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)  # only if we created it and it is still empty
 
 
 def exit_code(report: dict[str, Any]) -> int:
@@ -82,8 +112,12 @@ def exit_code(report: dict[str, Any]) -> int:
     help=f"Comma-separated formats: {', '.join(FORMATS)}.",
 )
 @click.option("--strategy", default="dpor", show_default=True, metavar="NAME", help="Exploration strategy.")
-@click.option("--max-executions", type=click.IntRange(min=1), default=None, help="Stop after N executions per variant.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and pct.")
+@click.option("--max-executions", type=click.IntRange(min=1, max=10**9), default=None,
+              help="Stop after N executions per variant; 1..10^9.")
+@click.option("--seed", type=click.IntRange(min=0, max=(1 << 63) - 1), default=0, show_default=True,
+              help="Seed for random and pct; 0..2^63-1.")
+@click.option("--allow-import", "allow_import", multiple=True, metavar="MODULE|FILE.py",
+              help="Allow a scenario's algorithm = 'MODULE:function' to import MODULE (see 'raceproof verify --help').")
 @click.option(
     "--from-json",
     "from_json",
@@ -99,6 +133,7 @@ def report(
     strategy: str,
     max_executions: int | None,
     seed: int,
+    allow_import: tuple[str, ...],
     from_json: str | None,
 ) -> None:
     """Verify SCENARIO... and write a postmortem verification report (Markdown, HTML, JSON, JUnit) to DIR."""
@@ -114,9 +149,12 @@ def report(
     if strategy not in REGISTRY or strategy == "replay":
         raise UnknownNameError("strategy", strategy, [n for n in REGISTRY if n != "replay"])
     if from_json:
+        from raceproof.scenario import read_input
+
+        read_input(from_json, "report JSON file", 1 << 26)  # a regular, bounded, UTF-8 file (no FIFO, no /dev/zero)
         data = model.load(from_json)
     else:
-        loaded = [load(s) for s in scenarios]
+        loaded = [load(s, allow_import=allow_import) for s in scenarios]
     prepare_output(output)
     if not from_json:
         argv = ["raceproof", "report", *scenarios, "-o", output]

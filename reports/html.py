@@ -25,6 +25,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from raceproof.numbers import format_count
+
 GUTTER = 44
 LANE_W = 232
 FS_W = 300
@@ -217,7 +219,7 @@ def render(report: dict[str, Any]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["sci"] = lambda s: f"{int(s):.3e}"
+    env.filters["sci"] = format_count
     env.filters["code_spans"] = _code_spans
     template = env.get_template("report.html.j2")
     lanes = {v["id"]: swimlane(v["counterexample"]) for v in report["variants"] if v["counterexample"] is not None}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from raceproof.numbers import format_count
+
 MERMAID_SPECIAL = set(';#<>&"%{}')
 MAX_MERMAID_STEPS = 40
 CONTEXT = 3
@@ -242,7 +244,8 @@ def _variant(v: dict[str, Any], index: int, full: bool) -> list[str]:
         "|---|---:|---:|---:|---|---|---:|",
         f"| {md_text(ex['strategy'])} | {ex['executions']} | "
         f"{ex['equivalence_classes'] if ex['equivalence_classes'] is not None else '— (search stopped)'} | "
-        f"{int(ex['naive_interleavings']):.3e} | {'yes' if ex['complete'] else 'no'} | {md_text(ex['stop_reason'])} | "
+        f"{format_count(ex['naive_interleavings'])} | {'yes' if ex['complete'] else 'no'} | "
+        f"{md_text(ex['stop_reason'])} | "
         f"{ex['wall_time_s']:.2f} s |",
         "",
     ]

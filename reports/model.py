@@ -47,9 +47,15 @@ LIMITATIONS = {
     "simplified": [
         "realpath/canonicalize is one step, not a walk: a component removed during the kernel's walk is "
         "either fully before or fully after it.",
-        "readdir returns the entries not yet seen in one batch; the real getdents buffer size, and which "
-        "concurrently added entries a batch shows, are only modelled through the interleaving.",
         "Downloads are one thread-local step; their content is the scenario's archive (unless an injector changes it).",
+        "Directory listings are in name order; ext4 and tmpfs return hash order, which is not explored "
+        "(tests/fidelity runs the model in the real order and finds the same steps).",
+        "A directory is read by one getdents batch however large; the kernel fills a 32 KiB buffer "
+        "(about a thousand names) per call.",
+        "A write copies at most one 4 KiB page per step and a read returns what is there at that step; "
+        "page-cache effects below that are not modelled.",
+        "tar-rs: GNU sparse entries are not ported; a metadata header cut short at the end of an archive "
+        "fails with another message than tar-rs (both are archive errors).",
     ],
     "not_modelled": [
         "fsync, crashes and persistence: no power loss or page-cache model (unless a crash injector is used).",

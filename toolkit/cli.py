@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +24,7 @@ from raceproof import __version__
 from raceproof.errors import InputError, RaceproofError, UnknownNameError
 from raceproof.execution import DRIVERS
 from raceproof.fs import BACKENDS
+from raceproof.numbers import format_count
 from raceproof.scenario import load
 from raceproof.strategies import REGISTRY
 
@@ -38,12 +42,144 @@ EXTRA_COMMANDS = {
     "injectors": "raceproof.injectors.command:injectors",
 }
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+#: exit codes of an interrupted run (128 + signal number, as a shell reports it)
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+#: after a signal, the main thread has this long to unwind (close sandboxes, print the summary)
+#: before a watchdog thread cleans up and exits the process itself
+INTERRUPT_GRACE_S = 0.6
 
 
-def fail_input(message: str) -> None:
-    err_console.print(f"raceproof: error: {message}", markup=False)
+def literal(text: str) -> str:
+    """User text as printed: control characters (newlines, escapes) shown escaped, so an error is
+    one line and a file name cannot restyle the terminal. Rich markup and emoji codes are never
+    interpreted (every console here has ``markup=False, emoji=False``)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _emit_error(message: str, code: int, as_json: bool, kind: str = "error") -> None:
+    line = literal(message)
+    if as_json:  # --json runs: a JSON object on stdout, and the same one line on stderr
+        click.echo(json.dumps({"error": {"kind": kind, "exit_code": code, "message": line}}))
+    click.echo(f"raceproof: {kind}: {line}" if kind != "error" else f"raceproof: error: {line}", err=True)
+
+
+def fail_input(message: str, as_json: bool = False) -> None:
+    _emit_error(message, 2, as_json)
     sys.exit(2)
+
+
+# interrupts ------------------------------------------------------------------------------------
+
+class Interrupted(BaseException):
+    """Raised in the main thread by raceproof's SIGINT/SIGTERM handler (not an Exception: nothing
+    that catches a program's errors can swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: the running command (for the one-line summary of an interrupted run)
+STATUS: dict[str, Any] = {"what": "", "rows": None, "as_json": False}
+_signal_state: dict[str, Any] = {"signum": None, "raised": False, "reported": False}
+_report_lock = threading.Lock()
+
+
+def interrupt_summary() -> str:
+    from raceproof.runs import EXPLORED
+
+    what = STATUS["what"] or "raceproof"
+    done = EXPLORED["finished"] + EXPLORED["current"]
+    parts = [f"{done} executions explored"]
+    if EXPLORED["failing"]:
+        parts.append(f"{EXPLORED['failing']} failing in the last search")
+    if STATUS["rows"] is not None:
+        parts.append(f"{STATUS['rows']} mount-set rows done")
+    return f"{what}: stopped after {', '.join(parts)}; no verdict, nothing written"
+
+
+def _report_interrupt() -> int:
+    signum = _signal_state["signum"] or signal.SIGINT
+    code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    with _report_lock:
+        if not _signal_state["reported"]:
+            _signal_state["reported"] = True
+            _emit_error(f"{signal.Signals(signum).name}: {interrupt_summary()}", code, STATUS["as_json"],
+                        kind="interrupted")
+            sys.stderr.flush()
+            sys.stdout.flush()
+    return code
+
+
+def _exit_interrupted() -> None:
+    """Report, remove any sandbox left, and leave at once: after a signal the event loop may be
+    half torn down, and interpreter shutdown would print its objects' complaints."""
+    from raceproof.fs.real import cleanup_all
+
+    code = _report_interrupt()
+    cleanup_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _watchdog() -> None:
+    """The main thread did not finish unwinding in time (e.g. stuck in a long step): clean up the
+    real sandboxes and exit from here."""
+    from raceproof.fs.real import cleanup_all
+
+    cleanup_all()
+    code = _report_interrupt()
+    os._exit(code)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if _signal_state["signum"] is None:
+        _signal_state["signum"] = signum
+        timer = threading.Timer(INTERRUPT_GRACE_S, _watchdog)
+        timer.daemon = True
+        timer.start()
+    if _signal_state["raised"]:
+        return  # already unwinding: let the clean-up finish (the watchdog bounds it)
+    _signal_state["raised"] = True
+    raise Interrupted(signum)
+
+
+def _unraisable(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An ``Interrupted`` raised inside a finalizer (``__del__``) is swallowed by Python: deliver the
+    signal again a moment later instead of printing 'Exception ignored'."""
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, Interrupted):
+            _signal_state["raised"] = False
+            timer = threading.Timer(0.01, os.kill, (os.getpid(), info.exc_value.signum))
+            timer.daemon = True
+            timer.start()
+            return
+        hook(info)
+
+    return unraisable
+
+
+def _install_signal_handlers() -> Callable[[], None]:
+    """SIGINT and SIGTERM stop the command: the real sandbox is cleaned, one summary line, exit 130/143."""
+    try:  # a SIGINT ignored by the parent (a background job, nohup) stays ignored
+        old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(sig) is not signal.SIG_IGN}
+    except ValueError:  # not the main thread (e.g. an embedding application): leave signals alone
+        return lambda: None
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(old_hook)
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = old_hook
+
+    return restore
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,18 +188,30 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        STATUS.update(what=f"{fn.__name__} {kwargs.get('scenario') or ' '.join(kwargs.get('scenarios') or ())}".strip(),
+                      rows=None, as_json=as_json)
+        from raceproof.runs import EXPLORED
+
+        EXPLORED.update(finished=0, current=0, failing=0)
         try:
             return fn(*args, **kwargs)
-        except InputError as exc:
-            fail_input(str(exc))
-        except RaceproofError as exc:
-            err_console.print(f"raceproof: error: {exc}", markup=False)
-            sys.exit(4)
-        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException, SystemExit):
+        except BaseException as exc:
+            if _signal_state["signum"] is not None and not isinstance(exc, SystemExit):
+                _exit_interrupted()
+            if isinstance(exc, InputError):
+                fail_input(str(exc), as_json)
+            if isinstance(exc, RaceproofError):
+                _emit_error(str(exc), 4, as_json)
+                sys.exit(4)
+            if isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit, click.ClickException, SystemExit)):
+                raise
+            if isinstance(exc, RecursionError):
+                fail_input(f"input nested too deeply ({exc})", as_json)
+            if isinstance(exc, Exception):
+                _emit_error(f"[raceproof internal bug] {type(exc).__name__}: {exc}", 4, as_json)
+                sys.exit(4)
             raise
-        except Exception as exc:
-            err_console.print(f"raceproof: [raceproof internal bug] {type(exc).__name__}: {exc}", markup=False)
-            sys.exit(4)
 
     return wrapper
 
@@ -81,6 +229,48 @@ class Main(click.Group):
                 return None
         return super().get_command(ctx, name)
 
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's main, with every error one line (``raceproof: error: …``, exit 2 for usage errors),
+        a JSON error object for ``--json`` runs, and SIGINT/SIGTERM handled (see ``_on_signal``)."""
+        argv = list(sys.argv[1:] if args is None else args)
+        as_json = "--json" in argv
+        _signal_state.update(signum=None, raised=False, reported=False)
+        STATUS.update(what="raceproof " + (argv[0] if argv else ""), rows=None, as_json=as_json)
+        restore = _install_signal_handlers()
+        try:
+            try:
+                rv = super().main(argv, "raceproof", complete_var, standalone_mode=False, **extra)
+            except click.exceptions.NoArgsIsHelpError as exc:  # bare 'raceproof': the help, as click does
+                click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+                code = 2
+            except click.exceptions.UsageError as exc:
+                where = f"{exc.ctx.info_name}: " if exc.ctx is not None and exc.ctx.parent is not None else ""
+                hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+                _emit_error(f"{where}{exc.format_message()}{hint}", 2, as_json)
+                code = 2
+            except click.ClickException as exc:
+                _emit_error(exc.format_message(), exc.exit_code if exc.exit_code != 1 else 2, as_json)
+                code = exc.exit_code if exc.exit_code != 1 else 2
+            except click.exceptions.Abort:
+                if _signal_state["signum"] is not None:
+                    _exit_interrupted()
+                code = EXIT_SIGINT
+            else:
+                code = rv if isinstance(rv, int) else 0
+        except SystemExit:
+            raise
+        except BaseException:
+            if _signal_state["signum"] is None:
+                raise
+            _exit_interrupted()
+            raise
+        finally:
+            restore()
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 @click.group(cls=Main, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="raceproof")
@@ -90,18 +280,34 @@ def main() -> None:
 
 def _read_token(token: str | None, token_file: str | None) -> str | None:
     if token and token_file:
-        fail_input("give --token or --token-file, not both")
+        raise InputError("give --token or --token-file, not both")
     if token_file:
-        try:
-            with open(token_file, encoding="utf-8") as fh:
-                return fh.read().strip()
-        except OSError as exc:
-            fail_input(f"{token_file}: cannot read token file: {exc.strerror}")
+        from raceproof.scenario import read_input
+
+        return read_input(token_file, "token file", MAX_TOKEN).strip()
+    if token is not None and len(token) > MAX_TOKEN:
+        raise InputError(f"--token: too long ({len(token)} characters; at most {MAX_TOKEN})")
     return token
+
+
+#: the longest token accepted (characters)
+MAX_TOKEN = 1 << 20
+#: the largest exploration budget and seed the options accept
+MAX_BUDGET = 10**9
+MAX_SEED = (1 << 63) - 1
+
+
+def load_scenario(path: str, allow_import: tuple[str, ...]) -> Any:
+    """Load a scenario; ``--allow-import`` modules are imported first, before any sandbox exists."""
+    return load(path, allow_import=allow_import)
 
 
 inject_option = click.option("--inject", "inject", multiple=True, metavar="NAME[:PARAM=VALUE,...]",
                              help="Add a fault injector (repeatable); see 'raceproof injectors'.")
+allow_import_option = click.option(
+    "--allow-import", "allow_import", multiple=True, metavar="MODULE|FILE.py",
+    help="Allow the scenario's algorithm = 'MODULE:function' to import MODULE (a module name, or a .py file "
+         "imported as its stem). Scenario files are data: without this, code is never imported.")
 backend_option = click.option("--backend", default=None, metavar="|".join(BACKENDS),
                               help="Filesystem backend (default: the scenario's, else memory).")
 
@@ -119,22 +325,24 @@ def check_backend(backend: str | None) -> None:
 @click.option("--mount-set", "mount_set", metavar="NAME:wW",
               help="Replay on one generated mount set of 'verify --mount-sets' (e.g. 2:chain:r0/spine:w2).")
 @inject_option
+@allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the trace.")
 @guarded
 def replay(scenario: str, token: str | None, token_file: str | None, backend: str | None,
-           mount_set: str | None, inject: tuple[str, ...], as_json: bool) -> None:
+           mount_set: str | None, inject: tuple[str, ...], allow_import: tuple[str, ...], as_json: bool) -> None:
     """Replay one execution of SCENARIO, step by step, and judge it."""
     from raceproof.runs import replay as do_replay
     from raceproof.trace import render_lines
 
     check_backend(backend)
-    sc = load(scenario)
+    sc = load_scenario(scenario, allow_import)
     if mount_set is not None:
         from raceproof.mountsets import scenario_for_name
 
         sc = scenario_for_name(sc, mount_set)
     tok = _read_token(token, token_file)
-    rr = do_replay(sc, tok, backend, inject, mount_set)
+    rr = do_replay(sc, tok, backend, inject, mount_set,
+                   token_source=f"{token_file} (token file)" if token_file else None)
     ex = rr.execution
     expected = rr.expected
     if expected is None:
@@ -144,7 +352,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     if as_json:
         click.echo(json.dumps(rr.to_json(), indent=2))
         sys.exit(code)
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     out.print(f"scenario  {sc.file}  ({sc.name}, {sc.algorithm}, {sc.workers} workers)", markup=False)
     out.print(f"backend   {rr.backend}    schedule: {rr.schedule_source}", markup=False)
     out.print(f"threads   {', '.join(ex.names)}", markup=False)
@@ -165,12 +373,14 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--strategy", default="dpor", show_default=True, metavar="NAME",
               help=f"Exploration strategy: {', '.join(REGISTRY)}.")
-@click.option("--max-executions", type=click.IntRange(min=1), default=None,
-              help="Stop after N executions (inconclusive).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and pct.")
-@click.option("--bound", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Preemption bound (strategy 'preemption').")
-@click.option("--depth", type=click.IntRange(min=1), default=3, show_default=True, help="PCT depth.")
+@click.option("--max-executions", type=click.IntRange(min=1, max=MAX_BUDGET), default=None,
+              help="Stop after N executions (inconclusive); 1..10^9.")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
+              help="Seed for random and pct; 0..2^63-1.")
+@click.option("--bound", type=click.IntRange(min=0, max=64), default=2, show_default=True,
+              help="Preemption bound (strategy 'preemption'); 0..64.")
+@click.option("--depth", type=click.IntRange(min=1, max=64), default=3, show_default=True,
+              help="PCT depth; 1..64.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @backend_option
@@ -178,10 +388,12 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
                    "no virtual time inside steps).")
 @inject_option
+@allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
-           mount_sets: int | None, backend: str | None, driver: str, inject: tuple[str, ...], as_json: bool) -> None:
+           mount_sets: int | None, backend: str | None, driver: str, inject: tuple[str, ...],
+           allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
     from raceproof.runs import verify_exit_code, verify_json
@@ -191,7 +403,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     check_backend(backend)
     if driver not in DRIVERS:
         raise UnknownNameError("driver", driver, DRIVERS)
-    sc = load(scenario)
+    sc = load_scenario(scenario, allow_import)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
         from raceproof.mountsets import verify_mount_sets
@@ -214,7 +426,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     if as_json:
         click.echo(json.dumps(verify_json(vr), indent=2))
         sys.exit(code)
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     cex = r.counterexample
     if cex is not None:
         from raceproof.trace import render_timeline
@@ -239,7 +451,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     classes = f"{r.classes} equivalence classes, " if r.complete else ""
     exp = f" (expected: {vr.expected})" if vr.expected else ""
     out.print(f"{r.verdict.upper()}{exp}: {r.executions} executions ({classes}{r.blocked} blocked) "
-              f"of {r.naive_interleavings:.3e} naive interleavings; strategy {r.strategy}; "
+              f"of {format_count(r.naive_interleavings)} naive interleavings; strategy {r.strategy}; "
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")
     if r.verdict == "bounded":
         out.print("note: a bounded search is NOT a proof: interleavings beyond the bound were not explored",
@@ -268,9 +480,11 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:
-    t = Table(title=title)
+    from rich.text import Text
+
+    t = Table(title=Text(title))
     for c in columns:
         t.add_column(c)
-    for row in rows:
-        t.add_row(*[str(row.get(c, "")) for c in columns])
+    for row in rows:  # cells are Text: user text is never read as rich markup
+        t.add_row(*[Text(literal(str(row.get(c, "")))) for c in columns])
     return t

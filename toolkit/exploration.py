@@ -12,21 +12,31 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import trio
 
 from raceproof.errors import InputError, NondeterminismError, StepBudgetExceeded
 from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
-from raceproof.scheduler import Scheduler
+from raceproof.scheduler import Crash, Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
 from raceproof.strategies.replay import ReplayChooser
 
 VERDICTS = ("safe", "unsafe", "bounded", "inconclusive")
+
+
+#: what kind of failure a counterexample is (``Counterexample.kind``)
+RACE = "race"  # another interleaving of the same program passes: the order matters
+PROGRAM_ERROR = "program-error"  # every interleaving fails: a bug in the program, not a race
+UNCONFIRMED = "unconfirmed"  # no passing interleaving found within the budget
 
 
 @dataclass
@@ -35,6 +45,10 @@ class Counterexample:
     token: str = ""
     replay_command: str = ""
     explanation: dict[str, Any] = field(default_factory=dict)
+    #: ``race``, ``program-error`` or ``unconfirmed`` (see ``classify``)
+    kind: str = RACE
+    #: each failed thread's exception, as a traceback into the program's own code
+    tracebacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def violations(self) -> list[Violation]:
@@ -141,7 +155,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
     """Run the strategy's executions on `runner` and summarise them."""
     t0 = time.perf_counter()
     state: dict[str, Any] = {"executions": 0, "failing": 0, "steps": 0, "naive": 0, "first": None,
-                             "stop": "exhausted"}
+                             "stop": "exhausted", "passed": False}
     outcomes: set[tuple[Any, ...]] = set()
 
     async def driver(r: Runner) -> None:
@@ -166,6 +180,8 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
             state["naive"] = max(state["naive"], naive_count(ex))
             if collect_outcomes:
                 outcomes.add(ex.outcome())
+            if not ex.violations:
+                state["passed"] = True
             if ex.violations:
                 state["failing"] += 1
                 if state["first"] is None:
@@ -190,7 +206,8 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
     cex = None
     if first is not None:
         confirm(runner, first)
-        cex = Counterexample(first)
+        cex = Counterexample(first, kind=RACE if state["passed"] else classify(runner, first),
+                             tracebacks=user_tracebacks(first))
     return ExploreResult(
         verdict=verdict, complete=complete and strategy.sound, stop_reason=state["stop"],
         executions=state["executions"], blocked=int(getattr(strategy, "blocked", 0)),
@@ -200,6 +217,56 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
         classes=state["executions"] if strategy.sound else 0,
         overrun=state.get("overrun"),
     )
+
+
+CLASSIFY_BUDGET = 1000
+
+
+def classify(runner: Runner, failing: Execution, budget: int = CLASSIFY_BUDGET) -> str:
+    """Whether a failure depends on the interleaving: look for one that passes (dpor, with the
+    failing run's data choices kept). ``race`` if one does, ``program-error`` if every one fails
+    (the search was exhausted), ``unconfirmed`` if the budget ran out first."""
+    from raceproof.strategies.dpor import Dpor
+
+    strat = Dpor(values=failing.values)
+    found = {"kind": PROGRAM_ERROR}
+
+    async def driver(r: Runner) -> None:
+        n = 0
+        while (chooser := strat.next_execution()) is not None:
+            if n >= budget:
+                found["kind"] = UNCONFIRMED
+                return
+            ex = await r.run_one(chooser)
+            strat.observe(ex)
+            if ex.aborted:
+                continue
+            n += 1
+            if not ex.violations:
+                found["kind"] = RACE
+                return
+
+    runner.run(driver)
+    return found["kind"]
+
+
+_INTERNAL = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(trio.__file__)))
+
+
+def user_tracebacks(execution: Execution) -> dict[str, str]:
+    """Each failed thread's exception as a traceback, without raceproof's and Trio's own frames
+    (what is left points into the program's file and line)."""
+    out = {}
+    for name, r in zip(execution.names, execution.results, strict=True):
+        err = r.error
+        if err is None or isinstance(err, Crash):
+            continue
+        frames = [f for f in traceback.extract_tb(err.__traceback__)
+                  if not os.path.abspath(f.filename).startswith(_INTERNAL)]
+        lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                 *traceback.format_exception_only(err)]
+        out[name] = "".join(lines).rstrip("\n")
+    return out
 
 
 def confirm(runner: Runner, execution: Execution) -> Execution:

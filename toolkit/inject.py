@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from raceproof.errors import InputError, ScenarioError, UnknownNameError, closes
 from raceproof.execution import Execution, Runner, Violation
 from raceproof.scheduler import ABORT, Chooser
 from raceproof.steps import StepEvent
+from raceproof.strategies.dpor import Dpor
 
 #: injector name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
@@ -74,25 +76,80 @@ class Param:
     help: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    #: every numeric parameter has a finite documented range (``raceproof injectors`` shows it)
+    maximum: float | None = None
+    #: longest accepted string value (characters)
+    max_len: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.kind in (int, float) and (self.minimum is None or self.maximum is None):
+            raise TypeError(f"parameter {self.name!r}: a numeric parameter needs a finite minimum and maximum")
 
     def convert(self, raw: Any) -> Any:
         value = raw
         if isinstance(raw, str) and self.kind is not str:
+            if len(raw) > 64:
+                raise ParamError(self.name, f"must be {self.kind.__name__} (got a {len(raw)}-character value)")
             try:
                 value = {"true": True, "false": False}[raw.lower()] if self.kind is bool else self.kind(raw)
             except (ValueError, KeyError):
                 raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})") from None
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 1 << 53:
+                raise ParamError(self.name, f"must be between {self.range.replace('..', ' and ')} (got {value})")
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise ParamError(self.name, f"must be {self.kind.__name__} (got {raw!r})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParamError(self.name, f"must be a finite number (got {raw!r})")
+        if isinstance(value, str):
+            if len(value) > self.max_len:
+                raise ParamError(self.name, f"must be at most {self.max_len} characters (got {len(value)})")
+            if "\0" in value:
+                raise ParamError(self.name, "must not contain NUL")
         if self.choices and value not in self.choices:
             hint = closest(str(value), self.choices)
             raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})"
                              + (f"; did you mean {hint!r}?" if hint else ""))
-        if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
-            raise ParamError(self.name, f"must be >= {self.minimum:g} (got {value!r})")
+        if self.kind in (int, float) and not self.minimum <= value <= self.maximum:  # type: ignore[operator]
+            raise ParamError(self.name, f"must be between {self.range.replace('..', ' and ')} (got {value!r})")
         return value
+
+    @property
+    def range(self) -> str:
+        """The documented range of a numeric parameter ('' for others)."""
+        if self.kind not in (int, float):
+            return ""
+        if self.kind is int:
+            return f"{int(self.minimum)}..{int(self.maximum)}"  # type: ignore[arg-type]
+        return f"{self.minimum:g}..{self.maximum:g}"
+
+
+def check_path_param(param: str, value: str) -> str:
+    """A path parameter: absolute and normalized (no '.', '..', '//', trailing '/'), within NAME_MAX/PATH_MAX."""
+    if not value.startswith("/"):
+        raise ParamError(param, f"must be an absolute path (got {value!r})")
+    parts = value.split("/")[1:]
+    if value != "/" and any(p in ("", ".", "..") for p in parts):
+        raise ParamError(param, f"must be a normalized path: no '.', '..', '//' or trailing '/' (got {value!r})")
+    if len(value.encode("utf-8", "surrogatepass")) >= 4096 or any(len(p.encode("utf-8", "surrogatepass")) > 255
+                                                                  for p in parts):
+        raise ParamError(param, "is longer than PATH_MAX (4095 bytes) or has a component longer than NAME_MAX (255)")
+    return value
+
+
+def parse_ops(param: str, value: str, known: Sequence[str] = ()) -> tuple[str, ...]:
+    """A comma-separated list of filesystem ops (every name must be one of FS_OPS); '' means all."""
+    known = tuple(known) or FS_OPS
+    ops = tuple(o.strip() for o in value.split(",") if o.strip())
+    for op in ops:
+        if op not in known:
+            hint = closest(op, known)
+            raise ParamError(param, f"unknown op {op!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                             + f" (ops: {', '.join(known)})")
+    if value.strip() and not ops:
+        raise ParamError(param, f"names no op (got {value!r})")
+    return ops or known
 
 
 class Injector(Protocol):
@@ -128,6 +185,7 @@ class BaseInjector:
                 hint = closest(key, known)
                 raise ParamError(key, "unknown parameter" + (f"; did you mean {hint!r}?" if hint else "")
                                  + f" (known: {', '.join(known) or 'none'})")
+        self._given = frozenset(values)
         for p in self.params:
             setattr(self, p.name.replace("-", "_"), p.convert(values[p.name]) if p.name in values else p.default)
         self.values = {k: getattr(self, k.replace("-", "_")) for k in known}
@@ -174,8 +232,8 @@ class BaseInjector:
         for job in program.jobs:
             if mount in (str(job.index), job.root, job.label):
                 return job
-        raise InputError(f"injector {self.name}: mount {mount!r} is not a mount of this scenario "
-                         f"(mounts: {', '.join(j.root for j in program.jobs)})")
+        raise ParamError("mount", f"{mount!r} is not a mount of this scenario "
+                                  f"(mounts: {', '.join(j.root for j in program.jobs)})")
 
 
 def judge_faulted(execution: Execution, program: Any, violations: list[Violation], name: str) -> list[Violation]:
@@ -244,16 +302,30 @@ def build_injectors(scenario: Any, specs: Sequence[str] = ()) -> list[BaseInject
                                 f"unknown injector {name!r}; known: {', '.join(sorted(REGISTRY))}"
                                 + (f"; did you mean {hint!r}?" if hint else ""))
         try:
-            out.append(make(name, params, len(out)))
+            inj = make(name, params, len(out))
         except ParamError as exc:
             raise ScenarioError(scenario.file, f"inject[{i}].{exc.param}", f"injector {name!r}: {exc}") from None
+        inj.origin = (f"{scenario.file}: inject[{i}]", f"injector {name!r}")
+        out.append(inj)
     for spec in specs:
+        if len(spec) > 4096:
+            raise InputError(f"--inject: the spec is too long ({len(spec)} characters)")
         name, params = parse_spec(spec)
         try:
-            out.append(make(name, params, len(out)))
+            inj = make(name, params, len(out))
         except ParamError as exc:
             raise InputError(f"--inject {spec!r}: injector {name!r}, parameter {exc.param!r}: {exc}") from None
+        inj.origin = (f"--inject {spec!r}", f"injector {name!r}")
+        out.append(inj)
     return out
+
+
+def param_error(inj: Any, exc: ParamError) -> InputError:
+    """A ParamError raised when an injector met the program (``bind``), naming where it came from."""
+    where, what = getattr(inj, "origin", (f"injector {inj.name!r}", ""))
+    if where.startswith("--inject"):
+        return InputError(f"{where}: {what}, parameter {exc.param!r}: {exc}")
+    return InputError(f"{where}.{exc.param}: {what}: {exc}")
 
 
 def specs_digest(digest: str, specs: Sequence[str]) -> str:
@@ -270,7 +342,7 @@ def describe() -> list[dict[str, Any]]:
         cls = injector_class(name)
         rows.append({"name": name, "description": cls.description,
                      "params": [{"name": p.name, "type": p.kind.__name__, "default": p.default, "help": p.help,
-                                 "choices": list(p.choices)} for p in cls.params],
+                                 "choices": list(p.choices), "range": p.range} for p in cls.params],
                      "explores": bool(cls.explores)})
     return rows
 
@@ -310,27 +382,13 @@ class PinnedChooser:
         return value if value < n else 0
 
 
-def barrier_dpor() -> Any:
-    """Optimal DPOR that knows the crash barrier: a ``restart`` step is blocked until every
-    thread arrived, so it is never co-enabled with an earlier step and its races are not real."""
-    from raceproof.strategies.dpor import Dpor
-
-    class BarrierDpor(Dpor):
-        def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
-            if trace[j].op == "restart":
-                return
-            super()._reverse(i, j, hb, trace)
-
-    return BarrierDpor()
-
-
 class PinnedStrategy:
     name = "dpor+placements"
     sound = True
     bounded = False
 
     def __init__(self, pins: dict[tuple[str, int, int], int]) -> None:
-        self.inner = barrier_dpor()
+        self.inner = Dpor()
         self.pins = pins
         self.points: set[tuple[str, int, int, int]] = set()
 

@@ -154,10 +154,11 @@ def scenario_for_name(base: Scenario, spec: str) -> Scenario:
     """The scenario of one table row, named ``<mount set>:w<workers>`` (as replay commands print)."""
     name, sep, w = spec.rpartition(":w")
     sets = {ms.name: ms for ms in all_mount_sets(5)}
-    if not sep or not w.isdigit() or name not in sets:
+    w_ok = w.isascii() and w.isdigit() and len(w) <= 3
+    if not sep or not w_ok or name not in sets:
         hint = closest(name or spec, sets)
         raise InputError(f"--mount-set {spec!r}: expected <mount set>:w<workers> with a set of 'verify --mount-sets'"
-                         + (f"; did you mean {hint + ':w' + (w if w.isdigit() else '2')!r}?" if hint else ""))
+                         + (f"; did you mean {hint + ':w' + (w if w_ok else '2')!r}?" if hint else ""))
     if not 1 <= int(w) <= 64:
         raise InputError(f"--mount-set {spec!r}: workers must be between 1 and 64")
     return scenario_for(base, sets[name], int(w))
@@ -183,7 +184,7 @@ def _row_progress(total: int) -> Any:
     """A progress line on stderr (only on a terminal): which row is being proved."""
     from rich.console import Console
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False, emoji=False)
     if not err.is_terminal:
         return lambda _label: None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -212,7 +213,7 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
     from rich.console import Console
 
-    from raceproof.cli import table
+    from raceproof.cli import STATUS, table
     from raceproof.runs import verify
 
     rows: list[dict[str, Any]] = []
@@ -224,6 +225,7 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
         for w in workers:
             progress(f"{ms.name} w{w}")
             sc = scenario_for(base, ms, w)
+            STATUS["rows"] = len(rows)  # for the summary of an interrupted run
             vr = verify(sc, strategy, max_executions, shrink=False, driver=driver)
             r = vr.result
             exp = expected_verdict(base.algorithm, ms, w)
@@ -249,7 +251,7 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
                           "all_met": ok}, indent=2))
         return code
     cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]
-    console = Console(highlight=False, width=200)
+    console = Console(highlight=False, width=200, markup=False, emoji=False)
     console.print(table(rows, cols, f"{base.algorithm}: every mount set up to {k} mounts"))
     for row in rows:
         if row.get("replay_command"):

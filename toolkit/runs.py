@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raceproof import token as tokens
+from raceproof.errors import TokenError
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import ExploreResult, run_exploration
+from raceproof.numbers import exact
 from raceproof.scenario import IncidentProgram, Scenario
 from raceproof.strategies import make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
@@ -75,23 +77,36 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
 
 
 def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
-           inject: Sequence[str] = (), mount_set: str | None = None) -> ReplayResult:
+           inject: Sequence[str] = (), mount_set: str | None = None,
+           token_source: str | None = None) -> ReplayResult:
     """Run one execution: the given token, else the scenario's pinned token, else a seeded walk."""
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
+    source_file = scenario.file
+    if token_source is None:
+        token_source = "--token" if token is not None else f"{scenario.file}: token"
     if token is None and scenario.token:
         token, source = scenario.token, "pinned token (scenario 'token')"
     elif token is not None:
         source = "token"
     else:
         source = f"seeded random walk (seed {scenario.seed})"
+    choices: list[int] = []
+    if token is not None:  # decoded before any sandbox exists
+        try:
+            choices = tokens.decode(token, program.digest, source_file)
+        except TokenError as exc:
+            raise TokenError(f"{token_source}: {str(exc).removeprefix('token: ')}") from None
     with Runner(program, backend) as runner:
         if token is not None:
-            choices = tokens.decode(token, program.digest, scenario.file)
-            chooser: Any = ReplayChooser(choices)
+            # a misfit never raises inside the scheduler: the run completes on the first enabled
+            # thread, and the misfit (or leftover choices) is a TokenError here (exit 2)
+            chooser: Any = ReplayChooser(choices, collect=True)
         else:
             chooser = RandomWalk(seed=scenario.seed).next_execution()
         execution = runner.run_single(chooser)
+        if token is not None and (misfit := chooser.leftover()) is not None:
+            raise TokenError(f"{token_source}: {misfit.removeprefix('token: ')}")
     tok = tokens.encode(program.digest, execution.choices)
     command = replay_command(scenario, tok, backend, inject, mount_set)
     return ReplayResult(scenario, backend, tok, execution, command, source, list(inject))
@@ -112,10 +127,36 @@ class VerifyResult:
         return self.scenario.expect_verify
 
 
+#: executions explored by ``verify`` in this process: finished calls, and the running one (the
+#: one-line summary of an interrupted command reports them)
+EXPLORED = {"finished": 0, "current": 0, "failing": 0}
+
+
+def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int, int, int], None]:
+    def note(done: int, failing: int, pending: int = -1) -> None:
+        EXPLORED["current"] = done
+        EXPLORED["failing"] = failing
+        if progress is not None:
+            progress(done, failing, pending)
+
+    return note
+
+
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
            **options: Any) -> VerifyResult:
+    EXPLORED["current"] = 0
+    vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
+                 **options)
+    EXPLORED["finished"] += vr.result.executions
+    EXPLORED["current"] = 0
+    return vr
+
+
+def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
+            inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
+            **options: Any) -> VerifyResult:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -187,7 +228,7 @@ def verify_json(vr: VerifyResult) -> dict[str, Any]:
         "backend": vr.backend, "strategy": r.strategy, "verdict": r.verdict, "expected": vr.expected,
         "complete": r.complete, "stop_reason": r.stop_reason, "executions": r.executions,
         "blocked": r.blocked, "equivalence_classes": r.classes if r.complete else None,
-        "naive_interleavings": str(r.naive_interleavings), "failing_executions": r.failing,
+        "naive_interleavings": exact(r.naive_interleavings), "failing_executions": r.failing,
         "steps": r.steps, "wall_time_s": round(r.wall_time, 4), "counterexample": None,
     }
     if vr.placements is not None:

@@ -8,8 +8,13 @@ closest known one. The keys are documented in ``scenarios/README.md``.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
+import inspect
 import json
 import os
+import stat as S
+import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +22,7 @@ from typing import Any
 
 from raceproof.archives import generate
 from raceproof.checks import expected_tree, incident_violations
-from raceproof.errors import ScenarioError, closest
+from raceproof.errors import InputError, ScenarioError, closest
 from raceproof.execution import Execution, Violation
 from raceproof.fs import BACKENDS, Vfs
 from raceproof.models import tar
@@ -25,7 +30,7 @@ from raceproof.models.guest_download import Job, Pipeline, short_label
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 
-MODEL_VERSION = "guest-download/2"  # 2: fd-relative remove_dir_all walk, tar-rs fixes
+MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs fixes; 3: fidelity (issue 9)
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions"}
@@ -33,6 +38,20 @@ MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
 INITIAL_KEYS = {"dirs", "files", "symlinks"}
+#: the largest scenario or token file read (bytes): inputs are never read unbounded
+MAX_INPUT = 1 << 22
+#: POSIX limits the Vfs models on every backend (bytes): a component, and a whole path with its NUL
+NAME_MAX = 255
+PATH_MAX = 4096
+#: integers in scenario files (seeds, budgets) must fit in 63 bits
+MAX_INT = (1 << 63) - 1
+MAX_BUDGET = 10**9
+#: the largest explicit archive member (bytes), and how many of each thing a scenario may list
+MAX_MEMBER = 1 << 20
+MAX_MEMBERS = 1000
+MAX_MOUNTS = 64
+MAX_INITIAL = 10_000
+MAX_INJECT = 32
 
 
 @dataclass
@@ -97,11 +116,20 @@ class IncidentProgram:
         self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots))
                      for i, m in enumerate(scenario.mounts)]
         self.pipeline = self._pipeline()
-        for inj in self.injectors:  # let injectors learn the mounts and jobs
-            getattr(inj, "bind", lambda _p: None)(self)
-        # injectors may add virtual threads (e.g. a still-running writer of the previous run)
-        self.names = self.pipeline.thread_names() + [
-            n for inj in self.injectors for n in getattr(inj, "extra_threads", lambda _p: [])(self)]
+        from raceproof.inject import ParamError, param_error
+
+        try:
+            for inj in self.injectors:  # let injectors learn the mounts and jobs
+                current = inj
+                getattr(inj, "bind", lambda _p: None)(self)
+            # injectors may add virtual threads (e.g. a still-running writer of the previous run)
+            self.names = self.pipeline.thread_names() + [
+                n for inj in self.injectors for n in getattr(inj, "extra_threads", lambda _p: [])(self)]
+            for inj in self.injectors:  # parameters that name a thread
+                current = inj
+                getattr(inj, "check_program", lambda _p: None)(self)
+        except ParamError as exc:  # a parameter that cannot apply to this scenario
+            raise param_error(current, exc) from None
         self.digest = scenario.digest
         self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
         self.initial: dict[str, str] = {}
@@ -112,15 +140,24 @@ class IncidentProgram:
 
     def setup(self, vfs: Vfs) -> None:
         s = self.scenario
-        for d in s.initial_dirs:
-            vfs.makedirs(d)
-        for p, data in sorted(s.initial_files.items()):
-            vfs.put(p, data)
-        for p, target in sorted(s.initial_links.items()):
-            vfs.makedirs(p.rsplit("/", 1)[0] or "/")
-            vfs.symlink(target, p)
+        try:
+            for d in s.initial_dirs:
+                vfs.makedirs(d)
+            for p, data in sorted(s.initial_files.items()):
+                vfs.put(p, data)
+            for p, target in sorted(s.initial_links.items()):
+                vfs.makedirs(p.rsplit("/", 1)[0] or "/")
+                vfs.symlink(target, p)
+        except OSError as exc:  # validation rules out known conflicts; this names what is left
+            raise ScenarioError(s.file, "initial", f"the initial tree cannot be built: {exc.filename}: "
+                                                   f"{os.strerror(exc.errno or 0)}") from None
         for inj in self.injectors:
-            getattr(inj, "setup", lambda _v: None)(vfs)
+            try:
+                getattr(inj, "setup", lambda _v: None)(vfs)
+            except OSError as exc:
+                where, what = getattr(inj, "origin", (f"injector {inj.name!r}", ""))
+                raise InputError(f"{where}: {what}: cannot plant its files on the initial tree: {exc.filename}: "
+                                 f"{os.strerror(exc.errno or 0)}") from None
         self.initial = vfs.tree()
 
     def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
@@ -172,6 +209,22 @@ def _typed(file: str, fld: str, value: Any, kind: type | tuple[type, ...], what:
     return value
 
 
+def _int(file: str, fld: str, value: Any, lo: int, hi: int) -> int:
+    _typed(file, fld, value, int, "an integer")
+    if not lo <= value <= hi:
+        raise _err(file, fld, f"must be between {lo} and {hi} (got {value})")
+    return int(value)
+
+
+def check_path_limits(file: str, fld: str, path: str) -> None:
+    """NAME_MAX and PATH_MAX, as every backend's ``Vfs`` enforces them (ENAMETOOLONG)."""
+    if len(path.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+        raise _err(file, fld, f"is longer than PATH_MAX ({PATH_MAX - 1} bytes)")
+    for comp in path.split("/"):
+        if len(comp.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise _err(file, fld, f"component {comp[:20]!r}... is longer than NAME_MAX ({NAME_MAX} bytes)")
+
+
 def check_mount_path(file: str, fld: str, path: Any) -> str:
     """Mount paths must be absolute and normalized: no '.', '..', empty component or trailing '/'."""
     _typed(file, fld, path, str, "a string")
@@ -188,27 +241,122 @@ def check_mount_path(file: str, fld: str, path: Any) -> str:
         raise _err(file, fld, f"must be normalized: no '.' or '..' components (got {path!r})")
     if "\0" in path:
         raise _err(file, fld, "must not contain NUL")
+    check_path_limits(file, fld, path)
     return path
 
 
-def load(path: str | os.PathLike[str]) -> Scenario:
-    """Load and validate a scenario file."""
-    file = os.fspath(path)
+def read_input(file: str, what: str = "scenario file", limit: int = MAX_INPUT) -> str:
+    """The text of a small, regular, UTF-8 input file, or a one-line InputError naming the file.
+
+    FIFOs, devices and sockets are refused before reading (``O_NONBLOCK``: opening a FIFO with no
+    writer does not block), and at most `limit` bytes are ever read."""
     try:
-        with open(file, "rb") as fh:
-            raw = tomllib.load(fh)
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ScenarioError(file, "", "no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(file, "", "is a directory, not a scenario file") from None
+        raise InputError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read {what}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if S.S_ISDIR(st.st_mode):
+            raise InputError(f"{file}: is a directory, not a {what}")
+        if not S.S_ISREG(st.st_mode):
+            raise InputError(f"{file}: is not a regular file (a FIFO, device or socket); give a {what}")
+        if st.st_size > limit:
+            raise InputError(f"{file}: {what} is too large ({st.st_size} bytes; at most {limit})")
+        chunks = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 16, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise InputError(f"{file}: {what} is too large (more than {limit} bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{file}: {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") \
+            from None
+
+
+def load(path: str | os.PathLike[str], *, allow_import: Sequence[str] = ()) -> Scenario:
+    """Load and validate a scenario file.
+
+    A scenario file is data: ``algorithm = "module:function"`` is refused unless `allow_import`
+    names the module (or a ``.py`` file defining it): see ``allow_algorithms``."""
+    file = os.fspath(path)
+    text = read_input(file, "scenario file")
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, "", f"malformed TOML: {exc}") from None
-    except OSError as exc:
-        raise ScenarioError(file, "", f"cannot read: {exc.strerror}") from None
-    return parse(raw, file)
+    except RecursionError:
+        raise ScenarioError(file, "", "malformed TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (int conversion limit)
+        raise ScenarioError(file, "", f"unreadable value: {str(exc).split(';')[0]}") from None
+    return parse(raw, file, allow_import=allow_import)
 
 
-def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
+def import_allowed(specs: Sequence[str]) -> set[str]:
+    """Import the modules the user opted into (``--allow-import``), now, before any sandbox exists.
+
+    Each spec is a module name (``mypkg.algos``) or the path of a ``.py`` file (imported as its
+    stem). Returns the module names a scenario's ``algorithm = "module:function"`` may then use."""
+    names: set[str] = set()
+    for spec in specs:
+        if spec.endswith(".py"):
+            name = os.path.basename(spec)[:-3]
+            if not name.isidentifier():
+                raise InputError(f"--allow-import {spec!r}: {name!r} is not a valid module name")
+            if name not in sys.modules:
+                read_input(spec, "Python file")  # a regular, small, readable file
+                try:
+                    mod_spec = importlib.util.spec_from_file_location(name, spec)
+                    assert mod_spec is not None and mod_spec.loader is not None
+                    module = importlib.util.module_from_spec(mod_spec)
+                    sys.modules[name] = module
+                    mod_spec.loader.exec_module(module)
+                except Exception as exc:  # the user's own code: report it on one line
+                    sys.modules.pop(name, None)
+                    raise InputError(f"--allow-import {spec!r}: cannot import: {type(exc).__name__}: {exc}") \
+                        from None
+        else:
+            name = spec
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise InputError(f"--allow-import {spec!r}: not a module name or a .py file")
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                raise InputError(f"--allow-import {spec!r}: cannot import: {type(exc).__name__}: {exc}") from None
+        names.add(name)
+    return names
+
+
+def _user_algorithm(file: str, algorithm: str, allow_import: Sequence[str]) -> None:
+    """Check ``module:function`` against the opt-in list; it must be an ``async def`` function."""
+    module, _, attr = algorithm.partition(":")
+    if not module or not attr or ":" in attr:
+        raise _err(file, "algorithm", f"must be 'pre-cleanup', 'fixed' or 'module:function' (got {algorithm!r})")
+    allowed = import_allowed(allow_import)
+    if module not in allowed:
+        raise _err(file, "algorithm", f"{algorithm!r} names Python code, and a scenario file is data: it runs "
+                                      f"only when you allow it (raceproof --allow-import {module} ...; "
+                                      f"Python: load(path, allow_import=[{module!r}]))")
+    fn = getattr(sys.modules[module], attr, None)
+    if fn is None:
+        raise _err(file, "algorithm", f"module {module!r} has no attribute {attr!r}")
+    if not inspect.iscoroutinefunction(fn):
+        raise _err(file, "algorithm", f"{algorithm!r} must be an 'async def' function (fs, job)")
+
+
+def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequence[str] = ()) -> Scenario:
+    """Validate a scenario table; `allow_import` as in ``load``."""
     _check_keys(file, "", raw, TOP_KEYS)
     if "name" not in raw:
         raise _err(file, "name", "is required")
@@ -218,13 +366,15 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
         hint = closest(algorithm, ALGORITHMS)
         raise _err(file, "algorithm", f"must be 'pre-cleanup', 'fixed' or 'module:function' (got {algorithm!r})"
                                       + (f"; did you mean {hint!r}?" if hint else ""))
+    if algorithm not in ALGORITHMS:
+        _user_algorithm(file, algorithm, allow_import)
     workers = _typed(file, "workers", raw.get("workers", 4), int, "an integer")
     if not 1 <= workers <= 64:
         raise _err(file, "workers", f"must be between 1 and 64 (got {workers})")
     backend = _typed(file, "backend", raw.get("backend", "memory"), str, "a string")
     if backend not in BACKENDS:
         raise _err(file, "backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    seed = _typed(file, "seed", raw.get("seed", 0), int, "an integer")
+    seed = _int(file, "seed", raw.get("seed", 0), 0, MAX_INT)
     expect = _typed(file, "expect", raw.get("expect", {}), dict, "a table")
     _check_keys(file, "expect", expect, EXPECT_KEYS)
     er = expect.get("replay")
@@ -242,6 +392,8 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
     mounts_raw = raw.get("mounts")
     if not isinstance(mounts_raw, list) or not mounts_raw:
         raise _err(file, "mounts", "must be a non-empty array of tables ([[mounts]])")
+    if len(mounts_raw) > MAX_MOUNTS:
+        raise _err(file, "mounts", f"at most {MAX_MOUNTS} mounts (got {len(mounts_raw)})")
     mounts: list[Mount] = []
     seen: dict[str, int] = {}
     for i, m in enumerate(mounts_raw):
@@ -269,22 +421,32 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
     for p, v in links.items():
         check_mount_path(file, f"initial.symlinks.{p!r}", p)
         _typed(file, f"initial.symlinks.{p!r}", v, str, "a string")
+        if not v:
+            raise _err(file, f"initial.symlinks.{p!r}", "the target must not be empty")
+        if "\0" in v:
+            raise _err(file, f"initial.symlinks.{p!r}", "the target must not contain NUL")
+        if len(v.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+            raise _err(file, f"initial.symlinks.{p!r}", f"the target is longer than PATH_MAX ({PATH_MAX - 1} bytes)")
+    if len(dirs) + len(files) + len(links) > MAX_INITIAL:
+        raise _err(file, "initial", f"at most {MAX_INITIAL} entries in all (got {len(dirs) + len(files) + len(links)})")
+    _initial_conflicts(file, dirs, files, links)
     mount_sets = _typed(file, "mount_sets", raw.get("mount_sets", 0), int, "an integer")
     if not 0 <= mount_sets <= 5:
         raise _err(file, "mount_sets", f"must be between 0 and 5 (got {mount_sets})")
     max_exec = raw.get("max_executions")
     if max_exec is not None:
-        _typed(file, "max_executions", max_exec, int, "an integer")
-        if max_exec < 1:
-            raise _err(file, "max_executions", f"must be at least 1 (got {max_exec})")
+        _int(file, "max_executions", max_exec, 1, MAX_BUDGET)
     verify_digest = _typed(file, "verify_digest", raw.get("verify_digest", True), bool, "true or false")
     enoent = _typed(file, "rust_enoent_tolerant", raw.get("rust_enoent_tolerant", True), bool, "true or false")
     description = _typed(file, "description", raw.get("description", ""), str, "a string")
     inject = _typed(file, "inject", raw.get("inject", []), list, "an array of tables ([[inject]])")
+    if len(inject) > MAX_INJECT:
+        raise _err(file, "inject", f"at most {MAX_INJECT} injectors (got {len(inject)})")
     for j, inj in enumerate(inject):
         _typed(file, f"inject[{j}]", inj, dict, "a table")
         if "name" not in inj:
             raise _err(file, f"inject[{j}].name", "is required")
+        _typed(file, f"inject[{j}].name", inj["name"], str, "a string")
     scenario = Scenario(
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
@@ -303,12 +465,36 @@ def parse(raw: dict[str, Any], file: str = "<scenario>") -> Scenario:
     return scenario
 
 
+def _initial_conflicts(file: str, dirs: list[str], files: dict[str, str], links: dict[str, str]) -> None:
+    """The initial tree must be buildable: one kind per path, and nothing below a file or a symlink
+    (a directory's parents are directories)."""
+    kinds: dict[str, tuple[str, str]] = {}  # path -> (kind, field)
+    for j, d in enumerate(dirs):
+        kinds.setdefault(d, ("dir", f"initial.dirs[{j}]"))
+    for kind, table, name in (("file", files, "files"), ("symlink", links, "symlinks")):
+        for p in table:
+            fld = f"initial.{name}.{p!r}"
+            if p in kinds:
+                other_kind, other = kinds[p]
+                raise _err(file, fld, f"conflicts with {other} (a {other_kind} on the same path)")
+            kinds[p] = (kind, fld)
+    for p, (kind, fld) in sorted(kinds.items()):
+        parent = p.rsplit("/", 1)[0]
+        while parent:
+            if parent in kinds and kinds[parent][0] != "dir":
+                pk, pf = kinds[parent]
+                raise _err(file, fld, f"is below {pf}, a {pk}: a {kind} cannot be created there")
+            parent = parent.rsplit("/", 1)[0]
+
+
 def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> list[tar.Member]:
     if "members" in m and "files" in m:
         raise _err(file, f"{where}.members", "give either 'members' or 'files', not both")
     if "members" in m:
         out = []
         raw = _typed(file, f"{where}.members", m["members"], list, "an array of tables")
+        if len(raw) > MAX_MEMBERS:
+            raise _err(file, f"{where}.members", f"at most {MAX_MEMBERS} members (got {len(raw)})")
         for k, mem in enumerate(raw):
             w = f"{where}.members[{k}]"
             _typed(file, w, mem, dict, "a table")
@@ -322,8 +508,16 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
             kind = mem.get("kind", "file")
             if kind not in ("file", "dir", "symlink", "hardlink"):
                 raise _err(file, f"{w}.kind", f"must be file, dir, symlink or hardlink (got {kind!r})")
-            if len(mem["name"].encode()) > 99:
+            if len(mem["name"].encode("utf-8", "surrogatepass")) > 99:
                 raise _err(file, f"{w}.name", "must be at most 99 bytes (ustar)")
+            if "\0" in mem["name"]:
+                raise _err(file, f"{w}.name", "must not contain NUL")
+            if "target" in mem and len(mem["target"].encode("utf-8", "surrogatepass")) > 99:
+                raise _err(file, f"{w}.target", "must be at most 99 bytes (ustar linkname)")
+            if "\0" in mem.get("target", ""):
+                raise _err(file, f"{w}.target", "must not contain NUL")
+            if len(mem.get("data", "").encode("utf-8", "surrogatepass")) > MAX_MEMBER:
+                raise _err(file, f"{w}.data", f"must be at most {MAX_MEMBER} bytes")
             out.append(tar.Member(str(mem["name"]), kind, str(mem.get("data", "")).encode(),
                                   str(mem.get("target", ""))))
         return out
@@ -333,5 +527,5 @@ def _members(file: str, where: str, m: dict[str, Any], default_seed: int) -> lis
     flavor = m.get("flavor", "skill" if "/skills/" in m["path"] else "instructions")
     if flavor not in ("skill", "instructions"):
         raise _err(file, f"{where}.flavor", f"must be 'skill' or 'instructions' (got {flavor!r})")
-    seed = _typed(file, f"{where}.seed", m.get("seed", default_seed), int, "an integer")
+    seed = _int(file, f"{where}.seed", m.get("seed", default_seed), 0, MAX_INT)
     return generate(seed, files, flavor)

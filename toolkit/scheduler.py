@@ -106,6 +106,9 @@ class Scheduler:
         self.current = -1
         self.next_to_run: int | None = None
         self._self_released = False
+        #: synchronisation state of this execution (``SchedFS.set_event``/``barrier``)
+        self.events: set[str] = set()
+        self.barriers: dict[str, set[int]] = {}
         #: the machinery's error that stopped this execution (re-raised by the runner), else None
         self.fatal: BaseException | None = None
         self._active = len(self.threads)
@@ -263,10 +266,21 @@ class Scheduler:
                                 "run it with the Trio driver")
 
     async def step(self, tid: int, op: str, path: str, fn: Callable[..., Any], *args: Any,
-                   detail: str = "", render: Callable[[Any], str] | None = None, awaits: bool = False) -> Any:
-        """One scheduling point, then one atomic step on the filesystem."""
+                   detail: str = "", render: Callable[[Any], str] | None = None, awaits: bool = False,
+                   until: Callable[[], bool] | None = None) -> Any:
+        """One scheduling point, then one atomic step on the filesystem.
+
+        With `until`, the thread is not enabled (cannot be chosen) while ``until()`` is false: a
+        blocking step. The condition must be monotone (see ``raceproof.steps``)."""
         t = self.threads[tid]
-        await self._park(t)
+        if until is None:
+            await self._park(t)
+        else:
+            t.wait = until
+            try:
+                await self._park(t)
+            finally:
+                t.wait = None
         index = len(self.trace)
         if index >= self.max_steps:
             self.fail(StepBudgetExceeded(self.max_steps, self.choices))

@@ -159,6 +159,43 @@ class SchedFS:
         """A thread-local step with no filesystem footprint (e.g. a download)."""
         await self._step(op, path, lambda: None, detail=detail)
 
+    # synchronisation: blocking steps partial-order reduction understands ------------------
+    async def set_event(self, name: str) -> None:
+        """Set the one-shot event `name` (like ``threading.Event.set``); setting it again is a no-op."""
+        def fire() -> None:
+            self.vfs.fp.writes.add("ev:" + name)
+            self.sched.events.add(name)
+
+        await self._step("set_event", name, fire)
+
+    async def wait_event(self, name: str) -> None:
+        """Block until the event `name` is set (a step that cannot run before the ``set_event``)."""
+        def passed() -> None:
+            self.vfs.fp.reads.add("ev:" + name)
+            self.vfs.fp.waits.add("ev:" + name)
+            self.vfs.fp.need = 1
+
+        await self._step("wait_event", name, passed, until=lambda: name in self.sched.events)
+
+    async def barrier(self, name: str, parties: int) -> None:
+        """``std::sync::Barrier::wait`` for `parties` threads: one step to arrive, then a blocking
+        step that runs once all have arrived. Arrivals commute with each other."""
+        if parties < 1:
+            raise ValueError(f"barrier {name!r}: parties must be at least 1")
+        arrived = self.sched.barriers.setdefault(name, set())
+
+        def arrive() -> None:
+            self.vfs.fp.touches.add("bar:" + name)
+            arrived.add(self.tid)
+
+        def passed() -> None:
+            self.vfs.fp.lists.add("bar:" + name)
+            self.vfs.fp.waits.add("bar:" + name)
+            self.vfs.fp.need = parties
+
+        await self._step("barrier_arrive", name, arrive, detail=f"{parties} parties")
+        await self._step("barrier_wait", name, passed, until=lambda: len(arrived) >= parties)
+
     def choose(self, label: str, n: int) -> int:
         """A recorded data choice in ``range(n)`` (not a scheduling point)."""
         return self.sched.choose_value(self.tid, label, n)

@@ -10,6 +10,13 @@ A *footprint* is what one executed step actually touched, computed from its effe
   depends on emptiness).
 - ``touches``: directories whose entry set it changed (creating or removing an entry).
 
+``waits`` marks the resources (among its reads and listings) whose state *enabled* a blocking step
+(``SchedFS.wait_event``, ``SchedFS.barrier``), and ``need`` how many threads' steps on them it
+takes (an event: one ``set_event``; a barrier: every party's arrival). Those conditions are
+monotone (once true, true for the rest of the execution). Partial-order reduction reverses a race
+between an enabling step and the blocking step only when enough *other* enabling steps would
+still come first (``raceproof.strategies.dpor``); otherwise that order is forced.
+
 Two steps of different threads are dependent when one writes what the other reads or writes, or
 when one changes the entry set of a directory the other listed. Creating two different entries in
 one directory is independent; listing that directory is dependent with both. Writing an existing
@@ -39,9 +46,16 @@ class Footprint:
     writes: frozenset[str] = EMPTY
     lists: frozenset[str] = EMPTY
     touches: frozenset[str] = EMPTY
+    waits: frozenset[str] = EMPTY
+    need: int = 0
 
     def is_empty(self) -> bool:
         return not (self.reads or self.writes or self.lists or self.touches)
+
+    def enables(self, blocked: Footprint) -> bool:
+        """Whether this step counts towards the condition of the blocking step `blocked`."""
+        return bool(blocked.waits) and not (blocked.waits.isdisjoint(self.writes)
+                                            and blocked.waits.isdisjoint(self.touches))
 
 
 NO_FOOTPRINT = Footprint()
@@ -61,19 +75,22 @@ def dependent(a: Footprint, b: Footprint) -> bool:
 class FootprintBuilder:
     """Accumulates a step's footprint while the step runs."""
 
-    __slots__ = ("lists", "reads", "touches", "writes")
+    __slots__ = ("lists", "need", "reads", "touches", "waits", "writes")
 
     def __init__(self) -> None:
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.lists: set[str] = set()
         self.touches: set[str] = set()
+        self.waits: set[str] = set()
+        self.need = 0
 
     def build(self) -> Footprint:
         if not (self.reads or self.writes or self.lists or self.touches):
             return NO_FOOTPRINT
         return Footprint(
-            frozenset(self.reads), frozenset(self.writes), frozenset(self.lists), frozenset(self.touches)
+            frozenset(self.reads), frozenset(self.writes), frozenset(self.lists), frozenset(self.touches),
+            frozenset(self.waits), self.need,
         )
 
 

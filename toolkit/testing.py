@@ -282,7 +282,7 @@ OPS = ("write_file", "read_file", "mkdir", "rmdir", "unlink", "listdir", "rename
 ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "mkdir", "rmdir", "unlink",
            "listdir", "readdir", "opendir", "rename", "exists", "is_dir", "stat", "lstat", "symlink", "readlink",
            "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
-           "create_excl")
+           "create_excl", "set_event", "wait_event", "barrier")
 #: ``SchedFS`` methods that are not filesystem operations (no path to race on)
 NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
 
@@ -328,6 +328,9 @@ async def run_op(fs: SchedFS, op: Op) -> Any:
             data = await fs.read(h)
             await fs.close(h)
             return data
+        if op.name == "barrier":  # two parties: a thread with another barrier op, or a deadlock
+            await fs.barrier(op.path, 2)
+            return "ok"
         if op.name == "create_excl":
             h = await fs.open(op.path, "x")
             await fs.close(h)

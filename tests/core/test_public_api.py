@@ -45,3 +45,19 @@ def test_a_project_with_its_own_toolkit_package_runs_pytest(tmp_path) -> None:
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_the_fingerprint_covers_same_module_helpers_and_constants() -> None:
+    """Editing a helper the program calls (or a constant it reads) in its module changes the digest."""
+    from raceproof.fingerprint import fingerprint
+
+    def digest(helper_body: str, constant: str) -> str:
+        ns: dict[str, object] = {"__name__": "user_tests"}
+        exec(f"LIMIT = {constant}\ndef helper(x):\n    return {helper_body}\n"
+             "async def program(fs):\n    return helper(LIMIT)\n", ns)
+        return fingerprint([ns["program"]], None, None)
+
+    base = digest("x + 1", "3")
+    assert digest("x + 1", "3") == base
+    assert digest("x + 2", "3") != base
+    assert digest("x + 1", "4") != base

@@ -28,11 +28,11 @@ from raceproof.strategies.replay import ReplayChooser
 
 PINNED = {
     # pdf creates its destination; .claude's remove_dir_all deletes it; pdf's canonicalize: ENOENT
-    "incident": "rp1.e82295d69242.eNpjZIQBBiSAwoEBJmQAAAMTACY.3231e3f0",
+    "incident": "rp1.cc2e5b83b3ac.eNodiAEKADAQgsz-_-d1MyTQHO1pZNeSTfpbAjofBhgAQQ.cb20c6be",
     # every skill finishes, then .claude's remove_dir_all deletes their files: no error at all
-    "silent-loss": "rp1.e82295d69242.eNpjZEQBTAjAjAAABCMARw.44096ef4",
+    "silent-loss": "rp1.cc2e5b83b3ac.eNoViIEJAAAMgir__3kuIjEwLYnTle3Li_8SdLkDBxgATw.e76f7e5f",
     # pdf's create_dir_all adds .claude/skills after .claude's walk read .claude: rmdir ENOTEMPTY
-    "parent-enotempty": "rp1.e82295d69242.eNpjZGRkZGBgYGRghAMmBAAAAdAAJg.e997160c",
+    "parent-enotempty": "rp1.cc2e5b83b3ac.eNpjZGRkZGAAIhBgZGJiYmCCAwABZwAh.ad245bdb",
 }
 
 

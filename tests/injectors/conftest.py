@@ -27,7 +27,8 @@ def scenario(*, inject: list[dict[str, Any]] | None = None, mounts: list[dict[st
         "inject": inject or [],
     }
     raw.update(top)
-    return parse(raw, "<test>")
+    algo = str(raw.get("algorithm", ""))
+    return parse(raw, "<test>", allow_import=["chaos_algos"] if ":" in algo else [])
 
 
 @pytest.fixture(params=BACKENDS)

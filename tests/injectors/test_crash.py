@@ -47,7 +47,7 @@ def test_a_crash_really_stops_the_machine_and_the_rerun_repairs(backend: str) ->
     restarts = [e.index for e in ex.trace if e.op == "restart"]
     assert len(restarts) == 2 and min(restarts) > crash
     # after the crash and before the barrier, no step of any thread succeeds (the machine is down)
-    dead = [e for e in ex.trace[crash + 1:min(restarts)] if e.op not in ("arrive",)]
+    dead = [e for e in ex.trace[crash + 1:min(restarts)] if e.op not in ("barrier_arrive", "barrier_wait")]
     assert all(e.result == "-1 ECANCELED" for e in dead)
     assert ex.violations == []
     assert all(ex.tree.get(p) == d for p, d in program.expected.items())

@@ -8,6 +8,7 @@ import pytest
 from conftest import scenario
 
 from raceproof import token as tokens
+from raceproof.errors import TokenError
 from raceproof.execution import Runner
 from raceproof.inject import PinnedStrategy, explore_placements
 from raceproof.runs import program_for, replay, verify
@@ -105,6 +106,8 @@ def test_token_without_the_fault_decision_does_not_fault() -> None:
     decisions = [v for _, label, v in plain.execution.values if label.startswith("errno")]
     assert decisions and set(decisions) == {0}  # the fault decisions are in the token: "no fault"
     assert "-1 EIO" not in [e.result for e in plain.execution.trace]
+    with pytest.raises(TokenError, match="another program"):  # a token that does not fit is refused
+        replay(sc, tokens.encode(program.digest, [0] * len(ex.choices)))
 
 
 @pytest.mark.parametrize("name", ["ENOENT", "EEXIST", "EIO", "ENOSPC", "EACCES", "EMFILE", "EXDEV"])

@@ -42,7 +42,7 @@ def test_unknown_injector_lists_known_and_closest() -> None:
 
 @pytest.mark.parametrize(("spec", "fragment"), [
     ("errno:errno=EIOO", "parameter 'errno': must be one of"),
-    ("errno:at_most=-1", "parameter 'at_most': must be >= 0"),
+    ("errno:at_most=-1", "parameter 'at_most': must be between 0 and 4"),
     ("errno:at_most=x", "parameter 'at_most': must be int"),
     ("errno:at_mots=1", "parameter 'at_mots': unknown parameter; did you mean 'at_most'?"),
     ("errno:nth=2", "parameter 'nth': needs thread="),

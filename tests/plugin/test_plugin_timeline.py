@@ -132,16 +132,33 @@ def test_the_timeline_does_not_cut_at_the_failing_step_when_the_mechanism_is_lat
 
 
 def test_shrinking_the_incident_is_strictly_smaller():
-    from raceproof.runs import verify
+    """The incident as it happened (the scenario's pinned schedule: four threads, the skills
+    worker's canonicalize ENOENT) shrinks to a strictly smaller counterexample with the same
+    violations, all of whose steps before the failure are in its causal past."""
+    from raceproof.runs import program_for, replay
     from raceproof.scenario import load
+    from raceproof.shrink import _signature
 
     sc = load(ROOT / "scenarios" / "guest-download-2026-04-10.toml")
-    unshrunk = verify(sc, shrink=False).result.counterexample.execution
-    shrunk = verify(sc).result.counterexample.execution
-    u, s = cost(unshrunk), cost(shrunk)
-    assert s[2] < u[2], (u, s)  # steps to the failure
-    assert s <= u
+    pinned = replay(sc, None).execution
+    with Runner(program_for(sc), sc.backend) as runner:
+        shrunk = shrink_execution(runner, pinned)
+    u, s = cost(pinned), cost(shrunk)
+    assert _signature(shrunk) == _signature(pinned)
+    assert s[0] < u[0] and s[1] < u[1] and s[2] < u[2], (u, s)  # threads, preemptions, steps to the failure
+    cone_u = causal_past(pinned.trace, cone_targets(pinned))
+    cone_s = causal_past(shrunk.trace, cone_targets(shrunk))
+    assert len(cone_s) < len(cone_u), (len(cone_u), len(cone_s))
     end = s[2] - 1
-    targets = {t for t in cone_targets(shrunk) if t <= end}
-    assert causal_past(shrunk.trace, targets) == set(range(s[2])), "every step before the failure is in its past"
-    assert causal_past(unshrunk.trace, {t for t in cone_targets(unshrunk) if t <= u[2] - 1}) != set(range(u[2]))
+    assert causal_past(shrunk.trace, {t for t in cone_targets(shrunk) if t <= end}) == set(range(s[2]))
+    # the shrunk token replays exactly (re-recorded): the same trace again
+    again = replay(sc, _token(sc, shrunk)).execution
+    assert [(e.thread, e.op, e.path, e.result) for e in again.trace] == \
+        [(e.thread, e.op, e.path, e.result) for e in shrunk.trace]
+
+
+def _token(sc, ex) -> str:
+    from raceproof import token as tokens
+    from raceproof.runs import program_for
+
+    return tokens.encode(program_for(sc).digest, ex.choices)

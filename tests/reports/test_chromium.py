@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from raceproof.reports import html, screenshot
 
 BROWSER = screenshot.find_chromium()
@@ -195,7 +196,7 @@ def test_screenshot_shows_the_highlighted_failing_step(tmp_path, incident_report
     page = tmp_path / "report.html"
     page.write_text(html.render(incident_report), encoding="utf-8")
     png = tmp_path / "report.png"
-    screenshot.screenshot(page, png, 1500, 2400, scale=0.5)
+    screenshot.screenshot(page, png, 1500, 2400, scale=0.5)  # tall enough for the 24-step counterexample
     width, height, _ = screenshot.decode_png(png)
     assert (width, height) == (750, 1200)
     assert screenshot.count_color(png, screenshot.FAILING_FILL) > 50, "the failing step's box is not visible"

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from raceproof.reports import markdown
 
 MERMAID_DIR = os.environ.get("RACEPROOF_MERMAID_DIR", "")

@@ -58,6 +58,7 @@ def test_the_fix_passes_on_the_schedules_that_break_the_bug(full_incident_report
 
 def test_the_fixed_runs_replay_exactly_with_their_commands(full_incident_report, monkeypatch):
     from click.testing import CliRunner
+
     from raceproof.cli import main
 
     monkeypatch.chdir(ROOT)

@@ -17,6 +17,12 @@ from typing import Literal, Protocol
 Kind = Literal["dir", "file", "link"]
 OpenMode = Literal["r", "w", "x", "a"]
 
+#: POSIX limits (Linux values) every backend's ``Vfs`` enforces, so memory, fake and real agree:
+#: a path component longer than NAME_MAX bytes, or a path of PATH_MAX bytes or more (with its NUL
+#: it would not fit), is ENAMETOOLONG; so is a symlink target of PATH_MAX bytes or more
+NAME_MAX = 255
+PATH_MAX = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Stat:
@@ -81,8 +87,10 @@ def check_rename(backend: Backend, src: str, dst: str) -> bool:
         raise oserror(E.ENOENT, src)
     if src == dst:
         return True
-    if s.kind == "dir" and (dst + "/").startswith(src + "/"):
+    if s.kind == "dir" and (src == "/" or (dst + "/").startswith(src + "/")):
         raise oserror(E.EINVAL, dst)
+    if (src + "/").startswith(dst.rstrip("/") + "/"):  # the target is an ancestor of the source
+        raise oserror(E.ENOTEMPTY, dst)
     d = backend.lstat(dst)
     if d is None:
         return False

@@ -8,13 +8,14 @@ only ever calls it from the one virtual thread the scheduler released.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as S
 
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
-from raceproof.fs.base import Kind, OpenMode, Stat, check_rename
+from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, oserror
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -79,6 +80,8 @@ class FakeBackend:
         return self.os.write(handle, data)
 
     def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
+        if offset >= self.os.fstat(handle).st_size:
+            return b""  # Linux: end of file; pyfakefs raises EBADF past a concurrent truncation
         self.os.lseek(handle, offset, 0)
         if size >= 0:
             return bytes(self.os.read(handle, size))
@@ -95,6 +98,8 @@ class FakeBackend:
         return Stat(kind_of(st.st_mode), st.st_size, int(st.st_ino or 0))
 
     def symlink(self, target: str, path: str) -> None:
+        if len(target.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+            raise oserror(errno.ENAMETOOLONG, path)
         self.os.symlink(target, path)
 
     def link(self, src: str, dst: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as E
 import itertools
 
-from raceproof.fs.base import Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
 
 
 class _Node:
@@ -41,7 +41,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._inos = itertools.count(1)
         self._nodes: dict[str, _Node] = {}
-        self._handles: dict[int, tuple[_Node, bool]] = {}
+        self._handles: dict[int, list] = {}  # handle -> [node, writable, offset, append]
         self._next_handle = 3
         self.reset()
 
@@ -166,20 +166,29 @@ class MemoryBackend:
             node.data.clear()
         handle = self._next_handle
         self._next_handle += 1
-        self._handles[handle] = (node, mode != "r")
+        self._handles[handle] = [node, mode != "r", 0, mode == "a"]  # node, writable, offset, append
         return handle
 
-    def _handle(self, handle: int) -> tuple[_Node, bool]:
+    def _handle(self, handle: int) -> list:
         entry = self._handles.get(handle)
         if entry is None:
             raise oserror(E.EBADF, str(handle))
         return entry
 
     def write(self, handle: int, data: bytes) -> int:
-        node, writable = self._handle(handle)
+        """write(2) at the handle's own offset (O_APPEND: at the end), as the kernel does: two
+        handles that truncated one file overwrite each other from offset 0; past the end of a
+        file another handle truncated, the gap reads as zeros."""
+        h = self._handle(handle)
+        node, writable, offset, append = h
         if not writable:
             raise oserror(E.EBADF, str(handle))
-        node.data += data
+        if append:
+            offset = len(node.data)
+        elif offset > len(node.data):
+            node.data.extend(bytes(offset - len(node.data)))
+        node.data[offset:offset + len(data)] = data
+        h[2] = offset + len(data)
         return len(data)
 
     def read(self, handle: int, size: int = -1, offset: int = 0) -> bytes:
@@ -195,16 +204,18 @@ class MemoryBackend:
         return Stat(node.kind, len(node.data), node.ino)
 
     def symlink(self, target: str, path: str) -> None:
+        if len(target.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+            raise oserror(E.ENAMETOOLONG, path)
         if path in self._nodes:
             raise oserror(E.EEXIST, path)
         self._add(path, _Node("link", next(self._inos), target))
 
     def link(self, src: str, dst: str) -> None:
         node = self._get(src)
+        if dst in self._nodes:  # Linux creates the new name's dentry first: EEXIST before EPERM
+            raise oserror(E.EEXIST, dst)
         if node.kind == "dir":
             raise oserror(E.EPERM, src)
-        if dst in self._nodes:
-            raise oserror(E.EEXIST, dst)
         self._add(dst, node)
 
     def rename(self, src: str, dst: str) -> None:

@@ -9,13 +9,16 @@ nothing is touched. Final components are never followed (``O_NOFOLLOW``, ``follo
 
 from __future__ import annotations
 
+import errno as E
 import os
 import shutil
+import signal
 import stat as S
 import tempfile
+import weakref
 
 from raceproof.errors import SandboxViolation
-from raceproof.fs.base import Kind, OpenMode, Stat
+from raceproof.fs.base import Kind, OpenMode, Stat, oserror
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -33,44 +36,79 @@ def _kind(mode: int) -> Kind:
     return "file"
 
 
-def _confined(root: str, host: str) -> bool:
-    return host == root or host.startswith(root + os.sep)
+#: the roots of every open real backend in this process (SIGTERM and the interrupt watchdog clean them)
+_LIVE: dict[str, None] = {}
+
+
+def _remove_root(root: str) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    _LIVE.pop(root, None)  # only once it is gone: an interrupt during the removal finishes it
+
+
+def cleanup_all() -> None:
+    """Remove every sandbox still open (an interrupted process on its way out)."""
+    for root in list(_LIVE):
+        _remove_root(root)
 
 
 class RealBackend:
     name = "real"
 
     def __init__(self) -> None:
-        self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
+        # no signal handler may run between creating the temp dir and registering it for clean-up
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
+            _LIVE[self.root] = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        # the temp dir goes away even if the owner never reaches close() (a failed set-up before a
+        # context manager was entered, an exception in a constructor): at collection or exit
+        self._finalizer = weakref.finalize(self, _remove_root, self.root)
         self._closed = False
         self._pins: list[int] = []
+        # every call is relative to this fd: the kernel sees the scenario path (< PATH_MAX, as the
+        # Vfs enforces), never the longer host path, so long paths behave as on memory and fake
+        self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        weakref.finalize(self, _close_fd, self._fd)
 
     # the sandbox ---------------------------------------------------------------------------
     def host(self, path: str) -> str:
         """The host path for a scenario path, or SandboxViolation."""
+        self._rel(path)
+        return self.root if path == "/" else os.path.join(self.root, *path.split("/")[1:])
+
+    def _rel(self, path: str) -> str:
+        """`path` relative to the root fd ('.' for the root), after the sandbox checks."""
         if self._closed:
             raise SandboxViolation(f"{path}: the real backend is closed")
-        if not path.startswith("/") or "\0" in path:
+        if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
             raise SandboxViolation(f"{path!r}: not an absolute scenario path")
+        if path == "/":
+            return "."
         parts = path.split("/")[1:]
-        if path != "/" and any(p in ("", ".", "..") for p in parts):
+        if any(p in ("", ".", "..") for p in parts):
             raise SandboxViolation(f"{path!r}: not a normalized scenario path")
-        host = self.root if path == "/" else os.path.join(self.root, *parts)
-        parent = os.path.realpath(os.path.dirname(host)) if path != "/" else self.root
-        if not _confined(self.root, parent) or not _confined(self.root, host):
-            raise SandboxViolation(f"{path!r}: resolves outside the sandbox {self.root}")
-        return host
+        rel = path[1:]
+        parent = os.path.dirname(rel)
+        # defence in depth: the Vfs never hands over a path with a symlink among its ancestors
+        if parent and not _ancestors_are_dirs(self._fd, parent):
+            raise SandboxViolation(f"{path!r}: an ancestor is a symlink (it could leave the sandbox {self.root})")
+        return rel
 
-    def _call(self, fn, path: str, *args):  # type: ignore[no-untyped-def]
-        try:
-            return fn(self.host(path), *args)
-        except OSError as exc:
-            raise OSError(exc.errno, os.strerror(exc.errno or 0), path) from None
+    def _err(self, exc: OSError, path: str) -> OSError:
+        return OSError(exc.errno, os.strerror(exc.errno or 0), path)
 
     def pin_dir(self, path: str) -> None:
         """Hold an fd on a directory a walk opened, so its inode number cannot be reused (ext4
         recycles freed inodes at once) while ``Vfs`` uses it as the identity of that open directory."""
-        self._pins.append(int(self._call(os.open, path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)))
+        rel = self._rel(path)
+        try:
+            fd = os.open(rel, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
+        self._pins.append(fd)
 
     def unpin_dirs(self) -> None:
         pins, self._pins = self._pins, []
@@ -81,50 +119,86 @@ class RealBackend:
         if self._closed:
             raise SandboxViolation("the real backend is closed")
         self.unpin_dirs()
-        for name in os.listdir(self.root):
-            full = os.path.join(self.root, name)
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full)
+        for name in os.listdir(self._fd):
+            st = os.lstat(name, dir_fd=self._fd)
+            if S.S_ISDIR(st.st_mode):
+                shutil.rmtree(os.path.join(self.root, name))
             else:
-                os.unlink(full)
+                os.unlink(name, dir_fd=self._fd)
 
     def close(self) -> None:
         if not self._closed:
             self.unpin_dirs()
-            shutil.rmtree(self.root, ignore_errors=True)
             self._closed = True
+            self._finalizer()  # removes the tree (idempotent)
 
     # operations ----------------------------------------------------------------------------
     def lstat(self, path: str) -> Stat | None:
+        rel = self._rel(path)
         try:
-            st = os.lstat(self.host(path))
+            st = os.lstat(rel, dir_fd=self._fd)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._err(exc, path) from None
         return Stat(_kind(st.st_mode), st.st_size, st.st_ino)
 
     def readlink(self, path: str) -> str:
-        return str(self._call(os.readlink, path))
+        rel = self._rel(path)
+        try:
+            return os.readlink(rel, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
 
     def mkdir(self, path: str) -> None:
-        self._call(os.mkdir, path)
+        rel = self._rel(path)
+        try:
+            os.mkdir(rel, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
 
     def rmdir(self, path: str) -> None:
-        self._call(os.rmdir, path)
+        rel = self._rel(path)
+        if rel == ".":  # the sandbox root is never removed: as rmdir("/") on Linux (and memory, fake)
+            raise oserror(E.ENOTEMPTY if os.listdir(self._fd) else E.EBUSY, path)
+        try:
+            os.rmdir(rel, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
 
     def unlink(self, path: str) -> None:
-        self._call(os.unlink, path)
+        rel = self._rel(path)
+        try:
+            os.unlink(rel, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
 
     def listdir(self, path: str) -> list[tuple[str, Kind]]:
-        host = self.host(path)
+        """The entries of the directory `path` itself: a final symlink is never followed (ENOTDIR)."""
+        rel = self._rel(path)
         try:
-            with os.scandir(host) as it:
+            fd = os.open(rel, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._fd)
+        except OSError as exc:
+            if exc.errno == E.ELOOP:  # O_NOFOLLOW on a symlink: it is not a directory here
+                raise oserror(E.ENOTDIR, path) from None
+            raise self._err(exc, path) from None
+        try:
+            with os.scandir(fd) as it:
                 entries = [(e.name, _kind(e.stat(follow_symlinks=False).st_mode)) for e in it]
         except OSError as exc:
-            raise OSError(exc.errno, os.strerror(exc.errno or 0), path) from None
+            raise self._err(exc, path) from None
+        finally:
+            os.close(fd)
         return sorted(entries)
 
     def open(self, path: str, mode: OpenMode) -> int:
-        return int(self._call(os.open, path, _FLAGS[mode] | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        rel = self._rel(path)
+        if rel == "." and mode != "r":
+            raise oserror(E.EISDIR, path)
+        try:
+            return os.open(rel, _FLAGS[mode] | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=self._fd)
+        except OSError as exc:
+            raise self._err(exc, path) from None
 
     def write(self, handle: int, data: bytes) -> int:
         return os.write(handle, data)
@@ -146,19 +220,48 @@ class RealBackend:
         return Stat(_kind(st.st_mode), st.st_size, st.st_ino)
 
     def symlink(self, target: str, path: str) -> None:
+        rel = self._rel(path)
         try:
-            os.symlink(target, self.host(path))
+            os.symlink(target, rel, dir_fd=self._fd)
         except OSError as exc:
-            raise OSError(exc.errno, os.strerror(exc.errno or 0), path) from None
+            raise self._err(exc, path) from None
 
     def link(self, src: str, dst: str) -> None:
+        s, d = self._rel(src), self._rel(dst)
         try:
-            os.link(self.host(src), self.host(dst), follow_symlinks=False)
+            os.link(s, d, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
         except OSError as exc:
-            raise OSError(exc.errno, os.strerror(exc.errno or 0), dst) from None
+            raise self._err(exc, dst) from None
 
     def rename(self, src: str, dst: str) -> None:
+        s, d = self._rel(src), self._rel(dst)
+        if s == ".":  # the sandbox root never moves: '/' contains every destination
+            raise oserror(E.EINVAL, dst)
+        if d == ".":  # nor is it replaced: it contains `src`, so it is not empty
+            st = self.lstat(src)
+            raise oserror(E.ENOENT if st is None else E.ENOTEMPTY if st.kind == "dir" else E.EISDIR, dst)
         try:
-            os.rename(self.host(src), self.host(dst))
+            os.rename(s, d, src_dir_fd=self._fd, dst_dir_fd=self._fd)
         except OSError as exc:
-            raise OSError(exc.errno, os.strerror(exc.errno or 0), dst) from None
+            raise self._err(exc, dst) from None
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _ancestors_are_dirs(dir_fd: int, rel: str) -> bool:
+    """Every component of `rel` (relative to `dir_fd`) is a real directory, not a symlink."""
+    cur = ""
+    for part in rel.split("/"):
+        cur = f"{cur}/{part}" if cur else part
+        try:
+            st = os.lstat(cur, dir_fd=dir_fd)
+        except OSError:
+            return True  # a missing component: the call itself fails
+        if not S.S_ISDIR(st.st_mode):
+            return not S.S_ISLNK(st.st_mode)
+    return True

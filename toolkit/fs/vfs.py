@@ -15,7 +15,7 @@ import os
 import zlib
 from collections.abc import Callable
 
-from raceproof.fs.base import Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
@@ -42,6 +42,8 @@ class Vfs:
         # number a program sees does not depend on the interleaving (a real fd number would)
         self._handles: dict[int, list] = {}
         self._opened: dict[int, int] = {}
+        #: directories a walk holds open (``open_dir``): inode -> its current resolved path
+        self._open_dirs: dict[int, str] = {}
         #: the virtual thread whose step is running (set by the scheduler; -1 during set-up)
         self.thread = -1
         fast = getattr(backend, "kind", None)
@@ -66,6 +68,7 @@ class Vfs:
         self._created_by = {}
         self._handles = {}
         self._opened = {}
+        self._open_dirs = {}
 
     def name_setup_files(self) -> dict[int, str]:
         """Name every file of the initial tree by its path (``s:/a/b``): a name that is the same in
@@ -134,6 +137,19 @@ class Vfs:
         """
         if not path.startswith("/"):
             raise oserror(E.EINVAL, path)
+        # NAME_MAX / PATH_MAX, modelled here so that memory, fake and real agree (ENAMETOOLONG)
+        if len(path) > 63 and (len(path.encode("utf-8", "surrogatepass")) >= PATH_MAX
+                               or any(len(c.encode("utf-8", "surrogatepass")) > NAME_MAX for c in path.split("/"))):
+            raise oserror(E.ENAMETOOLONG, path)
+        if len(path) > 1 and path.endswith("/"):
+            # Linux: a trailing slash makes the lookup follow a final symlink (even under
+            # O_NOFOLLOW or lstat) and requires a directory (ENOTDIR otherwise). rmdir/unlink
+            # check their own final component (``_slash_final``).
+            full = self.resolve(path.rstrip("/") or "/", follow=True, nofollow_ancestors=nofollow_ancestors)
+            k = self._kind(full)
+            if k is not None and k != "dir":
+                raise oserror(E.ENOTDIR, path)
+            return full
         todo = [c for c in reversed(path.split("/")) if c]  # a stack: next component last
         cur = ""  # the resolved directory so far ("" is the root)
         links = 0
@@ -163,6 +179,8 @@ class Vfs:
                 if links > MAXSYMLINKS:
                     raise oserror(E.ELOOP, path)
                 target = self.backend.readlink(child)
+                if len("/".join([cur, target, *reversed(todo)]).encode("utf-8", "surrogatepass")) >= PATH_MAX:
+                    raise oserror(E.ENAMETOOLONG, path)  # the resolved path would not fit the backend
                 if target.startswith("/"):
                     cur = ""
                 todo.extend(c for c in reversed(target.split("/")) if c)
@@ -193,25 +211,47 @@ class Vfs:
     def _rethrow(exc: OSError, path: str) -> OSError:
         return OSError(exc.errno, os.strerror(exc.errno or 0), path)
 
-    def _dir_alive(self, path: str, ino: int) -> bool:
-        """Whether `path` still names the directory (inode `ino`) an fd-relative walk opened.
+    def _at_dir(self, ino: int) -> str | None:
+        """The current resolved path of the directory a walk holds open (inode `ino`), or None if it
+        is dead (removed, or replaced by another inode).
 
-        Models ``openat``/``unlinkat``/``getdents`` on a held directory fd: once that directory is
-        removed (or replaced by another one or a symlink) its fd sees a dead, empty directory. A
-        directory *moved* elsewhere is treated as dead too (the models do not rename while walking).
+        Models a held directory fd: ``openat``/``unlinkat``/``getdents`` act on *that directory*
+        wherever it is now. A directory renamed (or whose ancestor was renamed) keeps its fd: the
+        walk follows it to its new place (``rename`` updates the table). Its current path is looked
+        up (recording reads of every entry on it) so that a step on the fd is dependent with a
+        rename or removal of the directory or an ancestor: footprints name entries by path.
         The inode cannot be reused while the walk is live: the real backend pins it with an open fd.
         """
+        cur = self._open_dirs.get(ino)
+        if cur is None:
+            return None
         try:
-            full = self._final(path)
+            full = self._final(cur)
         except OSError:
-            return False
+            return None
         st = self.backend.lstat(full)
-        return st is not None and st.kind == "dir" and st.ino == ino
+        return full if st is not None and st.kind == "dir" and st.ino == ino else None
 
-    def _check_at(self, path: str, at: int | None) -> None:
-        """An fd-relative step on `path`'s final component, relative to directory inode `at`."""
-        if at is not None and not self._dir_alive(parent_of(path) if path != "/" else "/", at):
+    def _at_path(self, path: str, at: int | None) -> str:
+        """The scenario path an fd-relative step on `path`'s final component acts on: the name in
+        the directory `at` where that directory is now (ENOENT if it is dead)."""
+        if at is None:
+            return path
+        base = self._at_dir(at)
+        if base is None:
             raise oserror(E.ENOENT, path)
+        return join(base, path.rsplit("/", 1)[1])
+
+    def _slash_final(self, path: str) -> None:
+        """rmdir/unlink of ``name/``: the final component is not followed; it must be a directory."""
+        if len(path) > 1 and path.endswith("/"):
+            full = self.resolve(path.rstrip("/"), follow=False)
+            self.fp.reads.add(entry(full))
+            k = self._kind(full)
+            if k is None:
+                raise oserror(E.ENOENT, path)
+            if k != "dir":
+                raise oserror(E.ENOTDIR, path)
 
     # steps ---------------------------------------------------------------------------------
     def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
@@ -238,10 +278,13 @@ class Vfs:
         self._name_new(full)
 
     def rmdir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
-        """rmdir(2); with ``at`` it is ``unlinkat(dirfd, name, AT_REMOVEDIR)`` (see ``_dir_alive``)."""
-        self._check_at(path, at)
-        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        """rmdir(2); with ``at`` it is ``unlinkat(dirfd, name, AT_REMOVEDIR)`` (see ``_at_dir``)."""
+        self._slash_final(path)
+        full = self._final(self._at_path(path, at), nofollow_ancestors=nofollow_ancestors)
         self.fp.lists.add(full)
+        st = self.backend.lstat(full)
+        if st is not None and st.kind != "dir":  # a file or a symlink (pyfakefs says ENOENT for a dangling one)
+            raise oserror(E.ENOTDIR, path)
         try:
             self.backend.rmdir(full)
         except OSError as exc:
@@ -249,9 +292,9 @@ class Vfs:
         self._created(full)
 
     def unlink(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
-        """unlink(2); with ``at`` it is ``unlinkat(dirfd, name, 0)`` (see ``_dir_alive``)."""
-        self._check_at(path, at)
-        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        """unlink(2); with ``at`` it is ``unlinkat(dirfd, name, 0)`` (see ``_at_dir``)."""
+        self._slash_final(path)
+        full = self._final(self._at_path(path, at), nofollow_ancestors=nofollow_ancestors)
         try:
             self.backend.unlink(full)
         except OSError as exc:
@@ -261,11 +304,15 @@ class Vfs:
     def listdir(self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False,
                 at: int | None = None) -> list[tuple[str, Kind]]:
         """List a directory. With ``at`` (the inode ``opendir`` returned) it is ``getdents`` on that
-        open directory: a directory removed since is dead and lists as empty (glibc's ``readdir``
-        maps the kernel's ENOENT for a dead directory to end-of-directory)."""
-        if at is not None and not self._dir_alive(path, at):
-            return []
-        full = self._final(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
+        open directory, wherever it is now: a directory removed since is dead and lists as empty
+        (glibc's ``readdir`` maps the kernel's ENOENT for a dead directory to end-of-directory)."""
+        if at is not None:
+            base = self._at_dir(at)
+            if base is None:
+                return []
+            full = base
+        else:
+            full = self._final(path, follow=follow, nofollow_ancestors=nofollow_ancestors)
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
@@ -275,25 +322,24 @@ class Vfs:
         return self.backend.listdir(full)
 
     def opendir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> None:
-        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file, ELOOP for a symlink."""
+        """open(O_DIRECTORY|O_NOFOLLOW): ENOTDIR for a file and for a symlink (Linux checks
+        O_DIRECTORY before O_NOFOLLOW's ELOOP; tests/engine/test_errno_kernel.py)."""
         self.open_dir(path, nofollow_ancestors=nofollow_ancestors, at=at)
 
     def open_dir(self, path: str, *, nofollow_ancestors: bool = False, at: int | None = None) -> int:
         """``opendir`` that returns the directory's inode: the identity of the open fd, for the
         fd-relative steps of a walk (``at=``). With ``at`` it is ``openat(dirfd, name, ...)``. The
         inode is backend-specific: never put it in a trace."""
-        self._check_at(path, at)
-        full = self._final(path, nofollow_ancestors=nofollow_ancestors)
+        full = self._final(self._at_path(path, at), nofollow_ancestors=nofollow_ancestors)
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        if st.kind == "link":
-            raise oserror(E.ELOOP, path)
         if st.kind != "dir":
             raise oserror(E.ENOTDIR, path)
         pin = getattr(self.backend, "pin_dir", None)
-        if pin is not None:
+        if pin is not None and st.ino not in self._open_dirs:
             pin(full)
+        self._open_dirs[st.ino] = full
         return st.ino
 
     def open(self, path: str, mode: OpenMode) -> int:
@@ -384,8 +430,12 @@ class Vfs:
             raise self._rethrow(exc, path) from None
 
     def link(self, src: str, dst: str) -> None:
+        """link(2): the source is looked up first (ENOENT), then the new name (EEXIST), then a
+        directory source is refused (EPERM); the Vfs checks the first itself (pyfakefs says EEXIST)."""
         s = self._final(src)
         d = self._final(dst)
+        if self.backend.lstat(s) is None:
+            raise oserror(E.ENOENT, src)
         try:
             self.backend.link(s, d)
         except OSError as exc:
@@ -405,6 +455,10 @@ class Vfs:
             self.backend.rename(s, d)
         except OSError as exc:
             raise self._rethrow(exc, src) from None
+        if self._open_dirs and src_st is not None and src_st.kind == "dir" and s != d:
+            for ino, cur in self._open_dirs.items():  # open directory fds move with the directory
+                if cur == s or cur.startswith(s + "/"):
+                    self._open_dirs[ino] = d + cur[len(s):]
         self._created(s)
         self._created(d)
 

@@ -139,9 +139,10 @@ async def download(fs: SchedFS, job: Job, pipeline: Pipeline) -> bytes:
 
 
 async def fixed(fs: SchedFS, job: Job, pipeline: Pipeline) -> list[str]:
-    await create_dir_all(fs, job.root)
+    legacy = not pipeline.tolerate_enoent  # toolchains before 1.82: recursive create_dir_all too
+    await create_dir_all(fs, job.root, legacy=legacy)
     data = await download(fs, job, pipeline)
-    return await tar.unpack(fs, job.root, data)
+    return await tar.unpack(fs, job.root, data, legacy=legacy)
 
 
 async def pre_cleanup(fs: SchedFS, job: Job, pipeline: Pipeline) -> list[str]:
@@ -149,9 +150,10 @@ async def pre_cleanup(fs: SchedFS, job: Job, pipeline: Pipeline) -> list[str]:
         await remove_dir_all(fs, job.root, tolerate_enoent=pipeline.tolerate_enoent)
     except FileNotFoundError:
         pass
-    await create_dir_all(fs, job.root)
+    legacy = not pipeline.tolerate_enoent
+    await create_dir_all(fs, job.root, legacy=legacy)
     data = await download(fs, job, pipeline)
-    return await tar.unpack(fs, job.root, data)
+    return await tar.unpack(fs, job.root, data, legacy=legacy)
 
 
 def short_label(root: str, roots: Sequence[str]) -> str:

@@ -67,6 +67,17 @@ def _check_initial(tid: int, fp: Footprint, v: Seq) -> Seq | None:
     return v
 
 
+def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> bool:
+    """Whether blocking step `j` cannot run before step `p`: `p` enables it and, without `p`, too
+    few threads' enabling steps would come first (those before `p`, or not happening after it)."""
+    fj = trace[j].footprint
+    if not trace[p].footprint.enables(fj):
+        return False
+    others = {trace[k].thread for k in range(j)
+              if k != p and trace[k].footprint.enables(fj) and (k < p or not (hb[k] >> p) & 1)}
+    return len(others) < fj.need
+
+
 def _chain(v: Seq) -> Branch:
     root = Branch(v[0][0], v[0][1])
     cur = root
@@ -229,7 +240,7 @@ class Dpor:
             for p in sorted(preds, reverse=True):
                 if trace[p].thread == ev.thread:
                     continue
-                if not (mask >> p) & 1:
+                if not (mask >> p) & 1 and not _forced(p, j, hb, trace):
                     self._reverse(p, j, hb, trace)
                 mask |= hb[p] | (1 << p)
             hb[j] = mask

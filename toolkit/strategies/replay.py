@@ -11,31 +11,45 @@ from raceproof.steps import StepEvent
 
 
 class ReplayChooser:
+    """Answers the scheduler from a token's choice list.
+
+    Strict (the default) raises ``TokenError`` at the first choice that does not fit. With
+    ``lenient`` a misfit is answered with the first enabled thread (or value 0) so the run always
+    completes; with ``collect`` the first misfit is also remembered in ``misfit`` (the caller raises
+    it after the run: the error never has to cross the scheduler)."""
+
     sees_forced = False
 
-    def __init__(self, choices: Sequence[int], *, lenient: bool = False) -> None:
+    def __init__(self, choices: Sequence[int], *, lenient: bool = False, collect: bool = False) -> None:
         self.choices = list(choices)
         self.pos = 0
-        self.lenient = lenient
+        self.collect = collect
+        self.lenient = lenient or collect
+        self.misfit: str | None = None
+
+    def _misfit(self, message: str) -> None:
+        if not self.lenient:
+            raise TokenError(message)
+        if self.collect and self.misfit is None:
+            self.misfit = message
 
     def _next(self, what: str) -> int | None:
         if self.pos >= len(self.choices):
-            if self.lenient:
-                return None
-            raise TokenError(f"the token ended at choice {self.pos} while {what}; it is for another program")
+            self._misfit(f"token: it has {len(self.choices)} choices, but the run needed more "
+                         f"(at choice {self.pos}, {what}); it is for another program")
+            return None
         value = self.choices[self.pos]
         self.pos += 1
         return value
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
-        value = self._next(f"threads {list(enabled)} were still enabled")
+        value = self._next(f"threads {list(enabled)} were enabled")
         if value is None:
             return enabled[0]
         if value not in enabled:
-            if self.lenient:
-                return enabled[0]
-            raise TokenError(f"the token picks thread {value} at step {len(trace)}, but only {list(enabled)} "
-                             "are enabled; it is for another program")
+            self._misfit(f"token: choice {self.pos - 1} picks thread {_short(value)} at step {len(trace)}, but only "
+                         f"{list(enabled)} are enabled; it is for another program")
+            return enabled[0]
         return value
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
@@ -43,10 +57,24 @@ class ReplayChooser:
         if value is None:
             return 0
         if not 0 <= value < n:
-            if self.lenient:
-                return 0
-            raise TokenError(f"the token gives value {value} for {label}, outside range({n})")
+            self._misfit(f"token: choice {self.pos - 1} gives value {_short(value)} for {label}, outside 0..{n - 1}; "
+                         "it is for another program")
+            return 0
         return value
+
+    def leftover(self) -> str | None:
+        """After the run: the first misfit, or a message if choices were left unused."""
+        if self.misfit is not None:
+            return self.misfit
+        if self.pos < len(self.choices):
+            return (f"token: the run ended after {self.pos} of its {len(self.choices)} choices "
+                    f"({len(self.choices) - self.pos} left over); it is for another program")
+        return None
+
+
+def _short(value: int) -> str:
+    text = str(value) if value < 10**12 else f"of {value.bit_length()} bits"
+    return text
 
 
 class Replay:
