@@ -203,9 +203,14 @@ class RaceproofFixture:
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
         if not programs:
             pytest.fail("raceproof.verify: give at least one program", pytrace=False)
+        from raceproof.errors import InputError
         from raceproof.execution import Runner
-        from raceproof.exploration import FunctionProgram
+        from raceproof.exploration import FunctionProgram, check_programs
 
+        try:
+            check_programs(programs)
+        except InputError as exc:
+            pytest.fail(f"raceproof.verify: {exc}", pytrace=False)
         program = FunctionProgram(programs, setup, check, names)
         digest = program.digest
         self._digests.append(digest)
@@ -288,6 +293,10 @@ class RaceproofFixture:
 
                 cex.execution = shrink_execution(runner, cex.execution)
                 cex.explanation = explain(runner, cex.execution)
+                if hasattr(cex, "tracebacks"):  # the shrunk run's own exceptions
+                    from raceproof.exploration import user_tracebacks
+
+                    cex.tracebacks = user_tracebacks(cex.execution) or cex.tracebacks
             cex.token = tokens.encode(digest, cex.execution.choices)
             res.token = cex.token
             res.execution = cex.execution
@@ -350,7 +359,9 @@ class RaceproofFixture:
             res.replay_command = self._replay_command(res.token)
             self._request.node.user_properties.append(("raceproof.replay", res.replay_command))
             ex = res.execution
-            pytest.fail("\n".join([f"raceproof: unsafe (expected {res.expected}): {headline(ex)}",
+            kind = getattr(res.explore.counterexample, "kind", "race")
+            label = "program error" if kind == "program-error" else "unsafe"
+            pytest.fail("\n".join([f"raceproof: {label} (expected {res.expected}): {headline(ex, kind)}",
                                    res.replay_command, *self._failure_details(res, counts)]), pytrace=False)
         if res.expected == "unsafe" and res.verdict == "safe":
             pytest.fail(f"raceproof: expected a counterexample, but the search proved the programs safe ({counts}): "
@@ -368,7 +379,17 @@ class RaceproofFixture:
         cex = res.explore.counterexample
         expl = getattr(cex, "explanation", {}) or {}
         shrunk = "shrunk" if res.expected == "safe" else "as found"
+        kind = getattr(cex, "kind", "race")
+        if kind == "program-error":  # no race to explain: the same error on every interleaving
+            expl = {k: v for k, v in expl.items() if k not in ("mechanism", "conflict", "certain_after")}
+            counts += ("; every interleaving fails: a bug in the program, not a race "
+                       "(the traceback below points into it)")
+        elif kind == "unconfirmed":
+            counts += "; no passing interleaving was found within the budget: maybe not a race"
         out = _details(ex, expl, shrunk, counts)
+        for name, tb in (getattr(cex, "tracebacks", None) or {}).items():
+            out.append(f"traceback of {name}:")
+            out += ["  " + line for line in tb.splitlines()]
         cli = getattr(res, "cli_command", None)
         if cli:
             out.append(f"standalone: {cli}")
@@ -440,12 +461,13 @@ class RaceproofFixture:
         return False
 
 
-def headline(ex: Any) -> str:
-    """What failed, in one line: the first violation, its thread and its step (with the call)."""
+def headline(ex: Any, kind: str = "race") -> str:
+    """What failed, in one line: the first violation, its thread and its step (with the call); for
+    a program error (every interleaving fails), the exception first."""
     if not ex.violations:
         return "a counterexample"
     v = ex.violations[0]
-    parts = [v.check]
+    parts = [v.message if kind == "program-error" and v.thread else v.check]
     if v.thread:
         parts.append(f"in thread {v.thread!r}")
     if v.step is not None and 0 <= v.step < len(ex.trace):
@@ -455,7 +477,7 @@ def headline(ex: Any) -> str:
     elif v.op:
         parts.append(f"in {v.op}({v.path})")
     text = " ".join(parts)
-    if not v.thread or v.step is None:  # a check's own words say what is wrong
+    if (not v.thread or v.step is None) and kind != "program-error":  # a check's own words say what is wrong
         text += f": {v.message}"
     more = len(ex.violations) - 1
     if more:

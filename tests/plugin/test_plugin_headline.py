@@ -180,3 +180,33 @@ def test_fake(raceproof, request):
         request.getfixturevalue("fs")
 ''')
     pytester.runpytest("-p", "no:cacheprovider", "-p", "no:fakefs").assert_outcomes(passed=1)
+
+
+def test_a_bug_on_every_interleaving_is_headlined_as_a_program_error_with_its_traceback(pytester, monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    pytester.makepyfile(test_bug='''
+async def buggy(fs):
+    await fs.write_file("/d/x", b"1")
+    fs.no_such_method()
+
+async def bystander(fs):
+    await fs.write_file("/d/y", b"2")
+
+def not_async(fs):
+    pass
+
+def test_bug(raceproof):
+    raceproof.verify([buggy, bystander], setup={"/d/": b""})
+
+def test_sync(raceproof):
+    raceproof.verify([bystander, not_async])
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rf")
+    result.assert_outcomes(failed=2)
+    bug = next(line for line in result.outlines if line.startswith("FAILED test_bug.py::test_bug "))
+    assert "raceproof: program error (expected safe): AttributeError:" in bug and "in thread 'buggy#0'" in bug, bug
+    out = result.stdout.str()
+    assert "why:" not in out, "no invented race"
+    assert "traceback of buggy#0:" in out and "fs.no_such_method()" in out
+    sync = next(line for line in result.outlines if line.startswith("FAILED test_bug.py::test_sync "))
+    assert "is not an async function" in sync, sync
