@@ -429,15 +429,15 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     cex = r.counterexample
     if cex is not None:
-        from raceproof.trace import render_lines
+        from raceproof.trace import render_timeline
 
         ex = cex.execution
         how = "shrunk; " if cex.explanation.get("shrunk") else ""
-        out.print(f"counterexample ({how}threads {', '.join(ex.names)}):", markup=False)
-        failing = [v.step for v in ex.violations if v.step is not None]
         conflict = cex.explanation.get("conflict", {})
-        marks = [*failing, conflict["first"]["index"]] if conflict else failing
-        for line in render_lines(ex.trace, ex.names, highlight=marks):
+        lines, elided = render_timeline(ex, conflict["first"]["index"] if conflict else None)
+        cone = f"; the failure's causal past: {len(ex.trace) - elided} of {len(ex.trace)} steps" if elided else ""
+        out.print(f"counterexample ({how}threads {', '.join(ex.names)}{cone}):", markup=False)
+        for line in lines:
             out.print(line, markup=False, style="bold red" if line.startswith(">>") else None)
         for v in ex.violations:
             out.print(f"violation {v.check}: {v.message}", markup=False, style="red")

@@ -12,19 +12,30 @@ Usage::
 ``verify`` explores every interleaving (up to equivalence) of the async programs (each takes its
 ``raceproof.SchedFS``) and fails the test unless the verdict is the expected one (``"safe"``: no
 counterexample in a complete search; ``"unsafe"``: a counterexample exists). On a failure the
-message's **first line** is the one command that replays it::
+message's **first line** says what failed (the violation, the thread, the step), so pytest's ``-ra``
+summary and JUnit's ``message`` carry it; the **second** is the one command that replays it::
 
+    raceproof: unsafe (expected safe): no-worker-error in thread 'x' at step 8 mkdir(/a/b) = -1 ENOENT
     pytest 'tests/test_x.py::test_y' --raceproof-replay=rp1.…
 
 (tokens longer than 100 characters are written under ``.raceproof/failures/`` in the rootdir and
 passed as ``--raceproof-replay=@FILE``; shorter ones are inline, and nothing is written). With
-``--raceproof-replay`` the matching ``verify`` call replays that one schedule instead of exploring,
-and prints its trace. Verdicts and counts are added to the test's
-user properties (JUnit ``<property>`` elements with ``--junitxml``).
+``--raceproof-replay`` the ``verify`` call whose programs the token was made for replays that one
+schedule instead of exploring, and prints its trace; other tests run as usual (a test named on the
+command line whose calls do not match the token is an error, and so is a token no test used).
+Verdicts and counts are added to the test's user properties (JUnit ``<property>`` elements with ``--junitxml``).
+
+On a failure, the timeline after those two lines shows the steps in the failure's causal past (happens-before: program
+order plus dependent steps) and says how many were elided.
 
 Options: ``--raceproof-strategy``, ``--raceproof-max-executions``, ``--raceproof-seed`` (shown in the
-header), ``--raceproof-replay``, ``--raceproof-dir``. The module imports nothing from raceproof at load
-time; the explorer is imported on the first ``verify`` call.
+header), ``--raceproof-replay``, ``--raceproof-dir``. A bad option or marker key is a usage error
+naming the known ones. The module imports nothing from raceproof at load time; the explorer is
+imported on the first ``verify`` call.
+
+pyfakefs (raceproof's ``fake`` backend) registers its own pytest plugin through its own ``pytest11``
+entry point, so its ``fs`` fixture is in every session of an environment where it is installed,
+whatever raceproof does; raceproof never uses that fixture. Disable it with ``-p no:fakefs``.
 """
 
 from __future__ import annotations
@@ -39,13 +50,22 @@ from typing import Any
 import pytest
 
 INLINE_TOKEN_MAX = 100
+#: the strategies a test can use (``raceproof.strategies.REGISTRY`` without ``replay``, which is
+#: ``--raceproof-replay``); listed here so a bad option fails at startup without importing raceproof
+STRATEGIES = ("dpor", "dfs", "random", "pct", "preemption")
+#: the keys of ``@pytest.mark.raceproof(...)``
+MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed")
+BACKENDS = ("memory", "fake", "real")
+SAMPLING = ("random", "pct")
+_REPLAY_USED = pytest.StashKey[list[str]]()
 
 
 # options, marker, header ----------------------------------------------------------------------
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("raceproof")
-    group.addoption("--raceproof-strategy", default="dpor", help="raceproof exploration strategy (default dpor)")
+    group.addoption("--raceproof-strategy", default="dpor", choices=STRATEGIES,
+                    help=f"raceproof exploration strategy: {', '.join(STRATEGIES)} (default dpor)")
     group.addoption("--raceproof-max-executions", type=int, default=None, help="raceproof execution budget")
     group.addoption("--raceproof-seed", type=int, default=0, help="seed for raceproof's random and pct strategies")
     group.addoption("--raceproof-replay", default=None, metavar="TOKEN|@FILE",
@@ -55,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REPLAY_USED] = []
+    budget = config.getoption("--raceproof-max-executions")
+    if budget is not None and budget < 1:
+        raise pytest.UsageError(f"--raceproof-max-executions must be at least 1 (got {budget})")
     config.addinivalue_line(
         "markers", "raceproof(expect='safe', strategy=None, max_executions=None, backend='memory', seed=None): "
                    "defaults for the raceproof fixture's verify calls in this test")
@@ -80,6 +104,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("-", "raceproof: replay commands")
         for cmd in commands:
             terminalreporter.write_line(cmd)
+    unused = _unused_replay(config)
+    if unused:
+        terminalreporter.write_sep("-", "raceproof: --raceproof-replay")
+        terminalreporter.write_line(unused, red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unused_replay(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _unused_replay(config: pytest.Config) -> str | None:
+    """A token given with --raceproof-replay that no verify call of the tests that ran matched."""
+    raw = config.getoption("--raceproof-replay", None)
+    seen = config.stash.get(_REPLAY_USED, None)
+    if not raw or seen is None or not seen or "used" in seen:
+        return None
+    return (f"the token (for digest {_token_digest(_read_token(raw))}) matched no raceproof verify call "
+            "in the tests that ran: it belongs to a test that did not run, or to changed code")
 
 
 # results and failures -------------------------------------------------------------------------
@@ -121,6 +164,9 @@ class RaceproofFixture:
         self._marker: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
         if marker is not None and marker.args:
             self._marker.setdefault("expect", marker.args[0])
+        problem = _marker_problem(self._marker, len(marker.args) if marker is not None else 0)
+        if problem:
+            pytest.fail(f"raceproof: @pytest.mark.raceproof: {problem}", pytrace=False)
         raw = self._config.getoption("--raceproof-replay")
         self._replay_token = _read_token(raw) if raw else None
         self._replay_used = False
@@ -157,16 +203,20 @@ class RaceproofFixture:
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
         if not programs:
             pytest.fail("raceproof.verify: give at least one program", pytrace=False)
+        from raceproof.errors import InputError
         from raceproof.execution import Runner
-        from raceproof.exploration import FunctionProgram
+        from raceproof.exploration import FunctionProgram, check_programs
 
+        try:
+            check_programs(programs)
+        except InputError as exc:
+            pytest.fail(f"raceproof.verify: {exc}", pytrace=False)
         program = FunctionProgram(programs, setup, check, names)
         digest = program.digest
         self._digests.append(digest)
         program.digest = digest
         token = self._replay_token
-        if token is not None and _token_digest(token) == digest:
-            self._replay_used = True
+        if token is not None and self._claims(token, digest):
             return self._replay_programs(program, backend, token, expect)
         with Runner(program, backend) as runner:
             result = self._explore(runner, digest, strategy, max_executions, seed, expect)
@@ -190,8 +240,7 @@ class RaceproofFixture:
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
         self._digests.append(sc.digest)
         token = self._replay_token
-        if token is not None and _token_digest(token) == sc.digest:
-            self._replay_used = True
+        if token is not None and self._claims(token, sc.digest):
             return self._replay_scenario(sc, token, expect)
         vr = verify(sc, strategy, max_executions, seed)
         r = vr.result
@@ -203,6 +252,16 @@ class RaceproofFixture:
         return self._judge(res)
 
     # internals ---------------------------------------------------------------------------------
+    def _claims(self, token: str, digest: str) -> bool:
+        """Whether the replay token was made for this verify call (its programs' digest)."""
+        used = self._config.stash.get(_REPLAY_USED, [])
+        if _token_digest(token) != digest:
+            used.append("ran")
+            return False
+        self._replay_used = True
+        used.append("used")
+        return True
+
     def _expect(self, expect: str | None) -> str:
         expect = expect if expect is not None else self._marker.get("expect", "safe")
         if expect not in ("safe", "unsafe"):
@@ -234,6 +293,10 @@ class RaceproofFixture:
 
                 cex.execution = shrink_execution(runner, cex.execution)
                 cex.explanation = explain(runner, cex.execution)
+                if hasattr(cex, "tracebacks"):  # the shrunk run's own exceptions
+                    from raceproof.exploration import user_tracebacks
+
+                    cex.tracebacks = user_tracebacks(cex.execution) or cex.tracebacks
             cex.token = tokens.encode(digest, cex.execution.choices)
             res.token = cex.token
             res.execution = cex.execution
@@ -265,23 +328,20 @@ class RaceproofFixture:
 
     def _judge_replay(self, execution: Any, token: str, expect: str) -> RaceproofResult:
         __tracebackhide__ = True
-        from raceproof.trace import render_lines
-
         failed = bool(execution.violations)
         res = RaceproofResult("unsafe" if failed else "pass", expect, None, token, None, replayed=True,
                               execution=execution)
         self._properties(res)
-        lines = render_lines(execution.trace, execution.names,
-                             highlight=[v.step for v in execution.violations if v.step is not None])
-        text = "\n".join(["raceproof: replayed one schedule:", *lines,
-                          *[f"violation {v.check}: {v.message}" for v in execution.violations]])
-        print(text)
         if failed and expect == "safe":
             res.replay_command = self._replay_command(token)
-            pytest.fail("\n".join([res.replay_command, "raceproof: the replayed schedule fails "
-                                   "(expected safe)", text]), pytrace=False)
+            pytest.fail("\n".join([f"raceproof: the replayed schedule fails (expected safe): {headline(execution)}",
+                                   res.replay_command, *_details(execution, _pair(execution), "replayed")]),
+                        pytrace=False)
+        lines, _ = _timeline(execution, None)
+        text = "\n".join(["raceproof: replayed one schedule:", *lines, *_violation_lines(execution, 0)])
         if not failed and expect == "unsafe":
             pytest.fail("raceproof: the replayed schedule no longer fails (expected unsafe)\n" + text, pytrace=False)
+        print(text)
         self.results.append(res)
         return res
 
@@ -298,38 +358,38 @@ class RaceproofFixture:
             assert res.token is not None
             res.replay_command = self._replay_command(res.token)
             self._request.node.user_properties.append(("raceproof.replay", res.replay_command))
-            pytest.fail("\n".join([res.replay_command, *self._failure_details(res, counts)]), pytrace=False)
+            ex = res.execution
+            kind = getattr(res.explore.counterexample, "kind", "race")
+            label = "program error" if kind == "program-error" else "unsafe"
+            pytest.fail("\n".join([f"raceproof: {label} (expected {res.expected}): {headline(ex, kind)}",
+                                   res.replay_command, *self._failure_details(res, counts)]), pytrace=False)
         if res.expected == "unsafe" and res.verdict == "safe":
             pytest.fail(f"raceproof: expected a counterexample, but the search proved the programs safe ({counts}): "
                         "the harness no longer reproduces the bug", pytrace=False)
-        pytest.fail(f"raceproof: {res.verdict}: the search did not finish ({counts}); expected {res.expected}. "
-                    "Raise --raceproof-max-executions or use a sound strategy (dpor).", pytrace=False)
+        if r.strategy in SAMPLING:
+            advice = (f"{r.strategy} sampling never finishes a search: use a sound strategy (dpor or dfs) "
+                      "for a proof")
+        else:
+            advice = "raise --raceproof-max-executions to let the search finish"
+        pytest.fail(f"raceproof: {res.verdict}: the search did not finish ({counts}); expected {res.expected}; "
+                    f"{advice}", pytrace=False)
 
     def _failure_details(self, res: RaceproofResult, counts: str) -> list[str]:
-        from raceproof.trace import render_lines
-
         ex = res.execution
         cex = res.explore.counterexample
-        first = ex.violations[0] if ex.violations else None
-        what = f"{first.thread + ' ' if first.thread else ''}{first.op + '(' + first.path + ') ' if first.op else ''}" \
-               f"{first.errno or ''}: {first.message}" if first else "a counterexample"
-        out = [f"raceproof: counterexample (expected {res.expected}): {what}", f"  {counts}", "timeline (shrunk):"]
         expl = getattr(cex, "explanation", {}) or {}
-        marks = [v.step for v in ex.violations if v.step is not None]
-        if expl.get("conflict"):
-            marks.append(expl["conflict"]["first"]["index"])
-        failing = min((v.step for v in ex.violations if v.step is not None), default=len(ex.trace) - 1)
-        lines = render_lines(ex.trace, ex.names, highlight=marks)
-        out += lines[: failing + 1]
-        if len(lines) > failing + 1:
-            out.append(f"  ... {len(lines) - failing - 1} later steps")
-        for v in ex.violations:
-            out.append(f"violation {v.check}: {v.message}")
-        if expl.get("mechanism"):
-            out.append(f"why: {expl['mechanism']}")
-        if expl.get("certain_after"):
-            c = expl["certain_after"]
-            out.append(f"failure was certain after step {c['index']} ({c['thread']} {c['op']} {c['path']})")
+        shrunk = "shrunk" if res.expected == "safe" else "as found"
+        kind = getattr(cex, "kind", "race")
+        if kind == "program-error":  # no race to explain: the same error on every interleaving
+            expl = {k: v for k, v in expl.items() if k not in ("mechanism", "conflict", "certain_after")}
+            counts += ("; every interleaving fails: a bug in the program, not a race "
+                       "(the traceback below points into it)")
+        elif kind == "unconfirmed":
+            counts += "; no passing interleaving was found within the budget: maybe not a race"
+        out = _details(ex, expl, shrunk, counts)
+        for name, tb in (getattr(cex, "tracebacks", None) or {}).items():
+            out.append(f"traceback of {name}:")
+            out += ["  " + line for line in tb.splitlines()]
         cli = getattr(res, "cli_command", None)
         if cli:
             out.append(f"standalone: {cli}")
@@ -375,11 +435,122 @@ class RaceproofFixture:
         return shlex.join(["pytest", target, f"--raceproof-replay={arg}"])
 
     def _finish(self) -> None:
+        """A test named on the command line with --raceproof-replay must use the token: otherwise
+        the token belongs to another test. Tests that were not named run as usual."""
         __tracebackhide__ = True
-        if self._replay_token is not None and not self._replay_used and self._digests:
+        if self._replay_token is not None and not self._replay_used and self._digests and self._named():
             pytest.fail(f"raceproof: --raceproof-replay: the token (for digest {_token_digest(self._replay_token)}) "
                         f"matched no verify call in this test (digests: {', '.join(self._digests)}); "
                         "it belongs to another test or to changed code", pytrace=False)
+
+    def _named(self) -> bool:
+        """Whether this test was selected by a node id (``FILE::NAME``) on the command line."""
+        node = self._request.node
+        base = Path(self._config.invocation_params.dir)
+        rest = node.nodeid.split("::", 1)[1] if "::" in node.nodeid else ""
+        for arg in self._config.args:
+            file, sep, name = str(arg).partition("::")
+            if not sep:
+                continue
+            try:
+                same = (base / file).resolve() == Path(node.path).resolve()
+            except OSError:
+                continue
+            if same and (rest == name or rest.startswith(name + "::") or rest.startswith(name + "[")):
+                return True
+        return False
+
+
+def headline(ex: Any, kind: str = "race") -> str:
+    """What failed, in one line: the first violation, its thread and its step (with the call); for
+    a program error (every interleaving fails), the exception first."""
+    if not ex.violations:
+        return "a counterexample"
+    v = ex.violations[0]
+    parts = [v.message if kind == "program-error" and v.thread else v.check]
+    if v.thread:
+        parts.append(f"in thread {v.thread!r}")
+    if v.step is not None and 0 <= v.step < len(ex.trace):
+        ev = ex.trace[v.step]
+        args = ", ".join(a for a in (ev.path, ev.detail) if a)
+        parts.append(f"at step {v.step} {ev.op}({args}) = {ev.result}")
+    elif v.op:
+        parts.append(f"in {v.op}({v.path})")
+    text = " ".join(parts)
+    if (not v.thread or v.step is None) and kind != "program-error":  # a check's own words say what is wrong
+        text += f": {v.message}"
+    more = len(ex.violations) - 1
+    if more:
+        text += f" (+{more} more violation{'s' if more > 1 else ''})"
+    return text
+
+
+def _pair(ex: Any) -> dict[str, Any]:
+    """The conflicting step of a replayed execution (no exploration: just the trace)."""
+    from raceproof.shrink import conflict_pair
+
+    pair = conflict_pair(ex)
+    return {"conflict": {"first": {"index": pair[0].index}}} if pair else {}
+
+
+def _timeline(ex: Any, expl: Mapping[str, Any] | None) -> tuple[list[str], int]:
+    from raceproof.trace import render_timeline
+
+    conflict = (expl or {}).get("conflict")
+    return render_timeline(ex, conflict["first"]["index"] if conflict else None)
+
+
+def _violation_lines(ex: Any, skip: int) -> list[str]:
+    out = []
+    for v in ex.violations[skip:]:
+        who = f" in thread {v.thread!r}" if v.thread else ""
+        at = f" at step {v.step}" if v.step is not None else ""
+        out.append(f"violation {v.check}{who}{at}: {v.message}")
+    return out
+
+
+def _details(ex: Any, expl: Mapping[str, Any] | None, how: str, counts: str = "") -> list[str]:
+    """The lines after the headline and the replay command: the first violation's message, the
+    others once each, the timeline of the failure's causal past, the explanation."""
+    out = []
+    if ex.violations:
+        v = ex.violations[0]
+        if v.thread and v.step is not None:
+            out.append(f"  {v.message}")
+        out += ["  also " + line for line in _violation_lines(ex, 1)]
+    if counts:
+        out.append(f"  {counts}")
+    lines, elided = _timeline(ex, expl)
+    shown = len(ex.trace) - elided
+    note = f"{shown} of {len(ex.trace)} steps, the failure's causal past; {elided} elided" if elided \
+        else f"all {len(ex.trace)} steps"
+    out.append(f"timeline ({how}; {note}):")
+    out += lines
+    expl = expl or {}
+    if expl.get("mechanism"):
+        out.append(f"why: {expl['mechanism']}")
+    if expl.get("certain_after"):
+        c = expl["certain_after"]
+        out.append(f"failure was certain after step {c['index']} ({c['thread']} {c['op']} {c['path']})")
+    return out
+
+
+def _marker_problem(kwargs: Mapping[str, Any], nargs: int) -> str | None:
+    bad = sorted(set(kwargs) - set(MARKER_KEYS))
+    if bad:
+        return (f"unknown key{'s' if len(bad) > 1 else ''} {', '.join(bad)}; "
+                f"known keys: {', '.join(MARKER_KEYS)}")
+    if nargs > 1:
+        return "takes at most one positional argument (expect)"
+    if "strategy" in kwargs and kwargs["strategy"] not in STRATEGIES:
+        return f"unknown strategy {kwargs['strategy']!r}; known: {', '.join(STRATEGIES)}"
+    if "backend" in kwargs and kwargs["backend"] not in BACKENDS:
+        return f"unknown backend {kwargs['backend']!r}; known: {', '.join(BACKENDS)}"
+    for key in ("max_executions", "seed"):
+        value = kwargs.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"{key} must be an integer (got {value!r})"
+    return None
 
 
 def _rel(path: Path) -> str:

@@ -1,11 +1,19 @@
 """Shrinking and explaining counterexamples.
 
-Shrinking works on the thread sequence of a failing execution (one thread id per step). It tries
-to move a block of steps of one thread later, past the next block of another thread, which removes
-context switches; a candidate is replayed with a lenient chooser (it follows the sequence where it
-can) and kept when it still fails with the same kind of violation and is smaller by
-(threads involved before the failure, preemptions, steps to the failure). A bounded number of
-replays keeps it quick. The result is re-recorded, so its token replays exactly.
+Shrinking works on the thread sequence of a failing execution (one thread id per step). The
+failure is observed at its *end* (``failure_end``): the step at which the failing thread raised,
+which may be later than the step its error came from. Passes, each candidate replayed with a
+lenient chooser (it follows the sequence where it can) and kept only when it still fails with the
+same violation signature and is cheaper by (threads involved before the failure end, steps to the
+failure end, preemptions):
+
+1. causal cone first: the steps in the happens-before past of the failure, then everything else
+   (steps independent of the failure move after it);
+2. per thread: all of a thread's steps before the failure end moved after it;
+3. block moves: a block of one thread's steps moved past the next block of another thread, or to
+   the end (removes context switches).
+
+A bounded number of replays keeps it quick. The result is re-recorded, so its token replays exactly.
 
 Explaining finds the conflicting pair (the failing step and the last step of another thread it
 depends on) and the step after which failure was certain: the shortest prefix all of whose
@@ -65,12 +73,35 @@ def first_failure(ex: Execution) -> int:
     return min(steps) if steps else len(ex.trace) - 1
 
 
+def failure_end(ex: Execution) -> int:
+    """The earliest step at which a violation is observed: for a thread's error, the thread's last
+    step (where it raised, possibly after the step the error came from); for a violation at a step,
+    that step; for a check on the final state alone, the end of the execution."""
+    last = {ev.thread: ev.index for ev in ex.trace}
+    ends = []
+    for v in ex.violations:
+        if v.thread and v.thread in ex.names and ex.names.index(v.thread) in last:
+            ends.append(max(last[ex.names.index(v.thread)], v.step if v.step is not None else -1))
+        elif v.step is not None:
+            ends.append(v.step)
+        else:
+            ends.append(len(ex.trace) - 1)
+    return min(ends) if ends else len(ex.trace) - 1
+
+
 def cost(ex: Execution) -> tuple[int, int, int]:
-    end = first_failure(ex) + 1
+    """(threads involved before the failure end, preemptions before it, steps to it)."""
+    end = failure_end(ex) + 1
     trace = ex.trace[:end]
     threads = len({ev.thread for ev in trace})
     preemptions = sum(1 for a, b in itertools.pairwise(trace) if a.thread != b.thread and a.thread in b.enabled)
     return threads, preemptions, end
+
+
+def _rank(ex: Execution) -> tuple[int, int, int]:
+    """What shrinking minimises: threads before the failure end, then steps to it, then preemptions."""
+    threads, preemptions, end = cost(ex)
+    return threads, end, preemptions
 
 
 def _blocks(seq: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -83,22 +114,60 @@ def _blocks(seq: Sequence[int]) -> list[tuple[int, int, int]]:
     return out
 
 
+def _cone_first(ex: Execution) -> list[int]:
+    from raceproof.trace import causal_past, cone_targets
+
+    end = failure_end(ex)
+    targets = {t for t in cone_targets(ex) if t <= end} or {end}
+    cone = causal_past(ex.trace, targets)
+    seq = [e.thread for e in ex.trace]
+    return [seq[i] for i in sorted(cone)] + [seq[i] for i in range(len(seq)) if i not in cone]
+
+
+def _defer_thread(seq: list[int], end: int, tid: int) -> list[int]:
+    head = seq[: end + 1]
+    return [t for t in head if t != tid] + [t for t in head if t == tid] + seq[end + 1 :]
+
+
 def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     best = ex
-    best_cost = cost(ex)
+    best_rank = _rank(ex)
     sig = _signature(ex)
     replays = 0
 
-    async def attempt(r: Runner, seq: list[int]) -> Execution:
-        return await r.run_one(SequenceChooser(seq, ex.values))
+    async def attempt(r: Runner, seq: list[int]) -> bool:
+        """Replay `seq`; keep it when it fails the same way and is cheaper."""
+        nonlocal best, best_rank, replays
+        replays += 1
+        trial = await r.run_one(SequenceChooser(seq, ex.values))
+        if trial.violations and _signature(trial) == sig and _rank(trial) < best_rank:
+            best, best_rank = trial, _rank(trial)
+            return True
+        return False
 
     async def driver(r: Runner) -> None:
-        nonlocal best, best_cost, replays
+        # 1. the causal cone of the failure first, everything independent of it after
+        await attempt(r, _cone_first(best))
+        # 2. each thread's steps before the failure end, moved after it
+        progress = True
+        while progress and replays < MAX_REPLAYS:
+            progress = False
+            seq = [e.thread for e in best.trace]
+            end = failure_end(best)
+            for tid in sorted(set(seq[:end + 1])):
+                if replays >= MAX_REPLAYS:
+                    break
+                if await attempt(r, _defer_thread(seq, end, tid)):
+                    progress = True
+                    if replays < MAX_REPLAYS:
+                        await attempt(r, _cone_first(best))
+                    break
+        # 3. block moves: fewer context switches
         improved = True
         while improved and replays < MAX_REPLAYS:
             improved = False
             seq = [e.thread for e in best.trace]
-            blocks = _blocks(seq[: first_failure(best) + 1])
+            blocks = _blocks(seq[: failure_end(best) + 1])
             for bi in range(len(blocks) - 1):
                 if replays >= MAX_REPLAYS:
                     break
@@ -106,10 +175,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
                 nxt = blocks[bi + 1]
                 cand = seq[:s] + seq[nxt[1]:nxt[2]] + seq[s:e] + seq[nxt[2]:]
                 for variant in (cand, seq[:s] + seq[e:] + seq[s:e]):
-                    replays += 1
-                    trial = await attempt(r, variant)
-                    if trial.violations and _signature(trial) == sig and cost(trial) < best_cost:
-                        best, best_cost = trial, cost(trial)
+                    if await attempt(r, variant):
                         improved = True
                         break
                 if improved:
@@ -124,11 +190,29 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
 
 
 def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
-    """The failing step and the last earlier step of another thread it depends on."""
+    """The failing step and the last earlier step of another thread it depends on.
+
+    The failing step is the first step a violation names; for a check on the final tree that names a
+    path, the last step about that path (not merely the end of the execution)."""
     f = first_failure(ex)
+    if not any(v.step is not None for v in ex.violations):
+        from raceproof.trace import failure_marks
+
+        focal = sorted(failure_marks(ex))
+        if focal:
+            f = focal[0]
     if f < 0 or f >= len(ex.trace):
         return None
     fail = ex.trace[f]
+    # the failing thread raised later than the step its error came from (e.g. create_dir_all's
+    # mkdir EEXIST, then is_dir false): a step of another thread in between that the raising step
+    # depends on is the mechanism
+    raised = max((ev.index for ev in ex.trace if ev.thread == fail.thread), default=f)
+    if raised > f:
+        last = ex.trace[raised]
+        for ev in reversed(ex.trace[f + 1 : raised]):
+            if ev.thread != last.thread and dependent(ev.footprint, last.footprint):
+                return ev, last
     for ev in reversed(ex.trace[:f]):
         if ev.thread != fail.thread and dependent(ev.footprint, fail.footprint):
             return ev, fail

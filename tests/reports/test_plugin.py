@@ -44,10 +44,19 @@ def test_bad_expect(raceproof):
 """
 
 
-def _first_line_after_header(result: pytest.RunResult, test: str) -> str:
+def _lines_after_header(result: pytest.RunResult, test: str) -> list[str]:
     lines = result.outlines
     i = next(i for i, line in enumerate(lines) if line.startswith("_") and f" {test} " in line)
-    return next(line for line in lines[i + 1 :] if line.strip())
+    return [line for line in lines[i + 1 :] if line.strip()]
+
+
+def _first_line_after_header(result: pytest.RunResult, test: str) -> str:
+    return _lines_after_header(result, test)[0]
+
+
+def _replay_line(result: pytest.RunResult, test: str) -> str:
+    """A counterexample's message: what failed first, the replay command second."""
+    return _lines_after_header(result, test)[1]
 
 
 @pytest.fixture
@@ -61,9 +70,11 @@ def test_scenario_verdicts_and_messages(scenario_suite):
     result = scenario_suite.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=5, xfailed=1)
     first = _first_line_after_header(result, "test_buggy_claimed_safe")
-    assert first.startswith("pytest test_scen.py::test_buggy_claimed_safe --raceproof-replay=rp1."), first
-    first = _first_line_after_header(result, "test_mount_set_claimed_safe")
-    assert first.startswith("pytest test_scen.py::test_mount_set_claimed_safe --raceproof-replay=rp1."), first
+    assert first.startswith("raceproof: unsafe (expected safe): no-worker-error in thread '.claude/skills/"), first
+    second = _replay_line(result, "test_buggy_claimed_safe")
+    assert second.startswith("pytest test_scen.py::test_buggy_claimed_safe --raceproof-replay=rp1."), second
+    second = _replay_line(result, "test_mount_set_claimed_safe")
+    assert second.startswith("pytest test_scen.py::test_mount_set_claimed_safe --raceproof-replay=rp1."), second
     assert "no longer reproduces the bug" in _first_line_after_header(result, "test_fixed_claimed_unsafe")
     budget = _first_line_after_header(result, "test_budget")
     assert budget.startswith("raceproof: inconclusive") and "1 executions" in budget
@@ -73,10 +84,11 @@ def test_scenario_verdicts_and_messages(scenario_suite):
 
 def test_a_generated_mount_set_failure_replays_through_pytest(scenario_suite):
     result = scenario_suite.runpytest("-p", "no:cacheprovider", "test_scen.py::test_mount_set_claimed_safe")
-    argv = shlex.split(_first_line_after_header(result, "test_mount_set_claimed_safe"))
+    argv = shlex.split(_replay_line(result, "test_mount_set_claimed_safe"))
     replay = scenario_suite.runpytest(*argv[1:], "-p", "no:cacheprovider")
     replay.assert_outcomes(failed=1)
-    replay.stdout.fnmatch_lines(["*the replayed schedule fails (expected safe)*", "*violation no-worker-error*"])
+    replay.stdout.fnmatch_lines(["*the replayed schedule fails (expected safe): no-worker-error in thread *",
+                                 "pytest test_scen.py::test_mount_set_claimed_safe --raceproof-replay=*"])
 
 
 def test_options_reach_the_header_and_the_strategy(scenario_suite):

@@ -1,6 +1,6 @@
 """The sample project (tests/sample_project: its own installer, not raceproof's model) run through
-raceproof's pytest plugin: the buggy version fails with the replay command on the first line, the
-fixed one passes, and that command replays the failure."""
+raceproof's pytest plugin: the buggy version fails with what failed on the first line and the replay
+command on the second, the fixed one passes, and that command replays the failure."""
 
 from __future__ import annotations
 
@@ -23,22 +23,29 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
-def _first_failure_line(result: pytest.RunResult, test: str) -> str:
+def _failure_lines(result: pytest.RunResult, test: str) -> list[str]:
     lines = result.outlines
     header = next(i for i, line in enumerate(lines) if line.startswith("_") and f" {test} " in line)
-    return next(line for line in lines[header + 1 :] if line.strip())
+    return [line for line in lines[header + 1 :] if line.strip()]
 
 
-def test_buggy_fails_with_the_replay_command_first_and_fixed_passes(project):
+def _first_failure_line(result: pytest.RunResult, test: str) -> str:
+    """The replay command: the second line of the failure (the first says what failed)."""
+    return _failure_lines(result, test)[1]
+
+
+def test_buggy_fails_with_what_failed_then_the_replay_command_and_fixed_passes(project):
     result = project.runpytest("-p", "no:cacheprovider", "-rf")
     result.assert_outcomes(passed=2, failed=1)
+    headline = _failure_lines(result, "test_buggy_installer_is_race_free")[0]
+    assert headline.startswith("raceproof: unsafe (expected safe): no-worker-error in thread 'install_plugins#1' "
+                               "at step "), headline
     first = _first_failure_line(result, "test_buggy_installer_is_race_free")
     assert first.startswith(f"pytest {BUGGY_TEST} --raceproof-replay=rp1."), first
     result.stdout.fnmatch_lines(
         [
             "raceproof: strategy=dpor seed=0 max-executions=default",
-            "*raceproof: counterexample (expected safe): install_plugins#1 *",
-            f"FAILED {BUGGY_TEST} - *pytest {BUGGY_TEST}*",
+            f"FAILED {BUGGY_TEST} - Failed: raceproof: unsafe (expected safe): no-worker-error in thread *",
         ]
     )
     assert not (project.path / ".raceproof").exists(), "a short token is inline: no file is written"
@@ -52,9 +59,8 @@ def test_the_replay_command_reproduces_the_failure(project):
     replay.assert_outcomes(failed=1)
     replay.stdout.fnmatch_lines(
         [
-            "raceproof: replayed one schedule:",
-            "*violation no-worker-error*",
-            "*raceproof: the replayed schedule fails (expected safe)*",
+            "*raceproof: the replayed schedule fails (expected safe): no-worker-error in thread 'install_plugins#1'*",
+            f"pytest {BUGGY_TEST} --raceproof-replay=*",
         ]
     )
     assert "replay=on" in replay.stdout.str()
