@@ -15,6 +15,7 @@ import shutil
 import signal
 import stat as S
 import tempfile
+import threading
 import weakref
 
 from raceproof.errors import SandboxViolation
@@ -45,10 +46,22 @@ def _remove_root(root: str) -> None:
     _LIVE.pop(root, None)  # only once it is gone: an interrupt during the removal finishes it
 
 
+#: set once the process is on its way out: no sandbox call may create anything any more
+_STOPPING = threading.Event()
+
+
 def cleanup_all() -> None:
-    """Remove every sandbox still open (an interrupted process on its way out)."""
-    for root in list(_LIVE):
-        _remove_root(root)
+    """Remove every sandbox still open (an interrupted process on its way out). Called from the
+    main thread or the interrupt watchdog: first every further sandbox call is refused, so a run
+    still going in the main thread cannot refill a tree while it is being removed."""
+    _STOPPING.set()
+    for _ in range(3):  # a call already inside the kernel may still complete once
+        for root in list(_LIVE):
+            _remove_root(root)
+            if os.path.exists(root):
+                _LIVE[root] = None
+        if not _LIVE:
+            return
 
 
 class RealBackend:
@@ -81,6 +94,8 @@ class RealBackend:
 
     def _rel(self, path: str) -> str:
         """`path` relative to the root fd ('.' for the root), after the sandbox checks."""
+        if _STOPPING.is_set():
+            raise SandboxViolation(f"{path}: the process is stopping")
         if self._closed:
             raise SandboxViolation(f"{path}: the real backend is closed")
         if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
