@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -139,6 +140,9 @@ def _watchdog() -> None:
 def _on_signal(signum: int, frame: Any) -> None:
     if _signal_state["signum"] is None:
         _signal_state["signum"] = signum
+        # the unwinding may drop coroutines that were created but never awaited: their
+        # RuntimeWarnings are noise on the way out (stderr gets the one summary line)
+        warnings.simplefilter("ignore")
         timer = threading.Timer(INTERRUPT_GRACE_S, _watchdog)
         timer.daemon = True
         timer.start()
