@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import FunctionProgram
 from raceproof.models.rust_fs import create_dir_all, remove_dir_all
