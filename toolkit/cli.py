@@ -63,7 +63,8 @@ def literal(text: str) -> str:
 def _emit_error(message: str, code: int, as_json: bool, kind: str = "error") -> None:
     line = literal(message)
     if as_json:  # --json runs: a JSON object on stdout, and the same one line on stderr
-        click.echo(json.dumps({"error": {"kind": kind, "exit_code": code, "message": line}}))
+        click.echo(json.dumps({"schema": "raceproof.error/1",
+                               "error": {"kind": kind, "exit_code": code, "message": line}}))
     click.echo(f"raceproof: {kind}: {line}" if kind != "error" else f"raceproof: error: {line}", err=True)
 
 

@@ -53,6 +53,7 @@ class ReplayResult:
     def to_json(self) -> dict[str, Any]:
         ex = self.execution
         return {
+            "schema": "raceproof.replay/1",
             "scenario": self.scenario.file, "name": self.scenario.name, "digest": self.scenario.digest,
             "backend": self.backend, "token": self.token, "schedule": self.schedule_source,
             "verdict": self.verdict, "expected": self.expected,
@@ -224,6 +225,7 @@ def verify_json(vr: VerifyResult) -> dict[str, Any]:
     r = vr.result
     cex = r.counterexample
     out: dict[str, Any] = {
+        "schema": "raceproof.verify/1",
         "scenario": vr.scenario.file, "name": vr.scenario.name, "digest": vr.scenario.digest,
         "backend": vr.backend, "strategy": r.strategy, "verdict": r.verdict, "expected": vr.expected,
         "complete": r.complete, "stop_reason": r.stop_reason, "executions": r.executions,

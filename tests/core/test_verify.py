@@ -105,3 +105,12 @@ def test_exit_codes(args: list[str], code: int) -> None:
     assert isinstance(data["naive_interleavings"], str)
     if code == 3 and data["strategy"] == "preemption":
         assert data["verdict"] in ("bounded", "inconclusive") and data["complete"] is False
+
+
+def test_every_json_document_names_its_schema(tmp_path) -> None:
+    outs = {}
+    for cmd in (["replay", BUGGY], ["verify", FIXED], ["verify", str(tmp_path / "missing.toml")]):
+        proc = subprocess.run([sys.executable, "-m", "raceproof", *cmd, "--json"], capture_output=True, text=True)
+        outs[cmd[0] + ("-error" if "missing" in cmd[1] else "")] = json.loads(proc.stdout)["schema"]
+    assert outs == {"replay": "raceproof.replay/1", "verify": "raceproof.verify/1",
+                    "verify-error": "raceproof.error/1"}
