@@ -16,6 +16,7 @@ from raceproof import explore
 from raceproof.errors import InternalError, NondeterminismError, StepBudgetExceeded, TokenError
 from raceproof.execution import DRIVERS, Runner
 from raceproof.exploration import FunctionProgram
+from raceproof.loop import Loop
 from raceproof.runs import program_for
 from raceproof.scenario import load
 from raceproof.strategies import make_strategy
@@ -25,22 +26,16 @@ SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.t
 
 
 def _executions(program: Any, backend: str, driver: str, strategy: str, n: int, **opts: Any) -> list[Any]:
-    out = []
+    out: list[Any] = []
+
+    def visit(ex: Any) -> None:
+        out.append(([(e.index, e.thread, e.op, e.path, e.result, e.footprint, e.enabled, e.detail)
+                     for e in ex.trace], [(v.check, v.step) for v in ex.violations], ex.choices, ex.values,
+                    ex.deadlock))
+
     with Runner(program, backend, driver) as runner:
-        strat = make_strategy(strategy, **opts)
-
-        async def drive(r: Runner) -> None:
-            for _ in range(n):
-                chooser = strat.next_execution()
-                if chooser is None:
-                    return
-                ex = await r.run_one(chooser)
-                strat.observe(ex)
-                out.append(([(e.index, e.thread, e.op, e.path, e.result, e.footprint, e.enabled, e.detail)
-                             for e in ex.trace], [(v.check, v.step) for v in ex.violations], ex.choices, ex.values,
-                            ex.aborted, ex.deadlock))
-
-        runner.run(drive)
+        loop = Loop(runner, make_strategy(strategy, **opts), budget=n)
+        runner.run(lambda r: loop.run(visit))
     return out
 
 
