@@ -154,16 +154,24 @@ def parse_ops(param: str, value: str, known: Sequence[str] = ()) -> tuple[str, .
 
 
 class Injector(Protocol):
-    """What every injector provides (``BaseInjector`` gives no-op defaults for the hooks)."""
+    """Every hook the incident program calls on an injector, in the order of a run (``BaseInjector``
+    gives each a no-op default); the program calls these and nothing else."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     #: True when it records fault decisions with ``choose_value`` (placements to enumerate)
     explores: bool
+    #: where it was declared, for messages: (``file: inject[i]`` or ``--inject SPEC``, ``injector NAME``)
+    origin: tuple[str, str]
 
+    def bind(self, program: Any) -> None: ...
+    def extra_threads(self, program: Any) -> list[str]: ...
+    def check_program(self, program: Any) -> None: ...
     def setup(self, vfs: Any) -> None: ...
+    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]: ...
     def attach(self, sched: Any, program: Any) -> None: ...
+    def judge(self, execution: Execution, program: Any, violations: list[Violation]) -> list[Violation]: ...
     def check(self, execution: Execution, program: Any) -> list[Violation]: ...
 
 
@@ -180,6 +188,7 @@ class BaseInjector:
     def __init__(self, index: int = 0, **values: Any) -> None:
         self.index = index
         self.label = f"{self.name}#{index}"
+        self.origin = (f"injector {self.name!r}", "")
         known = {p.name: p for p in self.params}
         for key in values:
             if key not in known:
@@ -210,6 +219,9 @@ class BaseInjector:
 
     def extra_threads(self, program: Any) -> list[str]:
         return []
+
+    def check_program(self, program: Any) -> None:
+        """Check parameters that name parts of the program (threads); raise ParamError."""
 
     def check(self, execution: Execution, program: Any) -> list[Violation]:
         return []
@@ -323,7 +335,7 @@ def build_injectors(scenario: Any, specs: Sequence[str] = ()) -> list[BaseInject
 
 def param_error(inj: Any, exc: ParamError) -> InputError:
     """A ParamError raised when an injector met the program (``bind``), naming where it came from."""
-    where, what = getattr(inj, "origin", (f"injector {inj.name!r}", ""))
+    where, what = inj.origin
     if where.startswith("--inject"):
         return InputError(f"{where}: {what}, parameter {exc.param!r}: {exc}")
     return InputError(f"{where}.{exc.param}: {what}: {exc}")

@@ -247,7 +247,8 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
     progress(None)
     code = 0 if ok and not inconclusive else 1 if not ok else 3
     if as_json:
-        print(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": base.file, "algorithm": base.algorithm, "max_mounts": k, "rows": rows,
+        print(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": base.file, "algorithm": base.algorithm,
+                          "max_mounts": k, "rows": rows,
                           "all_met": ok}, indent=2))
         return code
     cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]

@@ -18,7 +18,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.archives import generate
 from raceproof.checks import expected_tree, incident_violations
@@ -29,6 +29,9 @@ from raceproof.models import tar
 from raceproof.models.guest_download import Job, Pipeline, short_label
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
+
+if TYPE_CHECKING:
+    from raceproof.inject import Injector
 
 MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs fixes; 3: fidelity (issue 9)
 ALGORITHMS = ("pre-cleanup", "fixed")
@@ -108,7 +111,7 @@ class Scenario:
 class IncidentProgram:
     """The pipeline of a scenario as a ``Program`` (see ``raceproof.execution``)."""
 
-    def __init__(self, scenario: Scenario, inject: Sequence[Any] = ()) -> None:
+    def __init__(self, scenario: Scenario, inject: Sequence[Injector] = ()) -> None:
         self.scenario = scenario
         self.injectors = list(inject)
         roots = [m.path for m in scenario.mounts]
@@ -121,13 +124,13 @@ class IncidentProgram:
         try:
             for inj in self.injectors:  # let injectors learn the mounts and jobs
                 current = inj
-                getattr(inj, "bind", lambda _p: None)(self)
+                inj.bind(self)
             # injectors may add virtual threads (e.g. a still-running writer of the previous run)
             self.names = self.pipeline.thread_names() + [
-                n for inj in self.injectors for n in getattr(inj, "extra_threads", lambda _p: [])(self)]
+                n for inj in self.injectors for n in inj.extra_threads(self)]
             for inj in self.injectors:  # parameters that name a thread
                 current = inj
-                getattr(inj, "check_program", lambda _p: None)(self)
+                inj.check_program(self)
         except ParamError as exc:  # a parameter that cannot apply to this scenario
             raise param_error(current, exc) from None
         self.digest = scenario.digest
@@ -153,9 +156,9 @@ class IncidentProgram:
                                                    f"{os.strerror(exc.errno or 0)}") from None
         for inj in self.injectors:
             try:
-                getattr(inj, "setup", lambda _v: None)(vfs)
+                inj.setup(vfs)
             except OSError as exc:
-                where, what = getattr(inj, "origin", (f"injector {inj.name!r}", ""))
+                where, what = inj.origin
                 raise InputError(f"{where}: {what}: cannot plant its files on the initial tree: {exc.filename}: "
                                  f"{os.strerror(exc.errno or 0)}") from None
         self.initial = vfs.tree()
@@ -166,12 +169,12 @@ class IncidentProgram:
         self.pipeline = self._pipeline()
         bodies = self.pipeline.bodies(lambda tid: SchedFS(sched, tid))
         for inj in self.injectors:  # may set Job.delivered, wrap bodies, append extra threads
-            bodies = list(getattr(inj, "bodies", lambda _s, _p, b: b)(sched, self, bodies))
+            bodies = list(inj.bodies(sched, self, bodies))
         return bodies
 
     def hooks(self, sched: Scheduler) -> None:
         for inj in self.injectors:
-            getattr(inj, "attach", lambda _s, _p: None)(sched, self)
+            inj.attach(sched, self)
 
     @property
     def errors_are_final(self) -> bool:
@@ -182,9 +185,9 @@ class IncidentProgram:
         out = incident_violations(execution, self.roots, self.expected, self.initial,
                                   forbid_stale=self.scenario.stale == "forbid")
         for inj in self.injectors:  # an injected fault can make a clean job failure the right outcome
-            out = list(getattr(inj, "judge", lambda _e, _p, v: v)(execution, self, out))
+            out = list(inj.judge(execution, self, out))
         for inj in self.injectors:
-            out.extend(getattr(inj, "check", lambda _e, _p: [])(execution, self))
+            out.extend(inj.check(execution, self))
         return out
 
 
