@@ -411,10 +411,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sc = load_scenario(scenario, allow_import)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
-        from raceproof.mountsets import verify_mount_sets
-
-        sys.exit(verify_mount_sets(sc, k, strategy=strategy, max_executions=max_executions, as_json=as_json,
-                                   driver=driver))
+        sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver))
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound
@@ -482,6 +479,59 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
         prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples{left}")
 
     return update, prog.stop
+
+
+def _row_progress(total: int) -> Callable[[str | None, int], None]:
+    """A progress line on stderr (only on a terminal): which mount-set row is being proved; it
+    also keeps the interrupt summary's row count."""
+    err = Console(stderr=True, markup=False, emoji=False)
+    prog = None
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=True)
+        task = prog.add_task("mount sets", total=total)
+
+    def update(label: str | None, done: int) -> None:
+        STATUS["rows"] = done  # for the summary of an interrupted run
+        if prog is None:
+            return
+        if label is None:
+            prog.stop()
+            return
+        if done == 0:
+            prog.start()
+        prog.update(task, completed=done, description=f"proving {label}")
+
+    return update
+
+
+def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
+                       driver: str) -> int:
+    """Render ``raceproof.mountsets.mount_set_rows``: a table (or JSON) and each refuted row's replay."""
+    from raceproof.mountsets import all_mount_sets, mount_set_rows
+
+    workers = (1, 2, 3, 4)
+    found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
+                           driver=driver, on_row=_row_progress(len(all_mount_sets(k)) * len(workers)))
+    rows = found.rows
+    if as_json:
+        click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,
+                               "max_mounts": k, "rows": rows, "all_met": found.all_met}, indent=2))
+        return found.exit_code
+    cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]
+    # the terminal's width on a terminal; wide enough for whole rows in a pipe or a CI log
+    console = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+    console.print(table(rows, cols, f"{sc.algorithm}: every mount set up to {k} mounts"))
+    for row in rows:
+        if row.get("replay_command"):
+            console.print(f"replay {row['set']} w{row['workers']}: {row['replay_command']}", markup=False,
+                          soft_wrap=True)
+    total = sum(int(row["executions"]) for row in rows)
+    console.print(f"{len(rows)} rows, {total} executions; "
+                  f"{'all expectations met' if found.all_met else 'MISMATCHES above'}", markup=False)
+    return found.exit_code
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:

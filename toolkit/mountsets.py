@@ -14,8 +14,7 @@ first, so a single worker runs them sequentially).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,52 +179,34 @@ def expected_verdict(algorithm: str, ms: MountSet, workers: int) -> str | None:
     return None
 
 
-def _row_progress(total: int) -> Any:
-    """A progress line on stderr (only on a terminal): which row is being proved."""
-    from rich.console import Console
+@dataclass
+class MountSetRows:
+    """What ``mount_set_rows`` found: one row per (mount set, workers), plus the invalid sets."""
 
-    err = Console(stderr=True, markup=False, emoji=False)
-    if not err.is_terminal:
-        return lambda _label: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    rows: list[dict[str, Any]]
+    all_met: bool
+    inconclusive: bool
 
-    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True)
-    task = prog.add_task("mount sets", total=total)
-    state = {"started": False}
-
-    def update(label: str | None) -> None:
-        if label is None:
-            prog.stop()
-            return
-        if not state["started"]:
-            prog.start()
-            state["started"] = True
-        else:
-            prog.advance(task)
-        prog.update(task, description=f"proving {label}")
-
-    return update
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.all_met and not self.inconclusive else 1 if not self.all_met else 3
 
 
-def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
-                      as_json: bool = False, workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio") -> int:
-    """Verify every mount set up to `k` mounts for each worker count; print a table; exit code."""
-    from rich.console import Console
-
-    from raceproof.cli import STATUS, table
+def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
+                   workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio",
+                   on_row: Callable[[str | None, int], None] | None = None) -> MountSetRows:
+    """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
+    called before each row (and with None at the end); the CLI renders the rows."""
     from raceproof.runs import verify
 
     rows: list[dict[str, Any]] = []
     ok = True
     inconclusive = False
-    sets = all_mount_sets(k)
-    progress = _row_progress(len(sets) * len(workers))
-    for ms in sets:
+    for ms in all_mount_sets(k):
         for w in workers:
-            progress(f"{ms.name} w{w}")
+            if on_row is not None:
+                on_row(f"{ms.name} w{w}", len(rows))
             sc = scenario_for(base, ms, w)
-            STATUS["rows"] = len(rows)  # for the summary of an interrupted run
             vr = verify(sc, strategy, max_executions, shrink=False, driver=driver)
             r = vr.result
             exp = expected_verdict(base.algorithm, ms, w)
@@ -244,21 +225,6 @@ def verify_mount_sets(base: Scenario, k: int, *, strategy: str = "dpor", max_exe
                      "nested": "-", "workers": "-", "verdict": "rejected" if not bad else "accepted",
                      "expected": "rejected", "ok": "ok" if not bad else "MISMATCH", "executions": 0,
                      "stop": ms.invalid or "", "token": ""})
-    progress(None)
-    code = 0 if ok and not inconclusive else 1 if not ok else 3
-    if as_json:
-        print(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": base.file, "algorithm": base.algorithm,
-                          "max_mounts": k, "rows": rows,
-                          "all_met": ok}, indent=2))
-        return code
-    cols = ["set", "mounts", "nested", "workers", "verdict", "expected", "ok", "executions", "stop"]
-    console = Console(highlight=False, width=200, markup=False, emoji=False)
-    console.print(table(rows, cols, f"{base.algorithm}: every mount set up to {k} mounts"))
-    for row in rows:
-        if row.get("replay_command"):
-            console.print(f"replay {row['set']} w{row['workers']}: {row['replay_command']}", markup=False,
-                          soft_wrap=True)
-    total = sum(int(row["executions"]) for row in rows)
-    console.print(f"{len(rows)} rows, {total} executions; {'all expectations met' if ok else 'MISMATCHES above'}",
-                  markup=False)
-    return code
+    if on_row is not None:
+        on_row(None, len(rows))
+    return MountSetRows(rows, ok, inconclusive)
