@@ -481,9 +481,9 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
     return update, prog.stop
 
 
-def _row_progress(total: int) -> Callable[[str | None, int], None]:
-    """A progress line on stderr (only on a terminal): which mount-set row is being proved; it
-    also keeps the interrupt summary's row count."""
+def _row_progress(total: int) -> tuple[Callable[[str | None, int], None], Callable[[int, int, int], None] | None]:
+    """A progress line on stderr (only on a terminal): which mount-set row is being proved and,
+    inside a long row, its executions and rate; it also keeps the interrupt summary's row count."""
     err = Console(stderr=True, markup=False, emoji=False)
     prog = None
     if err.is_terminal:
@@ -492,6 +492,8 @@ def _row_progress(total: int) -> Callable[[str | None, int], None]:
         prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=True)
         task = prog.add_task("mount sets", total=total)
+
+    current = {"label": "", "t0": 0.0}
 
     def update(label: str | None, done: int) -> None:
         STATUS["rows"] = done  # for the summary of an interrupted run
@@ -502,9 +504,17 @@ def _row_progress(total: int) -> Callable[[str | None, int], None]:
             return
         if done == 0:
             prog.start()
+        current["label"], current["t0"] = label, time.perf_counter()
         prog.update(task, completed=done, description=f"proving {label}")
 
-    return update
+    def inside(executions: int, failing: int, pending: int = -1) -> None:
+        if prog is None or executions % 50:
+            return
+        rate = executions / max(time.perf_counter() - current["t0"], 1e-9)
+        left = f", >= {pending} branches pending" if pending >= 0 else ""
+        prog.update(task, description=f"proving {current['label']}: {executions} executions, {rate:,.0f}/s{left}")
+
+    return update, (inside if prog is not None else None)
 
 
 def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
@@ -513,8 +523,9 @@ def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | Non
     from raceproof.mountsets import all_mount_sets, mount_set_rows
 
     workers = (1, 2, 3, 4)
+    on_row, inside = _row_progress(len(all_mount_sets(k)) * len(workers))
     found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
-                           driver=driver, on_row=_row_progress(len(all_mount_sets(k)) * len(workers)))
+                           driver=driver, on_row=on_row, progress=inside)
     rows = found.rows
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,

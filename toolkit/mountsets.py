@@ -194,9 +194,11 @@ class MountSetRows:
 
 def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
                    workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio",
-                   on_row: Callable[[str | None, int], None] | None = None) -> MountSetRows:
+                   on_row: Callable[[str | None, int], None] | None = None,
+                   progress: Callable[[int, int, int], None] | None = None) -> MountSetRows:
     """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
-    called before each row (and with None at the end); the CLI renders the rows."""
+    called before each row (and with None at the end), `progress` inside a row (as ``verify``'s);
+    the CLI renders the rows."""
     from raceproof.runs import verify
 
     rows: list[dict[str, Any]] = []
@@ -207,7 +209,7 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
             if on_row is not None:
                 on_row(f"{ms.name} w{w}", len(rows))
             sc = scenario_for(base, ms, w)
-            vr = verify(sc, strategy, max_executions, shrink=False, driver=driver)
+            vr = verify(sc, strategy, max_executions, shrink=False, driver=driver, progress=progress)
             r = vr.result
             exp = expected_verdict(base.algorithm, ms, w)
             met = exp is None or r.verdict == exp
