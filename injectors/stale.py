@@ -38,11 +38,7 @@ class StaleFiles(BaseInjector):
 
     def validate(self) -> None:
         if "at" in self._given:
-            if not self.at:
-                raise ParamError("at", "must not be empty (leave it out for the parent of the last mount)")
-            check_path_param("at", self.at)
-            if self.at == "/":
-                raise ParamError("at", "must not be the root '/'")
+            check_path_param("at", self.at, default_hint="the parent of the last mount", allow_root=False)
             if self.kind == "files":
                 raise ParamError("at", "applies to kind=file-for-dir or symlink-for-dir, not kind=files")
         if "target" in self._given:

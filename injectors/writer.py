@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from raceproof.fs.base import join
-from raceproof.inject import BaseInjector, Param, ParamError, check_path_param
+from raceproof.inject import BaseInjector, Param, check_path_param
 from raceproof.models.rust_fs import create_dir_all
 from raceproof.sfs import SchedFS
 
@@ -31,11 +31,7 @@ class PreviousWriter(BaseInjector):
 
     def validate(self) -> None:
         if "dir" in self._given:
-            if not self.dir:
-                raise ParamError("dir", "must not be empty (leave it out for <first mount root>/.session)")
-            check_path_param("dir", self.dir)
-            if self.dir == "/":
-                raise ParamError("dir", "must not be the root '/'")
+            check_path_param("dir", self.dir, default_hint="<first mount root>/.session", allow_root=False)
 
     def bind(self, program: Any) -> None:
         self.where = self.dir or join(program.jobs[0].root, ".session")

@@ -126,8 +126,15 @@ class Param:
         return f"{self.minimum:g}..{self.maximum:g}"
 
 
-def check_path_param(param: str, value: str) -> str:
-    """A path parameter: absolute and normalized (no '.', '..', '//', trailing '/'), within NAME_MAX/PATH_MAX."""
+def check_path_param(param: str, value: str, *, default_hint: str = "", allow_root: bool = True) -> str:
+    """A path parameter: absolute and normalized (no '.', '..', '//', trailing '/'), within NAME_MAX/PATH_MAX.
+
+    `default_hint` (what leaving it out means) makes an empty value an error that says so; with
+    ``allow_root=False`` the root '/' is refused too."""
+    if default_hint and not value:
+        raise ParamError(param, f"must not be empty (leave it out for {default_hint})")
+    if not allow_root and value == "/":
+        raise ParamError(param, "must not be the root '/'")
     if not value.startswith("/"):
         raise ParamError(param, f"must be an absolute path (got {value!r})")
     parts = value.split("/")[1:]
