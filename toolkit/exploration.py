@@ -231,9 +231,9 @@ def classify(runner: Runner, failing: Execution, budget: int = CLASSIFY_BUDGET) 
 
     async def driver(r: Runner) -> None:
         loop = Loop(r, strat, budget=budget)
-        await loop.run(lambda ex: not ex.violations)
-        if loop.executions and not loop.exhausted and not loop.budget_hit:
-            found["kind"] = RACE  # stopped at a passing execution
+        await loop.run(lambda ex: not ex.violations)  # stop at the first passing one
+        if loop.stopped:
+            found["kind"] = RACE
         elif loop.budget_hit:
             found["kind"] = UNCONFIRMED
 

@@ -18,8 +18,9 @@ class Loop:
     """``await Loop(runner, strategy, budget=N).run(visit)`` calls ``visit(execution)`` for each
     execution until the strategy runs out, the budget is spent or `visit` returns True. Then
     ``exhausted`` says whether the strategy ran out, ``budget_hit`` whether the budget stopped it,
-    and ``executions`` counts the executions visited. (A callback, not an async generator: an
-    async generator left early is finalized by the garbage collector, which Trio warns about.)"""
+    ``stopped`` whether `visit` did, and ``executions`` counts the executions visited. (A
+    callback, not an async generator: an async generator left early is finalized by the garbage
+    collector, which Trio warns about.)"""
 
     def __init__(self, runner: Runner, strategy: Strategy, *, budget: int | None = None, check: bool = True) -> None:
         self.runner = runner
@@ -29,6 +30,7 @@ class Loop:
         self.executions = 0
         self.exhausted = False
         self.budget_hit = False
+        self.stopped = False
 
     async def run(self, visit: Callable[[Execution], bool | None]) -> None:
         while True:
@@ -45,4 +47,5 @@ class Loop:
                 continue
             self.executions += 1
             if visit(ex):
+                self.stopped = True
                 return

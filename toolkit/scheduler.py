@@ -273,14 +273,11 @@ class Scheduler:
         With `until`, the thread is not enabled (cannot be chosen) while ``until()`` is false: a
         blocking step. The condition must be monotone (see ``raceproof.steps``)."""
         t = self.threads[tid]
-        if until is None:
+        t.wait = until
+        try:
             await self._park(t)
-        else:
-            t.wait = until
-            try:
-                await self._park(t)
-            finally:
-                t.wait = None
+        finally:
+            t.wait = None
         index = len(self.trace)
         if index >= self.max_steps:
             self.fail(StepBudgetExceeded(self.max_steps, self.choices))

@@ -30,6 +30,7 @@ from raceproof.execution import Execution, Runner
 from raceproof.loop import Loop
 from raceproof.scheduler import Crash
 from raceproof.steps import StepEvent, dependent
+from raceproof.strategies import PinnedValues
 
 MAX_REPLAYS = 300
 
@@ -41,12 +42,9 @@ class SequenceChooser:
 
     def __init__(self, seq: Sequence[int], values: Sequence[tuple[int, str, int]] = ()) -> None:
         self.seq = list(seq)
-        # the original data choices (fault decisions), per (thread, label), in order: a reordered
-        # schedule asks them in another global order, but each thread asks its own in the same one
-        self.values: dict[tuple[int, str], list[int]] = {}
-        for thread, label, value in values:
-            self.values.setdefault((thread, label), []).append(value)
-        self.used: dict[tuple[int, str], int] = {}
+        # the original data choices (fault decisions): a reordered schedule asks them in another
+        # global order, but each thread asks its own in the same one
+        self.choose_value = PinnedValues(values).asker()
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
         pos = len(trace)
@@ -55,13 +53,6 @@ class SequenceChooser:
         if trace and trace[-1].thread in enabled:
             return trace[-1].thread
         return enabled[0]
-
-    def choose_value(self, thread: int, label: str, n: int) -> int:
-        key = (thread, label)
-        k = self.used.get(key, 0)
-        self.used[key] = k + 1
-        recorded = self.values.get(key, [])
-        return recorded[k] if k < len(recorded) and recorded[k] < n else 0
 
 
 def _signature(ex: Execution) -> tuple[str, ...]:

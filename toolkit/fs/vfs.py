@@ -264,11 +264,10 @@ class Vfs:
     def kind_of(self, path: str) -> str:
         """stat(2) when only the type is looked at (``exists``, ``is_dir``): the entries along the
         path are its whole footprint (a file's size is not revealed, so no content read)."""
-        full = self._final(path, follow=True)
-        st = self.backend.lstat(full)
-        if st is None:
+        kind = self._kind(self._final(path, follow=True))
+        if kind is None:
             raise oserror(E.ENOENT, path)
-        return st.kind
+        return kind
 
     def stat(self, path: str) -> Stat:
         full = self._final(path, follow=True)

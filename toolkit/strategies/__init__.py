@@ -9,6 +9,7 @@ them directly.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from raceproof.errors import UnknownNameError
@@ -28,6 +29,30 @@ class Strategy(Protocol):
 
     def observe(self, execution: Execution) -> None:
         """See a finished execution (DPOR computes its races here)."""
+
+
+class PinnedValues:
+    """A run's data choices (fault decisions) replayed per thread and label: each thread asks its
+    own in the same order in every interleaving, though the global order of asking changes. A
+    choice not recorded (or out of range now) is 0, no fault."""
+
+    def __init__(self, values: Sequence[tuple[int, str, int]] = ()) -> None:
+        self.recorded: dict[tuple[int, str], list[int]] = {}
+        for thread, label, value in values:
+            self.recorded.setdefault((thread, label), []).append(value)
+
+    def asker(self) -> Callable[[int, str, int], int]:
+        """A fresh ``choose_value`` for one execution (it counts each thread's questions)."""
+        asked: dict[tuple[int, str], int] = {}
+
+        def choose_value(thread: int, label: str, n: int) -> int:
+            key = (thread, label)
+            k = asked.get(key, 0)
+            asked[key] = k + 1
+            recorded = self.recorded.get(key, ())
+            return recorded[k] if k < len(recorded) and recorded[k] < n else 0
+
+        return choose_value
 
 
 REGISTRY: dict[str, str] = {

@@ -34,6 +34,7 @@ from raceproof.errors import NondeterminismError
 from raceproof.execution import Execution
 from raceproof.scheduler import ABORT, Chooser
 from raceproof.steps import Footprint, StepEvent, dependent
+from raceproof.strategies import PinnedValues
 
 Seq = list[tuple[int, Footprint | None]]
 
@@ -111,18 +112,11 @@ class _DporChooser:
 
     def __init__(self, owner: Dpor) -> None:
         self.owner = owner
-        self.asked: dict[tuple[int, str], int] = {}
+        #: the pinned data choices (see ``Dpor(values=...)``), else 0
+        self.choose_value = owner.values.asker()
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
         return self.owner.choose(enabled, trace)
-
-    def choose_value(self, thread: int, label: str, n: int) -> int:
-        """The pinned value of this thread's k-th choice of `label` (see ``Dpor(values=...)``), else 0."""
-        key = (thread, label)
-        k = self.asked.get(key, 0)
-        self.asked[key] = k + 1
-        pinned = self.owner.values.get(key, ())
-        return pinned[k] if k < len(pinned) and pinned[k] < n else 0
 
 
 class Dpor:
@@ -133,10 +127,7 @@ class Dpor:
     def __init__(self, prefix: list[int] | None = None,
                  values: Sequence[tuple[int, str, int]] = (), **_: object) -> None:
         self.prefix = list(prefix or [])  # a fixed start: explore every continuation of it
-        # pinned data choices: each thread's k-th choice of a label (a failing run's fault decisions)
-        self.values: dict[tuple[int, str], list[int]] = {}
-        for thread, label, value in values:
-            self.values.setdefault((thread, label), []).append(value)
+        self.values = PinnedValues(values)  # pinned data choices (a failing run's fault decisions)
         self.stack: list[Node] = []
         self.started = False
         self.synced = 0  # positions < synced have their events recorded in the stack
