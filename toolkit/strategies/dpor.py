@@ -1,14 +1,19 @@
 """Optimal DPOR: source sets with wakeup trees (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014).
 
-Explores exactly one complete execution per Mazurkiewicz trace, with no sleep-set-blocked
-executions, for the dependence relation of ``raceproof.steps.dependent`` over the footprints the
-executed steps actually had, as long as reversing a race cannot change the footprint of the
-reversed step. Footprints here are state-dependent (a failed ``mkdir`` only reads its entry; run
-before the ``rmdir`` it raced with it writes it), so when the first step of a race created or
-removed an entry, the second step's footprint is treated as unknown (dependent with everything)
-until it has run in its new place. That keeps the search sound (checked against plain
-enumeration on generated programs, ``tests/search``) at the price of an occasional redundant
-execution on programs with such structural races.
+Explores one complete execution per Mazurkiewicz trace for the dependence relation of
+``raceproof.steps.dependent`` over the footprints the executed steps actually had. The proof of
+optimality presumes that an event has one footprint whatever order it runs in; here footprints
+are state-dependent (a failed ``mkdir`` only reads its entry, a successful one writes it; an
+``open`` creates or truncates). Two conservative rules keep the search sound where a *structural*
+step (one that creates, removes or renames an entry) can change another step's footprint:
+
+- when the first step of a race is structural, the second step's footprint is unknown
+  (dependent with everything) until it has run in its new place;
+- a sleeping structural step, or a wakeup-tree branch starting with one, covers a sequence only
+  when it occurs in it, never as a weak initial (absent and independent).
+
+Both cost an occasional redundant or sleep-blocked execution, never a trace (checked against
+plain enumeration on generated programs over every operation, ``tests/search``).
 
 Design notes:
 - The exploration state is an explicit stack of nodes, one per position of the current execution
@@ -54,18 +59,36 @@ class Node:
     fp: Footprint | None = None
 
 
+def _structural(fp: Footprint) -> bool:
+    """Whether a step with footprint `fp` can change another step's footprint: it created,
+    removed or renamed an entry, or changed anything but file contents. Footprints are
+    state-dependent (``open`` creates or truncates, a failed ``mkdir`` only reads), so a
+    structural step can turn one event of another thread into a different one."""
+    return bool(fp.touches) or not all(w.startswith("c:") for w in fp.writes)
+
+
 def _check_initial(tid: int, fp: Footprint, v: Seq) -> Seq | None:
-    """If thread `tid` (next event `fp`) is a weak initial of `v`, v without that event; else None.
+    """If thread `tid` (next event `fp`) is an initial of `v`, v without that event; else None.
 
     An event of `v` whose footprint is unknown (None: the reversed racing event, which has not run
     in this state yet) counts as dependent with everything.
+
+    A *weak* initial (a thread absent from `v` whose event is independent of all of it) counts
+    only when that event is not structural. Optimal DPOR's proof lets a sleeping thread's subtree
+    stand for every continuation of `v` that runs the sleeper after `v`, which presumes each
+    event has one dependence relation in every order. A structural sleeper breaks that: in
+    ``unlink(/d) || write_file(/d) || write_file(/d)`` the second writer's ``open`` creates the
+    file after the ``unlink`` (independent of the first writer's ``write``) but truncates it
+    before (dependent on it), so the sleeping ``unlink``'s subtree never orders that ``write``
+    before that ``open``. Refusing the weak case there costs an occasional sleep-blocked
+    execution, never a trace (``tests/search``).
     """
     for idx, (t, f) in enumerate(v):
         if t == tid:
             return v[:idx] + v[idx + 1:]
         if f is None or dependent(fp, f):
             return None
-    return v
+    return None if _structural(fp) else v
 
 
 def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> bool:
@@ -256,9 +279,7 @@ class Dpor:
         # touch something else when trace[i] changed the tree's structure (footprints are
         # state-dependent: a failed mkdir only reads; path resolution depends on entries), so it
         # is unknown until it runs. A step that only wrote file contents cannot change it.
-        fi = trace[i].footprint
-        stable = not fi.touches and all(w.startswith("c:") for w in fi.writes)
-        v.append((trace[j].thread, trace[j].footprint if stable else None))
+        v.append((trace[j].thread, None if _structural(trace[i].footprint) else trace[j].footprint))
         node = self.stack[i]
         for q, f in node.sleep.items():
             if _check_initial(q, f, v) is not None:
