@@ -25,6 +25,10 @@ from typing import Any
 from raceproof.inject import BaseInjector, Param, parse_ops
 from raceproof.sfs import SchedFS
 
+#: the worker pool's steps (``raceproof.models.guest_download``): a crashed job still frees its
+#: worker, so the jobs waiting for one run (and fail at their first step) instead of deadlocking
+POOL_STEPS = frozenset({"arrive", "wait_arrivals"})
+
 
 class MachineDown(OSError):
     """A phase-1 step after the crash: the machine is down."""
@@ -56,8 +60,8 @@ class CrashRerun(BaseInjector):
         self._state_checked = False
 
         def hook(sched: Any, tid: int, op: str, path: str) -> None:
-            if tid >= n or self.phase[tid] != 1:
-                return
+            if tid >= n or self.phase[tid] != 1 or op in POOL_STEPS:
+                return  # the pool's bookkeeping is not the machine's work: a job still frees its worker
             sched.vfs.fp.reads.add("inject:machine")
             if self.down:
                 raise MachineDown(E.ECANCELED, "machine down (crashed)", path)
@@ -82,7 +86,7 @@ class CrashRerun(BaseInjector):
         def rerun_bodies() -> list[Any]:
             if self._bodies2 is None:
                 program.pipeline.results.clear()
-                self._bodies2 = program.pipeline.bodies(lambda t: SchedFS(sched, t))
+                self._bodies2 = program.pipeline.bodies(lambda t: SchedFS(sched, t), latch="pool:rerun")
             return self._bodies2
 
         def wrap(tid: int, body: Any) -> Any:

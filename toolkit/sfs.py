@@ -177,6 +177,32 @@ class SchedFS:
 
         await self._step("wait_event", name, passed, until=lambda: name in self.sched.events)
 
+    async def arrive(self, name: str) -> None:
+        """Count this thread as arrived at the latch `name` (one step; arrivals commute with each
+        other; a thread counts once however often it arrives)."""
+        arrived = self.sched.barriers.setdefault(name, set())
+
+        def arrive() -> None:
+            self.vfs.fp.touches.add("bar:" + name)
+            arrived.add(self.tid)
+
+        await self._step("arrive", name, arrive)
+
+    async def wait_arrivals(self, name: str, count: int) -> None:
+        """Block until `count` threads have arrived at the latch `name` (a counting latch, like a
+        ``CountDownLatch`` or a pool's free-worker count: the condition only grows)."""
+        if count < 1:
+            raise ValueError(f"latch {name!r}: count must be at least 1")
+        arrived = self.sched.barriers.setdefault(name, set())
+
+        def passed() -> None:
+            self.vfs.fp.lists.add("bar:" + name)
+            self.vfs.fp.waits.add("bar:" + name)
+            self.vfs.fp.need = count
+
+        await self._step("wait_arrivals", name, passed, detail=f"{count} arrivals",
+                         until=lambda: len(arrived) >= count)
+
     async def barrier(self, name: str, parties: int) -> None:
         """``std::sync::Barrier::wait`` for `parties` threads: one step to arrive, then a blocking
         step that runs once all have arrived. Arrivals commute with each other."""

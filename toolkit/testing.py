@@ -277,7 +277,7 @@ OPS = ("write_file", "read_file", "mkdir", "rmdir", "unlink", "listdir", "rename
 ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "mkdir", "rmdir", "unlink",
            "listdir", "readdir", "opendir", "rename", "exists", "is_dir", "stat", "lstat", "symlink", "readlink",
            "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
-           "create_excl", "set_event", "wait_event", "barrier")
+           "create_excl", "set_event", "wait_event", "barrier", "arrive", "wait_arrivals")
 #: ``SchedFS`` methods that are not filesystem operations (no path to race on)
 NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
 
@@ -325,6 +325,9 @@ async def run_op(fs: SchedFS, op: Op) -> Any:
             return data
         if op.name == "barrier":  # two parties: a thread with another barrier op, or a deadlock
             await fs.barrier(op.path, 2)
+            return "ok"
+        if op.name == "wait_arrivals":  # one arrival (a thread with an arrive op), or a deadlock
+            await fs.wait_arrivals(op.path, 1)
             return "ok"
         if op.name == "create_excl":
             h = await fs.open(op.path, "x")

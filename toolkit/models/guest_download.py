@@ -1,9 +1,13 @@
 """The incident's pipeline: ``guest-download`` extracting storage archives in parallel.
 
-N mounts, each with an archive; a pool of ``workers`` threads (default 4). When there are at
-least as many workers as mounts every worker runs one job (which worker takes which job is a
-relabelling, so it is not explored); otherwise workers take jobs from a shared queue in order
-(each take is a step). A job is:
+N mounts, each with an archive; a pool of ``workers`` threads (default 4). Every job is a
+virtual thread of its own: which worker runs which job is not observable on the filesystem, so
+identical workers are not told apart (no symmetric interleavings to explore). With fewer
+workers than jobs, job ``k`` starts once ``k - workers + 1`` jobs have finished (a pool taking
+jobs in order: job ``k`` is taken when a worker is idle and jobs ``0..k-1`` were taken), a
+blocking step on a counting latch that partial-order reduction understands; a job finishing,
+failed or not, is one arrival at that latch.
+A job is:
 
 - ``pre-cleanup`` (the buggy variant, 2026-04-09): ``remove_dir_all(target)`` (NotFound ignored),
   ``create_dir_all(target)``, download, ``Archive::unpack(target)``;
@@ -26,7 +30,6 @@ from typing import Any
 
 from raceproof.errors import InputError
 from raceproof.fs.base import oserror
-from raceproof.fs.vfs import Vfs
 from raceproof.models import tar
 from raceproof.models.rust_fs import create_dir_all, remove_dir_all
 from raceproof.sfs import SchedFS
@@ -55,13 +58,7 @@ class Pipeline:
     results: dict[int, list[str]] = field(default_factory=dict)
 
     def thread_names(self) -> list[str]:
-        if self.static:
-            return [job.label for job in self.jobs]
-        return [f"worker-{i}" for i in range(self.workers)]
-
-    @property
-    def static(self) -> bool:
-        return self.workers >= len(self.jobs)
+        return [job.label for job in self.jobs]
 
     def algorithm_fn(self) -> Callable[[SchedFS, Job, Pipeline], Awaitable[Any]]:
         if self.algorithm == "fixed":
@@ -79,44 +76,45 @@ class Pipeline:
 
         return user
 
-    def bodies(self, fs_for: Callable[[int], SchedFS]) -> list[Callable[[], Awaitable[Any]]]:
+    @property
+    def static(self) -> bool:
+        """Whether every job starts at once (no job waits for a worker)."""
+        return self.workers >= len(self.jobs)
+
+    def bodies(self, fs_for: Callable[[int], SchedFS], latch: str = "pool") -> list[Callable[[], Awaitable[Any]]]:
+        """One thread per job; with fewer workers than jobs, gated by the pool's `latch` (a rerun
+        of the pipeline in the same execution needs a latch of its own)."""
         algo = self.algorithm_fn()
-        if self.static:
-            def job_body(i: int) -> Callable[[], Awaitable[Any]]:
-                return lambda: self._run_job(algo, fs_for(i), self.jobs[i])
+        workers = self.workers
 
-            return [job_body(i) for i in range(len(self.jobs))]
-        queue = {"next": 0}
+        async def pooled(i: int) -> Any:
+            fs = fs_for(i)
+            if i < workers:
+                return await self._run_job(algo, fs, self.jobs[i])
+            await fs.wait_arrivals(latch, i - workers + 1)
+            return await self._run_job(algo, fs, self.jobs[i])
 
-        async def worker(fs: SchedFS) -> None:
-            while True:
-                index = await fs._step("take_job", "", _take, queue, len(self.jobs), fs.vfs,
-                                       render=lambda j: "none" if j is None else f"job {j}")
-                if index is None:
-                    return
-                await self._run_job(algo, fs, self.jobs[index])
+        async def job_then_free(i: int) -> Any:
+            try:
+                result = await pooled(i)
+            except Exception:
+                await fs_for(i).arrive(latch)
+                raise
+            await fs_for(i).arrive(latch)
+            return result
 
-        def worker_body(i: int) -> Callable[[], Awaitable[Any]]:
-            return lambda: worker(fs_for(i))
+        def body(i: int) -> Callable[[], Awaitable[Any]]:
+            if self.static or i == len(self.jobs) - 1:
+                return lambda: pooled(i)  # no job is left to wait for this one to finish
+            return lambda: job_then_free(i)
 
-        return [worker_body(i) for i in range(self.workers)]
+        return [body(i) for i in range(len(self.jobs))]
 
     async def _run_job(self, algo: Callable[[SchedFS, Job, Pipeline], Awaitable[Any]], fs: SchedFS, job: Job) -> Any:
         result = await algo(fs, job, self)
         if isinstance(result, list):
             self.results[job.index] = result
         return result
-
-
-def _take(queue: dict[str, int], n: int, vfs: Vfs) -> int | None:
-    fp = vfs.fp  # the builder of the step being executed
-    index = queue["next"]
-    if index >= n:
-        fp.reads.add("q:jobs")
-        return None
-    fp.writes.add("q:jobs")
-    queue["next"] = index + 1
-    return index
 
 
 @functools.lru_cache(maxsize=256)
