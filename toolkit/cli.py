@@ -388,6 +388,9 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="PCT depth; 1..64.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
+@click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
+              help="Prove independent rows (--mount-sets) in N processes; default: every core this "
+                   "process may use. Results are those of a serial run.")
 @backend_option
 @click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
@@ -397,7 +400,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
-           mount_sets: int | None, backend: str | None, driver: str, inject: tuple[str, ...],
+           mount_sets: int | None, jobs: int | None, backend: str | None, driver: str, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
@@ -411,7 +414,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sc = load_scenario(scenario, allow_import)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
-        sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver))
+        sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores()))
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound
@@ -517,15 +520,23 @@ def _row_progress(total: int) -> tuple[Callable[[str | None, int], None], Callab
     return update, (inside if prog is not None else None)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
-                       driver: str) -> int:
+                       driver: str, jobs: int = 1) -> int:
     """Render ``raceproof.mountsets.mount_set_rows``: a table (or JSON) and each refuted row's replay."""
     from raceproof.mountsets import all_mount_sets, mount_set_rows
 
     workers = (1, 2, 3, 4)
     on_row, inside = _row_progress(len(all_mount_sets(k)) * len(workers))
     found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
-                           driver=driver, on_row=on_row, progress=inside)
+                           driver=driver, on_row=on_row, progress=inside, jobs=jobs)
     rows = found.rows
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,

@@ -14,6 +14,10 @@ first, so a single worker runs them sequentially).
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -195,31 +199,30 @@ class MountSetRows:
 def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
                    workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio",
                    on_row: Callable[[str | None, int], None] | None = None,
-                   progress: Callable[[int, int, int], None] | None = None) -> MountSetRows:
+                   progress: Callable[[int, int, int], None] | None = None, jobs: int = 1) -> MountSetRows:
     """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
     called before each row (and with None at the end), `progress` inside a row (as ``verify``'s);
-    the CLI renders the rows."""
-    from raceproof.runs import verify
+    the CLI renders the rows.
 
+    With `jobs` > 1 the rows are proved in that many worker processes (each row is independent);
+    the rows, their order and every count are those of a serial run, and `progress` is not
+    called (a row's progress stays in its process)."""
+    from raceproof.runs import EXPLORED
+
+    units = [(ms, w) for ms in all_mount_sets(k) for w in workers]
     rows: list[dict[str, Any]] = []
-    ok = True
-    inconclusive = False
-    for ms in all_mount_sets(k):
-        for w in workers:
+    args = (base, strategy, max_executions, driver)
+    if jobs <= 1 or len(units) <= 1:
+        for ms, w in units:
             if on_row is not None:
                 on_row(f"{ms.name} w{w}", len(rows))
-            sc = scenario_for(base, ms, w)
-            vr = verify(sc, strategy, max_executions, shrink=False, driver=driver, progress=progress)
-            r = vr.result
-            exp = expected_verdict(base.algorithm, ms, w)
-            met = exp is None or r.verdict == exp
-            ok &= met or r.verdict == "inconclusive"
-            inconclusive |= r.verdict in ("inconclusive", "bounded")
-            rows.append({"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
-                         "nested": "yes" if ms.nested else "no", "workers": w, "verdict": r.verdict,
-                         "expected": exp or "-", "ok": "ok" if met else "MISMATCH", "executions": r.executions,
-                         "stop": r.stop_reason, "token": vr.token or "",
-                         "replay_command": row_replay_command(base, ms, w, vr.token) if vr.token else ""})
+            rows.append(_row(*args, ms, w, progress))
+    else:
+        for row in _parallel_rows(args, units, jobs, on_row):
+            EXPLORED["finished"] += int(row["executions"])
+            rows.append(row)
+    ok = all(r["ok"] == "ok" or r["verdict"] == "inconclusive" for r in rows)
+    inconclusive = any(r["verdict"] in ("inconclusive", "bounded") for r in rows)
     for ms in invalid_sets():
         bad = ms.invalid is not None and ms.invalid.startswith("accepted")
         ok &= not bad
@@ -230,3 +233,64 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
     if on_row is not None:
         on_row(None, len(rows))
     return MountSetRows(rows, ok, inconclusive)
+
+
+def _row(base: Scenario, strategy: str, max_executions: int | None, driver: str, ms: MountSet, w: int,
+         progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+    """Prove or refute one mount set with `w` workers: its table row."""
+    from raceproof.runs import verify
+
+    vr = verify(scenario_for(base, ms, w), strategy, max_executions, shrink=False, driver=driver, progress=progress)
+    r = vr.result
+    exp = expected_verdict(base.algorithm, ms, w)
+    met = exp is None or r.verdict == exp
+    return {"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
+            "nested": "yes" if ms.nested else "no", "workers": w, "verdict": r.verdict,
+            "expected": exp or "-", "ok": "ok" if met else "MISMATCH", "executions": r.executions,
+            "stop": r.stop_reason, "token": vr.token or "",
+            "replay_command": row_replay_command(base, ms, w, vr.token) if vr.token else ""}
+
+
+def _row_in_worker(unit: tuple[tuple[Any, ...], MountSet, int]) -> dict[str, Any]:
+    args, ms, w = unit
+    return _row(*args, ms, w)
+
+
+def _worker_signals() -> None:
+    """A row process: Ctrl-C is the parent's to handle (it stops the pool). SIGTERM (the parent's
+    ``terminate``, or the parent dying: ``PR_SET_PDEATHSIG``) removes any real sandbox of the row
+    and exits at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stop(signum: int, frame: Any) -> None:
+        from raceproof.fs.real import cleanup_all
+
+        cleanup_all()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's terminate still stops the row
+        pass
+
+
+def _parallel_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], jobs: int,
+                   on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
+    """The rows of `units`, in order, proved by `jobs` forked processes (fork: a user algorithm
+    imported with ``--allow-import`` is already loaded in every child)."""
+    if on_row is not None:
+        ms, w = units[0]
+        on_row(f"{ms.name} w{w}", 0)
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_signals)
+    try:
+        for done, row in enumerate(pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])):
+            if on_row is not None and done + 1 < len(units):
+                ms, w = units[done + 1]
+                on_row(f"{ms.name} w{w}", done + 1)
+            yield row
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()

@@ -107,3 +107,25 @@ def test_unknown_mount_set_is_a_one_line_error() -> None:
                            "2:chian:r0/spine:w2"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "2:chain:r0/spine:w2" in proc.stderr
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_rows_proved_in_processes_are_those_of_a_serial_run(scenario: str) -> None:
+    """``--jobs``: the same rows in the same order, with the same verdicts, execution counts and
+    tokens (each row is an independent, deterministic search)."""
+    from raceproof import scenario as load
+    from raceproof.mountsets import mount_set_rows
+
+    base = load.load(scenario)
+    serial = mount_set_rows(base, 3, workers=(1, 2, 3), jobs=1)
+    parallel = mount_set_rows(base, 3, workers=(1, 2, 3), jobs=2)
+    assert parallel.rows == serial.rows
+    assert (parallel.all_met, parallel.inconclusive) == (serial.all_met, serial.inconclusive)
+    assert any(r["executions"] > 1 for r in serial.rows)
+
+
+def test_jobs_out_of_range_is_a_one_line_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", SCENARIOS[0], "--mount-sets", "2",
+                           "--jobs", "0"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--jobs" in proc.stderr

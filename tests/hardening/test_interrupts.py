@@ -29,7 +29,8 @@ COMMANDS = {
     "verify": ["verify", "s.toml"],
     "verify-json": ["verify", "s.toml", "--json"],
     "verify-dfs": ["verify", "s.toml", "--strategy", "dfs"],
-    "mount-sets": ["verify", "s.toml", "--mount-sets", "3"],
+    "mount-sets": ["verify", "s.toml", "--mount-sets", "3", "--jobs", "1"],
+    "mount-sets-parallel": ["verify", "s.toml", "--mount-sets", "3", "--jobs", "2"],  # rows in processes
     "report": ["report", "s.toml", "-o", "out"],
 }
 CASES = list(itertools.product(["SIGINT", "SIGTERM"], COMMANDS))
