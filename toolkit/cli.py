@@ -100,6 +100,9 @@ def interrupt_summary() -> str:
         parts.append(f"{EXPLORED['failing']} failing in the last search")
     if STATUS["rows"] is not None:
         parts.append(f"{STATUS['rows']} mount-set rows done")
+    if STATUS.get("checkpoint"):
+        return (f"{what}: stopped after {', '.join(parts)}; no verdict; the rows done are in the checkpoint "
+                f"{STATUS['checkpoint']} (add --resume {STATUS['checkpoint']} to continue)")
     return f"{what}: stopped after {', '.join(parts)}; no verdict, nothing written"
 
 
@@ -195,7 +198,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         STATUS.update(what=f"{fn.__name__} {kwargs.get('scenario') or ' '.join(kwargs.get('scenarios') or ())}".strip(),
-                      rows=None, as_json=as_json)
+                      rows=None, as_json=as_json, checkpoint=kwargs.get("checkpoint"))
         from raceproof.runs import EXPLORED
 
         EXPLORED.update(finished=0, current=0, failing=0)
@@ -391,6 +394,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
               help="Prove independent rows (--mount-sets) in N processes; default: every core this "
                    "process may use. Results are those of a serial run.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="With --mount-sets: write the rows done to FILE after each row (resume with --resume).")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="With --mount-sets: skip the rows of the checkpoint FILE (it must be of this search).")
 @backend_option
 @click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
@@ -400,7 +407,8 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
-           mount_sets: int | None, jobs: int | None, backend: str | None, driver: str, inject: tuple[str, ...],
+           mount_sets: int | None, jobs: int | None, checkpoint: str | None, resume: str | None,
+           backend: str | None, driver: str, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
@@ -414,7 +422,11 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     sc = load_scenario(scenario, allow_import)
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
-        sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores()))
+        sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
+                                    checkpoint, resume))
+    if checkpoint is not None or resume is not None:
+        raise InputError(f"{'--checkpoint' if checkpoint is not None else '--resume'}: only with --mount-sets "
+                         "(a single search is not checkpointed yet)")
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound
@@ -529,14 +541,15 @@ def usable_cores() -> int:
 
 
 def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
-                       driver: str, jobs: int = 1) -> int:
+                       driver: str, jobs: int = 1, checkpoint: str | None = None, resume: str | None = None) -> int:
     """Render ``raceproof.mountsets.mount_set_rows``: a table (or JSON) and each refuted row's replay."""
     from raceproof.mountsets import all_mount_sets, mount_set_rows
 
     workers = (1, 2, 3, 4)
     on_row, inside = _row_progress(len(all_mount_sets(k)) * len(workers))
     found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
-                           driver=driver, on_row=on_row, progress=inside, jobs=jobs)
+                           driver=driver, on_row=on_row, progress=inside, jobs=jobs, checkpoint=checkpoint,
+                           resume=resume)
     rows = found.rows
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,

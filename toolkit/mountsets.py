@@ -199,28 +199,53 @@ class MountSetRows:
 def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_executions: int | None = None,
                    workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio",
                    on_row: Callable[[str | None, int], None] | None = None,
-                   progress: Callable[[int, int, int], None] | None = None, jobs: int = 1) -> MountSetRows:
+                   progress: Callable[[int, int, int], None] | None = None, jobs: int = 1,
+                   checkpoint: str | None = None, resume: str | None = None) -> MountSetRows:
     """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
     called before each row (and with None at the end), `progress` inside a row (as ``verify``'s);
     the CLI renders the rows.
 
     With `jobs` > 1 the rows are proved in that many worker processes (each row is independent);
     the rows, their order and every count are those of a serial run, and `progress` is not
-    called (a row's progress stays in its process)."""
+    called (a row's progress stays in its process).
+
+    With `checkpoint`, the rows done so far are written to that file after each row; with
+    `resume`, the rows of that checkpoint (which must be of this very search) are not proved
+    again (``raceproof.checkpoint``)."""
+    from raceproof import checkpoint as ckpt
     from raceproof.runs import EXPLORED
 
     units = [(ms, w) for ms in all_mount_sets(k) for w in workers]
+    search = {"scenario": os.path.basename(base.file), "digest": base.digest, "mount_sets": k,
+              "workers": list(workers), "strategy": strategy, "max_executions": max_executions}
     rows: list[dict[str, Any]] = []
+    if resume is not None:
+        rows = ckpt.read(resume, search).rows
+        if len(rows) > len(units):
+            raise InputError(f"{resume}: rows: {len(rows)} rows, but this search has {len(units)}")
+        for i, (row, (ms, w)) in enumerate(zip(rows, units, strict=False)):
+            if row.get("set") != ms.name or row.get("workers") != w:
+                raise InputError(f"{resume}: rows[{i}]: is {row.get('set')!r} w{row.get('workers')!r}, "
+                                 f"expected {ms.name!r} w{w}")
+    todo = units[len(rows):]
+
+    def done(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if checkpoint is not None:
+            ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
+
     args = (base, strategy, max_executions, driver)
-    if jobs <= 1 or len(units) <= 1:
-        for ms, w in units:
+    if jobs <= 1 or len(todo) <= 1:
+        for ms, w in todo:
             if on_row is not None:
                 on_row(f"{ms.name} w{w}", len(rows))
-            rows.append(_row(*args, ms, w, progress))
+            done(_row(*args, ms, w, progress))
     else:
-        for row in _parallel_rows(args, units, jobs, on_row):
+        first = len(rows)
+        for row in _parallel_rows(args, todo, jobs, None if on_row is None else
+                                  lambda label, n: on_row(label, first + n)):
             EXPLORED["finished"] += int(row["executions"])
-            rows.append(row)
+            done(row)
     ok = all(r["ok"] == "ok" or r["verdict"] == "inconclusive" for r in rows)
     inconclusive = any(r["verdict"] in ("inconclusive", "bounded") for r in rows)
     for ms in invalid_sets():
@@ -286,10 +311,10 @@ def _parallel_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], job
     pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_signals)
     try:
         for done, row in enumerate(pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])):
+            yield row
             if on_row is not None and done + 1 < len(units):
                 ms, w = units[done + 1]
                 on_row(f"{ms.name} w{w}", done + 1)
-            yield row
         pool.close()
     finally:
         pool.terminate()
