@@ -394,6 +394,9 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
               help="Prove independent rows (--mount-sets) in N processes; default: every core this "
                    "process may use. Results are those of a serial run.")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="With --mount-sets: prove the rows as tasks on the Dask cluster at ADDRESS "
+                   "(tcp://host:8786) instead of local processes.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="With --mount-sets: write the rows done to FILE after each row (resume with --resume).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -407,7 +410,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
-           mount_sets: int | None, jobs: int | None, checkpoint: str | None, resume: str | None,
+           mount_sets: int | None, jobs: int | None, dask: str | None, checkpoint: str | None, resume: str | None,
            backend: str | None, driver: str, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
@@ -423,10 +426,10 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     k = mount_sets if mount_sets is not None else sc.mount_sets
     if k:
         sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
-                                    checkpoint, resume))
-    if checkpoint is not None or resume is not None:
-        raise InputError(f"{'--checkpoint' if checkpoint is not None else '--resume'}: only with --mount-sets "
-                         "(a single search is not checkpointed yet)")
+                                    checkpoint, resume, dask))
+    for flag, value in (("--checkpoint", checkpoint), ("--resume", resume), ("--dask", dask)):
+        if value is not None:
+            raise InputError(f"{flag}: only with --mount-sets (a single search is not split or checkpointed yet)")
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound
@@ -541,7 +544,8 @@ def usable_cores() -> int:
 
 
 def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
-                       driver: str, jobs: int = 1, checkpoint: str | None = None, resume: str | None = None) -> int:
+                       driver: str, jobs: int = 1, checkpoint: str | None = None, resume: str | None = None,
+                       dask: str | None = None) -> int:
     """Render ``raceproof.mountsets.mount_set_rows``: a table (or JSON) and each refuted row's replay."""
     from raceproof.mountsets import all_mount_sets, mount_set_rows
 
@@ -549,7 +553,7 @@ def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | Non
     on_row, inside = _row_progress(len(all_mount_sets(k)) * len(workers))
     found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
                            driver=driver, on_row=on_row, progress=inside, jobs=jobs, checkpoint=checkpoint,
-                           resume=resume)
+                           resume=resume, dask=dask)
     rows = found.rows
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,

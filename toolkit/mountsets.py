@@ -200,7 +200,8 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
                    workers: tuple[int, ...] = (1, 2, 3, 4), driver: str = "trio",
                    on_row: Callable[[str | None, int], None] | None = None,
                    progress: Callable[[int, int, int], None] | None = None, jobs: int = 1,
-                   checkpoint: str | None = None, resume: str | None = None) -> MountSetRows:
+                   checkpoint: str | None = None, resume: str | None = None,
+                   dask: str | None = None) -> MountSetRows:
     """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
     called before each row (and with None at the end), `progress` inside a row (as ``verify``'s);
     the CLI renders the rows.
@@ -208,6 +209,9 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
     With `jobs` > 1 the rows are proved in that many worker processes (each row is independent);
     the rows, their order and every count are those of a serial run, and `progress` is not
     called (a row's progress stays in its process).
+
+    With `dask` (a Dask distributed scheduler's address, ``tcp://host:8786``) the rows are
+    submitted to that cluster instead, one task per row, collected in order.
 
     With `checkpoint`, the rows done so far are written to that file after each row; with
     `resume`, the rows of that checkpoint (which must be of this very search) are not proved
@@ -235,7 +239,13 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
             ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
 
     args = (base, strategy, max_executions, driver)
-    if jobs <= 1 or len(todo) <= 1:
+    if dask is not None:
+        first = len(rows)
+        for row in _dask_rows(args, todo, dask, None if on_row is None else
+                              lambda label, n: on_row(label, first + n)):
+            EXPLORED["finished"] += int(row["executions"])
+            done(row)
+    elif jobs <= 1 or len(todo) <= 1:
         for ms, w in todo:
             if on_row is not None:
                 on_row(f"{ms.name} w{w}", len(rows))
@@ -319,3 +329,37 @@ def _parallel_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], job
     finally:
         pool.terminate()
         pool.join()
+
+
+#: how long ``--dask`` waits for the scheduler to answer
+DASK_CONNECT_TIMEOUT = "10s"
+
+
+def _dask_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], address: str,
+               on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
+    """The rows of `units`, in order, proved as tasks on the Dask cluster at `address` (every
+    worker needs raceproof installed, and the user's algorithm module importable)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--dask: the 'distributed' package is not installed "
+                         "(pip install 'raceproof[dask]')") from None
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r} ({exc})") from None
+    futures = []
+    try:
+        if units and on_row is not None:
+            ms, w = units[0]
+            on_row(f"{ms.name} w{w}", 0)
+        futures = client.map(_row_in_worker, [(args, ms, w) for ms, w in units], pure=False)
+        for done, fut in enumerate(futures):
+            yield fut.result()
+            if on_row is not None and done + 1 < len(units):
+                ms, w = units[done + 1]
+                on_row(f"{ms.name} w{w}", done + 1)
+    finally:
+        if futures:
+            client.cancel(futures)
+        client.close()
