@@ -144,8 +144,8 @@ class Driver:
         self.root_status: tuple[int | None, int | None] = (None, None)
         self.sandbox.prepare()
         self._name_setup_files()
-        out = tempfile.TemporaryFile()
-        err = tempfile.TemporaryFile()
+        out = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+        err = tempfile.TemporaryFile()  # noqa: SIM115
         timer: threading.Timer | None = None
         try:
             proc = subprocess.Popen(self.argv, preexec_fn=self.sandbox.child_setup, stdin=subprocess.DEVNULL,

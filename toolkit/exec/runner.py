@@ -34,8 +34,8 @@ from raceproof.errors import InputError, InternalError
 from raceproof.exec.driver import DEFAULT_TIMEOUT, Driver, RunRecord
 from raceproof.exec.sandbox import Sandbox, Tree, check_mount_point, mount_point_for
 from raceproof.execution import Execution, Violation
-from raceproof.scheduler import Chooser, ThreadResult
 from raceproof.scenario import Scenario
+from raceproof.scheduler import Chooser, ThreadResult
 
 EXEC_VERSION = "exec/1"
 
@@ -139,7 +139,8 @@ def argv_program(argv: Sequence[str], sandboxes: Sequence[str] = (), tree: Tree 
     mp = mount_point_for(paths)
     check_mount_point(mp)
     digest = _digest({"v": EXEC_VERSION, "argv": list(argv), "dirs": sorted(tree.dirs),
-                      "files": sorted((k, v.hex()) for k, v in tree.files.items()), "links": sorted(tree.links.items())})
+                      "files": sorted((k, v.hex()) for k, v in tree.files.items()),
+                      "links": sorted(tree.links.items())})
 
     def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
         names = ["main", *[f"t{i}" for i in range(1, rec.threads)]]

@@ -53,7 +53,8 @@ def mount_point_for(paths: list[str]) -> str:
     """The sandbox's mount point: the common first component of `paths` (InputError otherwise)."""
     tops = {"/" + p.strip("/").split("/")[0] for p in paths if p.strip("/")}
     if len(tops) != 1:
-        raise InputError(f"sandbox: the scenario's paths must share one top-level directory (got {sorted(tops) or '/'})")
+        raise InputError("sandbox: the scenario's paths must share one top-level directory "
+                         f"(got {sorted(tops) or '/'})")
     return tops.pop()
 
 

@@ -63,7 +63,7 @@ def _fd(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
-def decode(nr: int, a: tuple[int, ...], read: Callable[[int], bytes | None]) -> Call | None:  # noqa: C901, PLR0911, PLR0912
+def decode(nr: int, a: tuple[int, ...], read: Callable[[int], bytes | None]) -> Call | None:
     """The ``Call`` for system call `nr` with arguments `a`, or None when it touches no path and no fd
     that can be a step (``read`` reads a C string from the tracee)."""
     cwd = AT_FDCWD
