@@ -439,8 +439,9 @@ class Driver:
             return self._abs(t, dirfd, path) or path
         return ""
 
-    def _judge(self, t: _Thread, call: Call) -> str:
-        """``gated`` (a step), ``ungated``, or ``refuse:<reason>``."""
+    def _judge(self, t: _Thread, call: Call, *, at_grant: bool = False) -> str:
+        """``gated`` (a step), ``ungated``, or ``refuse:<reason>``. A call that touches the sandbox is
+        a step even when it is to be refused (its lookups are reads): it is refused when granted."""
         if call.fd is not None and not call.paths:
             target = self._fd_target(t, call.fd)
             if target is None:
@@ -451,19 +452,22 @@ class Driver:
                 return "ungated"  # a directory fd's close/read: not a step (fdopendir internals)
             return "gated"
         touched = False
+        refusal = ""
         for dirfd, path in call.paths:
             full = self._abs(t, dirfd, path)
             if full is None:
                 return "refuse:a path relative to an fd the driver cannot see"
             res = self.sandbox.resolve(full, follow=call.follow, tgid=t.tgid, tid=t.tid)
             if res.magic and call.op not in ("realpath", "lstat"):
-                return "refuse:a path through a /proc magic link (fd, cwd, root)"
+                refusal = refusal or "refuse:a path through a /proc magic link (fd, cwd, root)"
             if res.touched:
                 touched = True
-            elif call.mutating and res.final not in WRITABLE_DEVICES:
+            if call.mutating and not self.sandbox.inside(res.final) and res.final not in WRITABLE_DEVICES:
                 if call.op == "link" and (dirfd, path) == call.paths[0]:
                     continue  # a link's source is only read
-                return f"refuse:a change outside the sandbox ({res.final})"
+                refusal = refusal or f"refuse:a change outside the sandbox ({res.final})"  # a symlink out too
+        if refusal and (at_grant or not touched):
+            return refusal
         return "gated" if touched else "ungated"
 
     def _continues(self, t: _Thread, call: Call) -> bool:
@@ -483,7 +487,7 @@ class Driver:
     def _grant(self, t: _Thread, enabled: tuple[int, ...]) -> None:
         call = t.call
         assert call is not None
-        verdict = self._judge(t, call)  # again: the tree may have changed since it stopped
+        verdict = self._judge(t, call, at_grant=True)  # again: the tree may have changed since it stopped
         self.open = _Open(t.num, call.op, self._shown_path(t, call), enabled)
         t.steps += 1
         t.realpath_open = call.op == "realpath"
