@@ -49,7 +49,7 @@ def main() -> int:
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [pool.submit(job, variant, mount, data) for mount, data in jobs]
         results = [f.result() for f in futures]
-    for (mount, _), err in zip(jobs, results):
+    for (mount, _), err in zip(jobs, results, strict=True):
         print(f"ok {mount}" if err is None else f"{err} {mount}")
     return 1 if any(results) else 0
 
