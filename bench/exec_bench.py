@@ -32,8 +32,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="raceproof-exec-bench-"))
     exe = work / "guest_download_once"
-    subprocess.run(["rustc", "--edition", "2021", "-O", "-o", str(exe), str(ROOT / "bench/rust/guest_download_once.rs")],
-                   check=True)
+    src = ROOT / "bench/rust/guest_download_once.rs"
+    subprocess.run(["rustc", "--edition", "2021", "-O", "-o", str(exe), str(src)], check=True)
     py = [sys.executable, str(ROOT / "bench/python/guest_download.py"), "{variant}", "{manifest}"]
     n_random = 50 if args.quick else 200
     rows = []
