@@ -41,6 +41,7 @@ Exit codes:
 EXTRA_COMMANDS = {
     "report": "raceproof.reports.command:report",
     "injectors": "raceproof.injectors.command:injectors",
+    "exec": "raceproof.exec.command:exec_command",
 }
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -335,15 +336,23 @@ def check_backend(backend: str | None) -> None:
 @inject_option
 @allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the trace.")
+@click.option("--binary", type=click.Path(dir_okay=False), default=None,
+              help="Map the schedule onto this guest-download binary and compare it with the model, step by step.")
 @guarded
 def replay(scenario: str, token: str | None, token_file: str | None, backend: str | None,
-           mount_set: str | None, inject: tuple[str, ...], allow_import: tuple[str, ...], as_json: bool) -> None:
+           mount_set: str | None, inject: tuple[str, ...], allow_import: tuple[str, ...], as_json: bool,
+           binary: str | None = None) -> None:
     """Replay one execution of SCENARIO, step by step, and judge it."""
     from raceproof.runs import replay as do_replay
     from raceproof.trace import render_lines
 
     check_backend(backend)
     sc = load_scenario(scenario, allow_import)
+    if binary is not None:  # the model's schedule on the real binary (raceproof.exec)
+        from raceproof.exec.command import replay_binary
+
+        replay_binary(sc, binary, _read_token(token, token_file), f"{token_file} (token file)" if token_file else None,
+                      as_json)
     if mount_set is not None:
         from raceproof.mountsets import scenario_for_name
 

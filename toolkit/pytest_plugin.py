@@ -251,6 +251,17 @@ class RaceproofFixture:
             res.cli_command = cex.replay_command if _persistent(sc.file) else None  # type: ignore[attr-defined]
         return self._judge(res)
 
+    def exec_verify(self, argv: Sequence[str], *, scenario: Any = None, sandbox: Sequence[str] = (),
+                    expect: str | None = None, strategy: str | None = None, max_executions: int | None = None,
+                    seed: int | None = None, timeout: float | None = None) -> RaceproofResult:
+        """Run a real program under the syscall gate (``raceproof exec``) and check the verdict: every
+        file system call in its sandbox (`sandbox` directories, or a `scenario`'s mounts for a
+        guest-download binary, ``{variant}``/``{manifest}`` in `argv`) is one step."""
+        __tracebackhide__ = True
+        from raceproof.exec.plugin import exec_verify
+
+        return exec_verify(self, list(argv), scenario, list(sandbox), expect, strategy, max_executions, seed, timeout)
+
     # internals ---------------------------------------------------------------------------------
     def _claims(self, token: str, digest: str) -> bool:
         """Whether the replay token was made for this verify call (its programs' digest)."""
