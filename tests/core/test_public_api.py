@@ -61,3 +61,20 @@ def test_the_fingerprint_covers_same_module_helpers_and_constants() -> None:
     assert digest("x + 1", "3") == base
     assert digest("x + 2", "3") != base
     assert digest("x + 1", "4") != base
+
+
+def test_every_subpackage_is_listed_for_installation() -> None:
+    """A subpackage missing from ``[tool.setuptools] packages`` works in an editable install and
+    is silently absent from a wheel: every folder with an ``__init__.py`` must be listed."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for name, folder in config["package-dir"].items():
+        for init in (root / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(root / folder)
+            found.add(".".join([name, *rel.parts]))
+    assert found - listed == set()
