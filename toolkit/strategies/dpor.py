@@ -92,10 +92,12 @@ def _check_initial(tid: int, fp: Footprint, v: Seq) -> Seq | None:
 
 
 def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> bool:
-    """Whether blocking step `j` cannot run before step `p`: `p` enables it and, without `p`, too
-    few threads' enabling steps would come first (those before `p`, or not happening after it)."""
+    """Whether blocking step `j` cannot run before step `p`: without `p` and what happens after
+    it, too few threads' enabling steps would come first (those before `p`, or not happening
+    after it). `p` need not enable `j` itself: its thread's *later* step may be the enabler (a
+    race of `j` with an earlier step of the enabling thread cannot be reversed either)."""
     fj = trace[j].footprint
-    if not trace[p].footprint.enables(fj):
+    if not fj.waits:
         return False
     others = {trace[k].thread for k in range(j)
               if k != p and trace[k].footprint.enables(fj) and (k < p or not (hb[k] >> p) & 1)}
