@@ -77,27 +77,25 @@ class SchedFS:
 
     async def readdir(self, path: str, *, nofollow_ancestors: bool = False) -> list[tuple[str, Kind]]:
         """List entries with their types (d_type), without following a final symlink."""
-        return list(
-            await self._step(
-                "readdir", path, lambda: self.vfs.listdir(path, follow=False, nofollow_ancestors=nofollow_ancestors)
-            )
-        )
+        return list(await self._step(
+            "readdir", path,
+            lambda: self.vfs.listdir(path, follow=False, nofollow_ancestors=nofollow_ancestors)))
 
     async def opendir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
         await self._step("opendir", path, lambda: self.vfs.opendir(path, nofollow_ancestors=nofollow_ancestors))
 
     async def open(self, path: str, mode: OpenMode = "r") -> int:
-        return int(await self._step("open", path, self.vfs.open, path, mode, detail=mode, render=lambda h: "fd"))
+        return int(await self._step("open", path, self.vfs.open, path, mode, detail=mode,
+                                    render=lambda h: "fd"))
 
     async def write(self, handle: int, data: bytes, path: str = "") -> int:
         """write(2) of all of `data`: one step per page copied (a reader may see a prefix)."""
         data = bytes(data)
         written = 0
         for start in range(0, max(len(data), 1), PAGE):
-            chunk = data[start : start + PAGE]
-            written += int(
-                await self._step("write", path, self.vfs.write, handle, chunk, detail=f"{len(chunk)}B", render=str)
-            )
+            chunk = data[start:start + PAGE]
+            written += int(await self._step("write", path, self.vfs.write, handle, chunk,
+                                            detail=f"{len(chunk)}B", render=str))
         return written
 
     async def read(self, handle: int, path: str = "", size: int = READ_CHUNK) -> bytes:
@@ -145,9 +143,8 @@ class SchedFS:
         if noreplace and exchange:  # the kernel refuses the combination
             raise OSError(22, "RENAME_NOREPLACE and RENAME_EXCHANGE together", src)
         flags = "noreplace" if noreplace else "exchange" if exchange else ""
-        await self._step(
-            "rename", src, self.vfs.rename, src, dst, flags, detail=f"{dst} {flags.upper()}" if flags else dst
-        )
+        await self._step("rename", src, self.vfs.rename, src, dst, flags,
+                         detail=f"{dst} {flags.upper()}" if flags else dst)
 
     async def symlink(self, target: str, path: str) -> None:
         await self._step("symlink", path, self.vfs.symlink, target, path, detail=target)
@@ -172,7 +169,6 @@ class SchedFS:
     # synchronisation: blocking steps partial-order reduction understands ------------------
     async def set_event(self, name: str) -> None:
         """Set the one-shot event `name` (like ``threading.Event.set``); setting it again is a no-op."""
-
         def fire() -> None:
             self.vfs.fp.writes.add("ev:" + name)
             self.sched.events.add(name)
@@ -181,7 +177,6 @@ class SchedFS:
 
     async def wait_event(self, name: str) -> None:
         """Block until the event `name` is set (a step that cannot run before the ``set_event``)."""
-
         def passed() -> None:
             self.vfs.fp.reads.add("ev:" + name)
             self.vfs.fp.waits.add("ev:" + name)

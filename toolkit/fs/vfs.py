@@ -138,10 +138,8 @@ class Vfs:
         if not path.startswith("/"):
             raise oserror(E.EINVAL, path)
         # NAME_MAX / PATH_MAX, modelled here so that memory, fake and real agree (ENAMETOOLONG)
-        if len(path) > 63 and (
-            len(path.encode("utf-8", "surrogatepass")) >= PATH_MAX
-            or any(len(c.encode("utf-8", "surrogatepass")) > NAME_MAX for c in path.split("/"))
-        ):
+        if len(path) > 63 and (len(path.encode("utf-8", "surrogatepass")) >= PATH_MAX
+                               or any(len(c.encode("utf-8", "surrogatepass")) > NAME_MAX for c in path.split("/"))):
             raise oserror(E.ENAMETOOLONG, path)
         if len(path) > 1 and path.endswith("/"):
             # Linux: a trailing slash makes the lookup follow a final symlink (even under
@@ -311,9 +309,8 @@ class Vfs:
             raise self._rethrow(exc, path) from None
         self._created(full)
 
-    def listdir(
-        self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False, at: int | None = None
-    ) -> list[tuple[str, Kind]]:
+    def listdir(self, path: str, *, follow: bool = True, nofollow_ancestors: bool = False,
+                at: int | None = None) -> list[tuple[str, Kind]]:
         """List a directory. With ``at`` (the inode ``opendir`` returned) it is ``getdents`` on that
         open directory, wherever it is now: a directory removed since is dead and lists as empty
         (glibc's ``readdir`` maps the kernel's ENOENT for a dead directory to end-of-directory)."""
