@@ -25,7 +25,6 @@ from typing import Any
 from raceproof.inject import BaseInjector, Param, parse_ops
 from raceproof.sfs import SchedFS
 
-
 #: synchronisation steps (``SchedFS.set_event``/``wait_event``/``barrier``) are not crash points and
 #: do not observe the crash: a thread blocked on one is woken by a crashed thread's ``finally`` and
 #: meets the crash at its next filesystem step (no deadlock in phase 1, and no race between the

@@ -261,7 +261,9 @@ _register(Candidate(
     "Fully parallel; each worker deletes only what its own previous extraction wrote.",
     """let old = read_manifest(m).unwrap_or_default();
 fs::create_dir_all(&m.root)?; let new = unpack_listing(download(m)?, &m.root)?;
-for p in old.difference(&new).deepest_first() { if !is_ancestor_of_other_root(p) { ignore_not_found(unlink_or_rmdir_empty(p))? } }
+for p in old.difference(&new).deepest_first() {
+    if !is_ancestor_of_other_root(p) { ignore_not_found(unlink_or_rmdir_empty(p))? }
+}
 write_manifest_atomically(m, &new)?;""",
     ("a manifest exists from the previous session (first run or lost manifest: nothing is cleaned)",
      "only content the extractor wrote is ever removed")))
