@@ -114,7 +114,7 @@ def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, .
     rows = []
     ok = True
     for spec, s in plan:
-        first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget)
+        first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget, stop_at_first=True)
         verdict = "unsafe" if first else "safe" if complete else "inconclusive"
         ok &= verdict != "unsafe"
         rows.append({"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers, "stale": spec.state,
