@@ -96,3 +96,15 @@ def test_the_footprint_orders_noreplace_against_a_creator() -> None:
 )
 def test_dpor_agrees_with_dfs_on_renameat2_races(program: GeneratedProgram) -> None:
     assert compare_strategies(program.functions(), setup=program.setup, optimal=False) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exists_is_false_below_a_file(backend: str) -> None:
+    """``Path::exists``/``os.path.exists``: ENOTDIR (a file used as a directory) is false, not an error."""
+
+    async def probe(fs):  # type: ignore[no-untyped-def]
+        return (await fs.exists("/f/x"), await fs.exists("/f"), await fs.is_dir("/f/x"))
+
+    result = explore([probe], setup={"/f": b"F"}, strategy="dpor", backend=backend)
+    assert result.verdict == "safe"
+    assert {o[1] for o in result.outcomes} == {(("ok", "(False, True, False)"),)}
