@@ -34,7 +34,11 @@ def main() -> int:
     rows, docs = [], []
     for a in args.algorithms:
         t0 = time.perf_counter()
-        m = compare(base, [a], args.mounts, args.stale, not args.no_crash)
+        def note(label: str, i: int, total: int, t0: float = t0) -> None:
+            if i % 25 == 0:
+                print(f"  {time.perf_counter() - t0:7.1f} s  run {i}/{total}  {label}", file=sys.stderr, flush=True)
+
+        m = compare(base, [a], args.mounts, args.stale, not args.no_crash, on_run=note)
         wall = time.perf_counter() - t0
         doc = m.to_json()
         docs.append(doc)
