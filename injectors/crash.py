@@ -28,6 +28,11 @@ from raceproof.sfs import SchedFS
 #: the worker pool's steps (``raceproof.models.guest_download``): a crashed job still frees its
 #: worker, so the jobs waiting for one run (and fail at their first step) instead of deadlocking
 POOL_STEPS = frozenset({"arrive", "wait_arrivals"})
+#: synchronisation steps (``SchedFS.set_event``/``wait_event``/``barrier``) are not crash points and
+#: do not observe the crash: a thread blocked on one is woken by a crashed thread's ``finally`` and
+#: meets the crash at its next filesystem step (no deadlock in phase 1, and no race between the
+#: crash and a step that was not yet enabled: DPOR never tries to move a blocked step before it)
+SYNC_OPS = ("set_event", "wait_event", "barrier_arrive", "barrier_wait")
 
 
 class MachineDown(OSError):
@@ -62,6 +67,8 @@ class CrashRerun(BaseInjector):
         def hook(sched: Any, tid: int, op: str, path: str) -> None:
             if tid >= n or self.phase[tid] != 1 or op in POOL_STEPS:
                 return  # the pool's bookkeeping is not the machine's work: a job still frees its worker
+            if op in SYNC_OPS:  # not filesystem steps: the crash is seen at the thread's next one
+                return
             sched.vfs.fp.reads.add("inject:machine")
             if self.down:
                 raise MachineDown(E.ECANCELED, "machine down (crashed)", path)

@@ -42,6 +42,7 @@ EXTRA_COMMANDS = {
     "report": "raceproof.reports.command:report",
     "injectors": "raceproof.injectors.command:injectors",
     "exec": "raceproof.exec.command:exec_command",
+    "compare": "raceproof.keepalive.command:compare",
 }
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -333,6 +334,10 @@ def check_backend(backend: str | None) -> None:
 @backend_option
 @click.option("--mount-set", "mount_set", metavar="NAME:wW",
               help="Replay on one generated mount set of 'verify --mount-sets' (e.g. 2:chain:r0/spine:w2).")
+@click.option("--algorithm", "algorithm", metavar="NAME",
+              help="Replay with this algorithm instead of the scenario's (a 'raceproof compare' cell).")
+@click.option("--stale-state", "stale_state", metavar="STATE",
+              help="Plant this previous-session tree first (a state of 'verify --stale', e.g. file+link-out).")
 @inject_option
 @allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the trace.")
@@ -340,8 +345,8 @@ def check_backend(backend: str | None) -> None:
               help="Map the schedule onto this guest-download binary and compare it with the model, step by step.")
 @guarded
 def replay(scenario: str, token: str | None, token_file: str | None, backend: str | None,
-           mount_set: str | None, inject: tuple[str, ...], allow_import: tuple[str, ...], as_json: bool,
-           binary: str | None = None) -> None:
+           mount_set: str | None, algorithm: str | None, stale_state: str | None, inject: tuple[str, ...],
+           allow_import: tuple[str, ...], as_json: bool, binary: str | None = None) -> None:
     """Replay one execution of SCENARIO, step by step, and judge it."""
     from raceproof.runs import replay as do_replay
     from raceproof.trace import render_lines
@@ -353,13 +358,21 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 
         replay_binary(sc, binary, _read_token(token, token_file), f"{token_file} (token file)" if token_file else None,
                       as_json)
-    if mount_set is not None:
+    if algorithm is not None or stale_state is not None:
+        from raceproof.keepalive.command import cell_scenario
+
+        sc = cell_scenario(sc, algorithm, mount_set, stale_state)
+    elif mount_set is not None:
         from raceproof.mountsets import scenario_for_name
 
         sc = scenario_for_name(sc, mount_set)
     tok = _read_token(token, token_file)
     rr = do_replay(sc, tok, backend, inject, mount_set,
                    token_source=f"{token_file} (token file)" if token_file else None)
+    if algorithm is not None or stale_state is not None:  # the command names the cell it replays
+        from raceproof.keepalive.command import cell_replay_command
+
+        rr.command = cell_replay_command(scenario, sc, mount_set, stale_state, inject, rr.token, backend)
     ex = rr.execution
     expected = rr.expected
     if expected is None:
@@ -410,6 +423,9 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="With --mount-sets: write the rows done to FILE after each row (resume with --resume).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="With --mount-sets: skip the rows of the checkpoint FILE (it must be of this search).")
+@click.option("--stale", "stale", type=click.IntRange(min=0, max=3), default=None,
+              help="Verify every previous-session tree of up to K stale entries (keep-alive); with "
+                   "--mount-sets, on every mount set; prints a table.")
 @backend_option
 @click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
@@ -419,8 +435,8 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
-           mount_sets: int | None, jobs: int | None, dask: str | None, checkpoint: str | None, resume: str | None,
-           backend: str | None, driver: str, inject: tuple[str, ...],
+           mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
+           resume: str | None, backend: str | None, driver: str, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
@@ -433,12 +449,19 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
         raise UnknownNameError("driver", driver, DRIVERS)
     sc = load_scenario(scenario, allow_import)
     k = mount_sets if mount_sets is not None else sc.mount_sets
+    ks = stale if stale is not None else sc.stale_states
+    if not k or ks:
+        for flag, value in (("--checkpoint", checkpoint), ("--resume", resume), ("--dask", dask)):
+            if value is not None:
+                raise InputError(f"{flag}: only with --mount-sets, without --stale (a single search and the "
+                                 "stale-state table are not split or checkpointed yet)")
+    if ks:
+        from raceproof.keepalive.command import verify_stale
+
+        sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json))
     if k:
         sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
                                     checkpoint, resume, dask))
-    for flag, value in (("--checkpoint", checkpoint), ("--resume", resume), ("--dask", dask)):
-        if value is not None:
-            raise InputError(f"{flag}: only with --mount-sets (a single search is not split or checkpointed yet)")
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound

@@ -444,7 +444,8 @@ class PlacementResult:
 
 def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
-                       progress: Callable[[int, int, int], None] | None = None) -> PlacementResult:
+                       progress: Callable[[int, int, int], None] | None = None,
+                       observe: Callable[[Execution], bool | None] | None = None) -> PlacementResult:
     """Every placement of every exploring injector's faults, each with a full optimal DPOR.
 
     Level 0 runs DPOR with no fault and records every decision point (label, thread, n-th
@@ -452,7 +453,8 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
     one fault (up to the injector's ``max_faults``); the placements of level k+1 are built from
     the points reached under the placements of level k, so a second fault placed after the first
     one changed the run is found too. One DPOR per placement explores every interleaving with the
-    faults pinned there. Placements are sets, so each is explored once."""
+    faults pinned there. Placements are sets, so each is explored once. `observe` sees every
+    execution (after the failure bookkeeping) and may stop the whole enumeration by returning True."""
     from raceproof.exploration import naive_count
 
     t0 = time.perf_counter()
@@ -488,6 +490,9 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
                             return True
                     if progress is not None:
                         progress(res.executions + counts[0], counts[1], -1)
+                    if observe is not None and observe(ex):  # the caller has seen enough
+                        res.complete, res.stop_reason = False, "observer"
+                        return True
                     return False
 
                 loop = Loop(r, strat, budget=left)

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs fixes; 3: fidelity (issue 9)
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
-            "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions"}
+            "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions",
+            "properties", "preserve", "stale_states"}
 MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
@@ -86,6 +87,11 @@ class Scenario:
     initial_files: dict[str, bytes] = field(default_factory=dict)
     initial_links: dict[str, str] = field(default_factory=dict)
     inject: list[dict[str, Any]] = field(default_factory=list)
+    #: keep-alive: the properties judged (``P1``..``P5``; empty: the incident checks), the paths
+    #: under mount roots that may survive (P2), and how many stale entries ``verify`` enumerates
+    properties: tuple[str, ...] = ()
+    preserve: tuple[str, ...] = ()
+    stale_states: int = 0
 
     @property
     def digest(self) -> str:
@@ -97,6 +103,8 @@ class Scenario:
                         sorted(self.initial_links.items())],
             "inject": self.inject,
         }
+        if self.properties or self.preserve:  # keep-alive keys (absent: the digest of before)
+            canon["properties"] = [list(self.properties), list(self.preserve)]
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
     def program(self, inject: Sequence[Any] = ()) -> IncidentProgram:
@@ -116,7 +124,8 @@ class IncidentProgram:
         self.injectors = list(inject)
         roots = [m.path for m in scenario.mounts]
         self.roots = roots
-        self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots))
+        self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots),
+                         mounts=tuple(roots), run_id=scenario.digest)
                      for i, m in enumerate(scenario.mounts)]
         self.pipeline = self._pipeline()
         from raceproof.inject import ParamError, param_error
@@ -139,6 +148,10 @@ class IncidentProgram:
 
     def _pipeline(self) -> Pipeline:
         s = self.scenario
+        from raceproof.keepalive import CANDIDATES, KeepalivePipeline
+
+        if s.algorithm in CANDIDATES:
+            return KeepalivePipeline(self.jobs, s.workers, s.algorithm, s.verify_digest, s.rust_enoent_tolerant)
         return Pipeline(self.jobs, s.workers, s.algorithm, s.verify_digest, s.rust_enoent_tolerant)
 
     def setup(self, vfs: Vfs) -> None:
@@ -182,8 +195,13 @@ class IncidentProgram:
         return not self.injectors
 
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
-        out = incident_violations(execution, self.roots, self.expected, self.initial,
-                                  forbid_stale=self.scenario.stale == "forbid")
+        if self.scenario.properties:  # the keep-alive properties P1-P5 (raceproof.properties)
+            from raceproof.properties import property_violations
+
+            out = property_violations(execution, self)
+        else:
+            out = incident_violations(execution, self.roots, self.expected, self.initial,
+                                      forbid_stale=self.scenario.stale == "forbid")
         for inj in self.injectors:  # an injected fault can make a clean job failure the right outcome
             out = list(inj.judge(execution, self, out))
         for inj in self.injectors:
@@ -365,11 +383,14 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
         raise _err(file, "name", "is required")
     name = _typed(file, "name", raw["name"], str, "a string")
     algorithm = _typed(file, "algorithm", raw.get("algorithm", "fixed"), str, "a string")
-    if algorithm not in ALGORITHMS and ":" not in algorithm:
-        hint = closest(algorithm, ALGORITHMS)
-        raise _err(file, "algorithm", f"must be 'pre-cleanup', 'fixed' or 'module:function' (got {algorithm!r})"
+    from raceproof.keepalive import CANDIDATES
+
+    if algorithm not in ALGORITHMS and algorithm not in CANDIDATES and ":" not in algorithm:
+        hint = closest(algorithm, (*ALGORITHMS, *CANDIDATES))
+        raise _err(file, "algorithm", f"must be 'pre-cleanup', 'fixed', a keep-alive candidate "
+                                      f"({', '.join(CANDIDATES)}) or 'module:function' (got {algorithm!r})"
                                       + (f"; did you mean {hint!r}?" if hint else ""))
-    if algorithm not in ALGORITHMS:
+    if algorithm not in ALGORITHMS and algorithm not in CANDIDATES:
         _user_algorithm(file, algorithm, allow_import)
     workers = _typed(file, "workers", raw.get("workers", 4), int, "an integer")
     if not 1 <= workers <= 64:
@@ -450,7 +471,11 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
         if "name" not in inj:
             raise _err(file, f"inject[{j}].name", "is required")
         _typed(file, f"inject[{j}].name", inj["name"], str, "a string")
+    from raceproof.properties import parse_keepalive_keys
+
+    properties, preserve, stale_states = parse_keepalive_keys(file, raw)
     scenario = Scenario(
+        properties=properties, preserve=preserve, stale_states=stale_states,
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,

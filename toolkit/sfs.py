@@ -136,8 +136,15 @@ class SchedFS:
         ``write_file``."""
         await self._step("atomic_write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
 
-    async def rename(self, src: str, dst: str) -> None:
-        await self._step("rename", src, self.vfs.rename, src, dst, detail=dst)
+    async def rename(self, src: str, dst: str, *, noreplace: bool = False, exchange: bool = False) -> None:
+        """rename(2); with ``noreplace`` or ``exchange`` it is Linux's ``renameat2`` with
+        ``RENAME_NOREPLACE`` (EEXIST if `dst` exists) or ``RENAME_EXCHANGE`` (swap `src` and `dst`
+        atomically, both must exist: ENOENT otherwise). One step either way."""
+        if noreplace and exchange:  # the kernel refuses the combination
+            raise OSError(22, "RENAME_NOREPLACE and RENAME_EXCHANGE together", src)
+        flags = "noreplace" if noreplace else "exchange" if exchange else ""
+        await self._step("rename", src, self.vfs.rename, src, dst, flags,
+                         detail=f"{dst} {flags.upper()}" if flags else dst)
 
     async def symlink(self, target: str, path: str) -> None:
         await self._step("symlink", path, self.vfs.symlink, target, path, detail=target)

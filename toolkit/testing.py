@@ -277,7 +277,8 @@ OPS = ("write_file", "read_file", "mkdir", "rmdir", "unlink", "listdir", "rename
 ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "mkdir", "rmdir", "unlink",
            "listdir", "readdir", "opendir", "rename", "exists", "is_dir", "stat", "lstat", "symlink", "readlink",
            "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
-           "create_excl", "set_event", "wait_event", "barrier", "arrive", "wait_arrivals")
+           "create_excl", "set_event", "wait_event", "barrier", "arrive", "wait_arrivals", "rename_noreplace",
+           "rename_exchange")
 #: ``SchedFS`` methods that are not filesystem operations (no path to race on)
 NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
 
@@ -301,9 +302,11 @@ async def run_op(fs: SchedFS, op: Op) -> Any:
             assert isinstance(op.arg, bytes)
             await getattr(fs, op.name)(op.path, op.arg)
             return "ok"
-        if op.name in ("rename", "link", "symlink"):
+        if op.name in ("rename", "link", "symlink", "rename_noreplace", "rename_exchange"):
             assert isinstance(op.arg, str)
-            if op.name == "symlink":
+            if op.name.startswith("rename_"):  # renameat2 with RENAME_NOREPLACE / RENAME_EXCHANGE
+                await fs.rename(op.path, op.arg, **{op.name.removeprefix("rename_"): True})
+            elif op.name == "symlink":
                 await fs.symlink(op.arg, op.path)
             else:
                 await getattr(fs, op.name)(op.path, op.arg)
@@ -383,7 +386,7 @@ def _ops(paths: Sequence[str], ops: Sequence[str], tid: int) -> st.SearchStrateg
         arg: str | bytes | None = None
         if name in ("write_file", "atomic_write_file", "append"):
             arg = draw(st.sampled_from([f"{tid}".encode(), b"x", b""]))
-        elif name in ("rename", "link"):
+        elif name in ("rename", "link", "rename_noreplace", "rename_exchange"):
             arg = draw(st.sampled_from([p for p in paths if p != path] or list(paths)))
         elif name == "symlink":  # a target: another path, absolute or relative, or a dangling name
             arg = draw(st.sampled_from([*paths, "f", "../e", "nowhere"]))

@@ -57,6 +57,16 @@ ROWS: list[tuple[str, tuple[Any, ...]]] = [
     ("rename", ("/t/dir", "/t/full")), ("rename", ("/t/dir", "/t/dir/sub/in")), ("rename", ("/t/file", "/t/nope/new")),
     ("rename", ("/t/dir", "/t/empty")), ("rename", ("/t/file", "/t/lfile")), ("rename", ("/t/ldir", "/t/empty")),
     ("rename", ("/t/full/x", "/t/full")), ("rename", ("/t/dir/sub", "/t/dir")), ("rename", ("/t/dir/sub", "/t")),
+    # renameat2(2): RENAME_NOREPLACE and RENAME_EXCHANGE
+    ("rename", ("/t/file", "/t/new", "noreplace")), ("rename", ("/t/file", "/t/dir", "noreplace")),
+    ("rename", ("/t/dir", "/t/empty", "noreplace")), ("rename", ("/t/nope", "/t/file", "noreplace")),
+    ("rename", ("/t/file", "/t/dangling", "noreplace")), ("rename", ("/t/file", "/t/file", "noreplace")),
+    ("rename", ("/t/dir", "/t/dir/sub/in", "noreplace")), ("rename", ("/t/file", "/t/nope/new", "noreplace")),
+    ("rename", ("/t/dir", "/t/full", "exchange")), ("rename", ("/t/dir", "/t/file", "exchange")),
+    ("rename", ("/t/file", "/t/new", "exchange")), ("rename", ("/t/nope", "/t/file", "exchange")),
+    ("rename", ("/t/dir", "/t/dir/sub", "exchange")), ("rename", ("/t/dir/sub", "/t/dir", "exchange")),
+    ("rename", ("/t/file", "/t/file", "exchange")), ("rename", ("/t/ldir", "/t/dangling", "exchange")),
+    ("rename", ("/t/full/x", "/t/empty", "exchange")),
 ]
 
 #: where the model differs from the kernel on purpose: (op, args) -> (model errno, reason)
@@ -68,6 +78,8 @@ DIFFERENCES: dict[tuple[str, tuple[Any, ...]], tuple[int, str]] = {
 
 PROBE = r"""
 import errno, json, os, sys
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)  # loaded before the chroot hides the library
 root, rows = sys.argv[1], json.loads(sys.stdin.read())
 os.chroot(root)
 os.chdir("/")
@@ -86,6 +98,10 @@ def call(op, args):
         os.link(args[0], args[1], follow_symlinks=False)
     elif op == "symlink":
         os.symlink(args[0], args[1])
+    elif op == "rename" and len(args) == 3:  # renameat2(AT_FDCWD, src, AT_FDCWD, dst, flag)
+        flag = {"noreplace": 1, "exchange": 2}[args[2]]
+        if libc.renameat2(-100, args[0].encode(), -100, args[1].encode(), flag) != 0:
+            raise OSError(ctypes.get_errno(), "renameat2")
     else:
         getattr(os, op)(*args)
 out = []

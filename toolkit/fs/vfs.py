@@ -450,9 +450,19 @@ class Vfs:
             raise self._rethrow(exc, dst) from None
         self._created(d)
 
-    def rename(self, src: str, dst: str) -> None:
+    def rename(self, src: str, dst: str, flags: str = "") -> None:
+        """rename(2), or renameat2(2) with ``flags`` ``"noreplace"`` (``RENAME_NOREPLACE``: EEXIST
+        if `dst` exists, whatever it is) or ``"exchange"`` (``RENAME_EXCHANGE``: swap the two
+        entries atomically; ENOENT unless both exist; a directory may swap with a file; EINVAL if
+        one contains the other). Errno order is the kernel's (``do_renameat2``): the source must
+        exist, then the flag checks, then the ancestor checks (tests/engine/test_errno_kernel.py)."""
+        if flags not in ("", "noreplace", "exchange"):
+            raise ValueError(f"rename: flags must be '', 'noreplace' or 'exchange' (got {flags!r})")
         s = self._final(src)
         d = self._final(dst)
+        if flags:
+            self._rename2(src, dst, s, d, flags)
+            return
         dst_st = self.backend.lstat(d)
         if dst_st is not None and dst_st.kind == "dir":
             self.fp.lists.add(d)
@@ -464,9 +474,55 @@ class Vfs:
         except OSError as exc:
             raise self._rethrow(exc, src) from None
         if self._open_dirs and src_st is not None and src_st.kind == "dir" and s != d:
-            for ino, cur in self._open_dirs.items():  # open directory fds move with the directory
-                if cur == s or cur.startswith(s + "/"):
-                    self._open_dirs[ino] = d + cur[len(s):]
+            self._move_open_dirs({s: d})
+        self._created(s)
+        self._created(d)
+
+    def _move_open_dirs(self, moves: dict[str, str]) -> None:
+        """Open directory fds move with their directory (every prefix in `moves` at once)."""
+        for ino, cur in self._open_dirs.items():
+            for old, new in moves.items():
+                if cur == old or cur.startswith(old + "/"):
+                    self._open_dirs[ino] = new + cur[len(old) :]
+                    break
+
+    def _rename2(self, src: str, dst: str, s: str, d: str, flags: str) -> None:
+        """renameat2 with a flag; `s`/`d` are the resolved paths (their entries already read)."""
+        src_st = self.backend.lstat(s)
+        if src_st is None:
+            raise oserror(E.ENOENT, src)
+        dst_st = self.backend.lstat(d)
+        if flags == "noreplace" and dst_st is not None:
+            raise oserror(E.EEXIST, dst)
+        if flags == "exchange" and dst_st is None:
+            raise oserror(E.ENOENT, dst)
+        if s == "/" or ((d + "/").startswith(s + "/") and s != d):  # the source is an ancestor of the target
+            raise oserror(E.EINVAL, dst)
+        if d == "/" or ((s + "/").startswith(d + "/") and s != d):  # the target is an ancestor of the source
+            raise oserror(E.EINVAL if flags == "exchange" else E.ENOTEMPTY, dst)
+        if flags == "noreplace":
+            try:
+                self.backend.rename(s, d)
+            except OSError as exc:
+                raise self._rethrow(exc, src) from None
+            if self._open_dirs and src_st.kind == "dir":
+                self._move_open_dirs({s: d})
+        else:
+            assert dst_st is not None
+            if s == d or src_st.ino == dst_st.ino:  # the same entry, or two links to one file: a no-op
+                return
+            # one atomic step in the model: three renames through a name no other step can see
+            tmp = parent_of(s).rstrip("/") + "/.raceproof-exchange"
+            while self.backend.lstat(tmp) is not None:
+                tmp += "_"
+            try:
+                self.backend.rename(s, tmp)
+                self.backend.rename(d, s)
+                self.backend.rename(tmp, d)
+            except OSError as exc:  # [raceproof internal bug]: the checks above should rule it out
+                raise self._rethrow(exc, src) from None
+            if self._open_dirs:
+                self._move_open_dirs({s: d, d: s})
         self._created(s)
         self._created(d)
 

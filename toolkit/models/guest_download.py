@@ -43,6 +43,10 @@ class Job:
     digest: str
     label: str
     delivered: bytes | None = None  # what the download actually returns (faults may change it)
+    #: the whole configuration a job may need (a user algorithm gets only its job): every mount
+    #: root (in scenario order) and an id of this run (the scenario digest)
+    mounts: tuple[str, ...] = ()
+    run_id: str = ""
 
     def payload(self) -> bytes:
         return self.archive if self.delivered is None else self.delivered
@@ -61,6 +65,10 @@ class Pipeline:
         return [job.label for job in self.jobs]
 
     def algorithm_fn(self) -> Callable[[SchedFS, Job, Pipeline], Awaitable[Any]]:
+        from raceproof.keepalive import CANDIDATES
+
+        if self.algorithm in CANDIDATES:  # a keep-alive cleanup candidate: its last phase per job
+            return CANDIDATES[self.algorithm].phases[-1]
         if self.algorithm == "fixed":
             return fixed
         if self.algorithm == "pre-cleanup":

@@ -1,0 +1,94 @@
+"""``raceproof compare``: the matrix, its JSON and report files, and every refuted cell's replay."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from raceproof.cli import main
+from raceproof.keepalive.compare import compare
+from raceproof.reports.keepalive import write_all
+from raceproof.scenario import load
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_FILE = "scenarios/keepalive.toml"
+
+
+@pytest.fixture(scope="module")
+def matrix():  # type: ignore[no-untyped-def]
+    import os
+
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return compare(load(BASE_FILE), ["fixed", "A", "C"], 2, 1, False)
+    finally:
+        os.chdir(old)
+
+
+def test_the_matrix_proves_a_and_refutes_the_others(matrix) -> None:  # type: ignore[no-untyped-def]
+    assert matrix.winner == "A"
+    assert [c.verdict for c in matrix.row("A")] == ["proved"] * 4 + ["not-run"]
+    assert {c.prop for c in matrix.row("fixed") if c.verdict == "refuted"} >= {"P2"}
+    assert [c.prop for c in matrix.row("C") if c.verdict == "refuted"] == ["P3"]
+    assert all(c.executions > 0 for c in matrix.row("A")[:4])
+
+
+def test_every_refuted_cell_replays_its_counterexample(matrix, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(ROOT)
+    refuted = [c for a in matrix.algorithms for c in matrix.row(a) if c.verdict == "refuted"]
+    assert refuted
+    for c in refuted:
+        argv = shlex.split(c.replay_command)
+        assert argv[:2] == ["raceproof", "replay"]
+        res = CliRunner().invoke(main, [*argv[1:], "--json"])
+        doc = json.loads(res.output)
+        assert doc["verdict"] == "fail", c.replay_command
+        assert c.prop in {v["check"] for v in doc["violations"]}, (c.replay_command, doc["violations"])
+        again = shlex.split(doc["replay_command"])  # the replay names the same cell again
+        assert again[again.index("--algorithm") + 1] == c.algorithm
+
+
+def test_json_and_report_files(matrix, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = matrix.to_json()
+    assert doc["schema"] == "raceproof.compare/1"
+    assert doc["winner"] == "A" and "create_dir_all" in doc["recommendation"]["pseudocode"]
+    written = write_all(matrix, str(tmp_path))
+    assert sorted(Path(p).name for p in written) == ["keepalive.html", "keepalive.json", "keepalive.md",
+                                                     "keepalive.xml"]
+    md = (tmp_path / "keepalive.md").read_text()
+    assert "Recommendation: A" in md and "Preconditions" in md
+    assert md.count("raceproof replay") == sum(1 for c in matrix.cells.values() if c.verdict == "refuted")
+    assert "<failure" in (tmp_path / "keepalive.xml").read_text()
+
+
+def test_compare_cli_json_and_bad_input(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(ROOT)
+    res = CliRunner().invoke(main, ["compare", "B", "--mount-sets", "1", "--stale", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["winner"] == "B"
+    res = CliRunner().invoke(main, ["compare", "Q", "--mount-sets", "1"])
+    assert res.exit_code == 2 and "unknown algorithm 'Q'" in res.output
+    res = CliRunner().invoke(main, ["replay", BASE_FILE, "--algorithm", "A", "--stale-state", "nope"])
+    assert res.exit_code == 2 and "not a stale letter" in res.output and res.output.count("\n") == 1
+
+
+def test_verify_stale_on_a_scenario(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(ROOT)
+    res = CliRunner().invoke(main, ["verify", "scenarios/keepalive-C.toml", "--json"])
+    doc = json.loads(res.output)
+    assert res.exit_code == 0 and doc["schema"] == "raceproof.stale-states/1"  # expected unsafe: met
+    assert any(r["verdict"] == "unsafe" and "P3" in r["violated"] for r in doc["rows"])
+    res = CliRunner().invoke(main, ["verify", BASE_FILE, "--stale", "1", "--json"])
+    assert res.exit_code == 0 and all(r["verdict"] == "safe" for r in json.loads(res.output)["rows"])
+
+
+def test_scenario_keys_are_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "k.toml"
+    bad.write_text('name = "k"\nproperties = ["P9"]\n[[mounts]]\npath = "/a"\n')
+    res = CliRunner().invoke(main, ["verify", str(bad)])
+    assert res.exit_code == 2 and "properties[0]" in res.output and "P9" in res.output

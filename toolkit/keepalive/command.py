@@ -1,0 +1,152 @@
+"""``raceproof compare`` and ``verify --stale``: thin rendering over ``compare`` and ``stale``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from raceproof.cli import EXIT_HELP, guarded, literal, table
+from raceproof.errors import InputError, closest
+from raceproof.keepalive.compare import CRASH, Matrix, cell_scenario
+from raceproof.keepalive.compare import compare as do_compare
+from raceproof.properties import PROPERTIES
+from raceproof.scenario import ALGORITHMS, Scenario, load
+
+__all__ = ["cell_replay_command", "cell_scenario", "compare", "verify_stale"]
+
+DEFAULT_BASE = "scenarios/keepalive.toml"
+
+
+def check_algorithms(names: tuple[str, ...]) -> None:
+    from raceproof.keepalive import CANDIDATES
+
+    known = (*CANDIDATES, *ALGORITHMS)
+    for name in names:
+        if name not in known:
+            hint = closest(name, known)
+            raise InputError(f"compare: unknown algorithm {name!r} (known: {', '.join(known)})"
+                             + (f"; did you mean {hint!r}?" if hint else ""))
+
+
+def cell_text(cell: Any) -> str:
+    if cell.verdict == "proved":
+        return f"proved ({cell.executions} ex)"
+    if cell.verdict == "refuted":
+        return f"REFUTED @ {cell.where}"
+    return cell.verdict
+
+
+def render_text(m: Matrix) -> list[str]:
+    lines = []
+    for a in m.algorithms:
+        for c in m.row(a):
+            if c.replay_command:
+                lines.append(f"replay {a} {c.prop}: {c.replay_command}")
+    win = m.winner
+    lines.append(f"recommended: {win}" if win else "recommended: none (every candidate refuted on some cell)")
+    return lines
+
+
+@click.command(epilog=EXIT_HELP)
+@click.argument("algorithms", nargs=-1, required=True)
+@click.option("--scenario", "base", default=DEFAULT_BASE, show_default=True, type=click.Path(dir_okay=False),
+              help="The base scenario (its properties, archives' flavour and backend).")
+@click.option("--mount-sets", type=click.IntRange(min=1, max=3), default=2, show_default=True,
+              help="Every mount set up to K mounts (workers 1..min(4, mounts)).")
+@click.option("--stale", type=click.IntRange(min=0, max=3), default=1, show_default=True,
+              help="Every previous-session tree of up to K stale entries.")
+@click.option("--crash", is_flag=True, help="Also run every cell with a crash at every step, then a rerun (P5).")
+@click.option("--max-executions", type=click.IntRange(min=1, max=10**9), default=None,
+              help="Budget per run (a budget stop makes a cell inconclusive).")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Also write the matrix as keepalive.md, keepalive.html, keepalive.json and keepalive.xml.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema raceproof.compare/1).")
+@guarded
+def compare(algorithms: tuple[str, ...], base: str, mount_sets: int, stale: int, crash: bool,
+            max_executions: int | None, out: str | None, as_json: bool) -> None:
+    """Prove or refute each keep-alive candidate against P1-P5 over mount sets x stale states."""
+    check_algorithms(algorithms)
+    sc = load(base)
+    if not sc.properties:
+        raise InputError(f"{base}: properties: the base scenario must select the properties (P1..P5)")
+    m = do_compare(sc, algorithms, mount_sets, stale, crash, budget=max_executions)
+    if out is not None:
+        from raceproof.reports.keepalive import write_all
+
+        write_all(m, out)
+    code = 0 if m.winner is not None else 1
+    if any(c.verdict == "inconclusive" for c in m.cells.values()) and m.winner is None:
+        code = 3
+    if as_json:
+        click.echo(json.dumps(m.to_json(), indent=2))
+        sys.exit(code)
+    from rich.console import Console
+
+    console = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 220)
+    rows = [{"candidate": a, **{c.prop: cell_text(c) for c in m.row(a)}, "runs": m.runs.get(a, 0),
+             "executions": m.executions.get(a, 0), "time": f"{m.seconds.get(a, 0):.1f}s"} for a in m.algorithms]
+    console.print(table(rows, ["candidate", *PROPERTIES, "runs", "executions", "time"],
+                        f"keep-alive candidates: mount sets <= {mount_sets}, stale <= {stale}"
+                        + (", crash + rerun" if crash else "")))
+    for line in render_text(m):
+        console.print(literal(line), markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, ...], budget: int | None,
+                 as_json: bool) -> int:
+    """``verify --stale K [--mount-sets K]``: one row per (mount set, workers, stale state)."""
+    from raceproof.keepalive.compare import explore_run, runs_for
+    from raceproof.keepalive.stale import apply, states
+
+    if not sc.properties:
+        raise InputError(f"{sc.file}: properties: --stale needs the keep-alive properties (properties = [...])")
+    crash = CRASH in inject
+    if k_mounts:
+        plan = [(spec, s) for spec, s in runs_for(sc, sc.algorithm, k_mounts, k_stale, False)]
+    else:
+        from raceproof.keepalive.compare import RunSpec
+
+        plan = [(RunSpec(sc.algorithm, "", sc.workers, st, crash), apply(sc, st)) for st in states(sc, k_stale)]
+    rows = []
+    ok = True
+    for spec, s in plan:
+        first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget, stop_at_first=True)
+        verdict = "unsafe" if first else "safe" if complete else "inconclusive"
+        ok &= verdict != "unsafe"
+        rows.append({"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers, "stale": spec.state,
+                     "verdict": verdict, "violated": " ".join(sorted(first)), "executions": n})
+    met = (sc.expect_verify is None and ok) or (sc.expect_verify == ("safe" if ok else "unsafe"))
+    if as_json:
+        click.echo(json.dumps({"schema": "raceproof.stale-states/1", "scenario": sc.file, "algorithm": sc.algorithm,
+                               "max_stale": k_stale, "max_mounts": k_mounts, "rows": rows}, indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+        console.print(table(rows, ["mount_set", "workers", "stale", "verdict", "violated", "executions"],
+                            f"{sc.algorithm}: every stale state up to {k_stale} entries"))
+        console.print(f"{len(rows)} rows; {'all safe' if ok else 'UNSAFE rows above'}", markup=False)
+    return 0 if met else 1
+
+
+
+
+def cell_replay_command(file: str, sc: Scenario, mount_set: str | None, state: str | None,
+                        inject: tuple[str, ...], token: str, backend: str) -> str:
+    """The replay command of a run of ``replay --algorithm/--stale-state`` (the same cell again)."""
+    import shlex
+
+    parts = ["raceproof", "replay", file, "--algorithm", sc.algorithm]
+    if mount_set:
+        parts += ["--mount-set", mount_set]
+    if state:
+        parts += ["--stale-state", state]
+    for spec in inject:
+        parts += ["--inject", spec]
+    if backend != "memory":
+        parts += ["--backend", backend]
+    return shlex.join([*parts, "--token", token])

@@ -1,0 +1,244 @@
+"""The candidate matrix: every candidate against every property, over mount sets x stale states.
+
+A *run* is one candidate on one mount set, one worker count, one stale state, with or without the
+crash-and-rerun injector. Each run is explored exhaustively by optimal DPOR (with ``--crash``: one
+DPOR per crash placement) *without* stopping at the first failure, and keeps the first failing
+execution of each property. A matrix *cell* (candidate, property) is proved when every run
+exhausted its search with no violation of that property, and refuted by the first run that
+violated it: its counterexample is shrunk (when the shrunk run still violates that property),
+confirmed by replay, and comes with the one ``raceproof replay`` command that reproduces it.
+
+Worker counts above the number of mounts give the same program (one thread per job), so each mount
+set is run with ``1..min(4, mounts)`` workers. A candidate whose five cells are all refuted stops
+early (its other runs cannot change the row).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from raceproof import token as tokens
+from raceproof.execution import Execution, Runner
+from raceproof.keepalive import stale
+from raceproof.loop import Loop
+from raceproof.mountsets import all_mount_sets, scenario_for
+from raceproof.properties import PROPERTIES
+from raceproof.runs import program_for
+from raceproof.scenario import Scenario
+from raceproof.strategies.dpor import Dpor
+
+SCHEMA = "raceproof.compare/1"
+CRASH = "crash"
+
+
+@dataclass
+class Cell:
+    algorithm: str
+    prop: str
+    verdict: str = "proved"  # proved | refuted | inconclusive | not-run (P5 without --crash)
+    runs: int = 0
+    executions: int = 0
+    where: str = ""  # the run that refuted it
+    message: str = ""
+    token: str = ""
+    replay_command: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "property": self.prop, "verdict": self.verdict, "runs": self.runs,
+                "executions": self.executions, "where": self.where, "message": self.message,
+                "token": self.token or None, "replay_command": self.replay_command or None}
+
+
+@dataclass
+class Matrix:
+    algorithms: list[str]
+    max_mounts: int
+    max_stale: int
+    crash: bool
+    base: str
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+    executions: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def row(self, algorithm: str) -> list[Cell]:
+        return [self.cells[(algorithm, p)] for p in PROPERTIES]
+
+    def proved_everywhere(self, algorithm: str) -> bool:
+        return all(c.verdict in ("proved", "not-run") for c in self.row(algorithm))
+
+    @property
+    def winner(self) -> str | None:
+        """The first candidate (in the order given) proved on every cell, else None."""
+        return next((a for a in self.algorithms if self.proved_everywhere(a)), None)
+
+    def to_json(self) -> dict[str, Any]:
+        from raceproof.keepalive.candidates import CANDIDATES
+
+        win = self.winner
+        return {"schema": SCHEMA, "base": self.base, "algorithms": self.algorithms, "max_mounts": self.max_mounts,
+                "max_stale": self.max_stale, "crash": self.crash, "properties": dict(PROPERTIES),
+                "rows": [{"algorithm": a, "runs": self.runs.get(a, 0), "executions": self.executions.get(a, 0),
+                          "seconds": round(self.seconds.get(a, 0.0), 3),
+                          "cells": [c.to_json() for c in self.row(a)]} for a in self.algorithms],
+                "winner": win,
+                "recommendation": None if win is None or win not in CANDIDATES else recommendation(win)}
+
+
+def recommendation(name: str) -> dict[str, Any]:
+    from raceproof.keepalive.candidates import CANDIDATES
+
+    c = CANDIDATES[name]
+    return {"candidate": name, "title": c.title, "why": c.summary, "pseudocode": c.pseudocode,
+            "preconditions": list(c.preconditions)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    algorithm: str
+    mount_set: str
+    workers: int
+    state: str
+    crash: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.mount_set}:w{self.workers} stale={self.state}" + (" +crash" if self.crash else "")
+
+
+def runs_for(base: Scenario, algorithm: str, k: int, max_stale: int, crash: bool) -> list[tuple[RunSpec, Scenario]]:
+    out = []
+    for ms in all_mount_sets(k):
+        for w in range(1, min(4, len(ms.paths)) + 1):
+            sc = scenario_for(base, ms, w).with_changes(algorithm=algorithm)
+            for state in stale.states(sc, max_stale):
+                sc2 = stale.apply(sc, state)
+                for c in ((False, True) if crash else (False,)):
+                    out.append((RunSpec(algorithm, ms.name, w, state, c), sc2))
+    return out
+
+
+def cell_scenario(base: Scenario, algorithm: str, mount_set: str | None, state: str | None) -> Scenario:
+    """The scenario a cell's replay command names (``--algorithm``, ``--mount-set``, ``--stale-state``)."""
+    from raceproof.mountsets import scenario_for_name
+
+    sc = base.with_changes(algorithm=algorithm, token=None) if algorithm else base
+    if mount_set:
+        sc = scenario_for_name(sc, mount_set)
+    if state:
+        sc = stale.apply(sc, state)
+    return sc
+
+
+def replay_command(base: Scenario, spec: RunSpec, token: str) -> str:
+    parts = ["raceproof", "replay", base.file, "--algorithm", spec.algorithm, "--mount-set",
+             f"{spec.mount_set}:w{spec.workers}", "--stale-state", spec.state]
+    if spec.crash:
+        parts += ["--inject", CRASH]
+    return shlex.join([*parts, "--token", token])
+
+
+def underlying(message: str) -> str:
+    """The property a P5 violation found broken after the crash (``properties`` writes it)."""
+    found = re.search(r"after the crash, (P\d)", message)
+    return found.group(1) if found else ""
+
+
+def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None = None,
+                already: frozenset[str] = frozenset(),
+                stop_at_first: bool = False) -> tuple[dict[str, Execution], int, bool, Runner, Any]:
+    """Explore one run; return the first failing execution per property in `wanted`, the number of
+    executions, whether the search was exhausted, and the program (for replays). A P5 violation
+    counts only when the crash broke a property the same run without a crash did not break
+    (`already`): P5 asks that crash + rerun converge to the crash-free result."""
+    inject = [CRASH] if crash else []
+    program = program_for(sc, inject)
+    first: dict[str, Execution] = {}
+
+    def observe(ex: Execution) -> bool:
+        for v in ex.violations:
+            if v.check == "P5" and underlying(v.message) in already:
+                continue
+            if v.check in wanted and v.check not in first:
+                first[v.check] = ex
+        return wanted <= set(first) or (stop_at_first and bool(first))
+
+    with Runner(program, sc.backend, "direct") as runner:
+        if crash:
+            from raceproof.inject import explore_placements
+
+            pr = explore_placements(runner, program.injectors, max_executions=budget, stop_on_failure=False,
+                                    observe=observe)
+            return first, pr.executions, pr.complete or pr.stop_reason == "observer", runner, program
+        state = {"n": 0}
+
+        async def driver(r: Runner) -> bool:
+            loop = Loop(r, Dpor(), budget=budget)
+
+            def visit(ex: Execution) -> bool:
+                state["n"] += 1
+                return observe(ex)
+
+            await loop.run(visit)
+            return loop.exhausted or loop.stopped
+
+        done = runner.run(driver)
+    return first, state["n"], bool(done), runner, program
+
+
+def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
+            shrink: bool = True, budget: int | None = None,
+            on_run: Callable[[str, int, int], None] | None = None) -> Matrix:
+    m = Matrix(list(algorithms), k, max_stale, crash, base.file)
+    for a in algorithms:
+        for p in PROPERTIES:
+            m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
+        t0 = time.perf_counter()
+        plan = runs_for(base, a, k, max_stale, crash)
+        broken: dict[tuple[str, int, str], frozenset[str]] = {}  # what each crash-free run broke
+        for i, (spec, sc) in enumerate(plan):
+            open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
+            if not open_props:
+                break
+            if on_run is not None:
+                on_run(f"{a} {spec.label}", i, len(plan))
+            key = (spec.mount_set, spec.workers, spec.state)
+            wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
+            first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget,
+                                                               broken.get(key, frozenset()))
+            if not spec.crash:
+                broken[key] = frozenset(first)
+            m.runs[a] = m.runs.get(a, 0) + 1
+            m.executions[a] = m.executions.get(a, 0) + n
+            for p in open_props & wanted:
+                cell = m.cells[(a, p)]
+                cell.runs += 1
+                cell.executions += n
+                if p in first:
+                    _refute(cell, base, spec, sc, first[p], program, shrink)
+                elif not complete and cell.verdict == "proved":
+                    cell.verdict, cell.where = "inconclusive", spec.label
+        m.seconds[a] = time.perf_counter() - t0
+    return m
+
+
+def _refute(cell: Cell, base: Scenario, spec: RunSpec, sc: Scenario, ex: Execution, program: Any,
+            shrink: bool) -> None:
+    if shrink and not spec.crash:
+        from raceproof.shrink import shrink_execution
+
+        with Runner(program, sc.backend) as runner:
+            small = shrink_execution(runner, ex)
+        if any(v.check == cell.prop for v in small.violations):
+            ex = small
+    v = next(v for v in ex.violations if v.check == cell.prop)
+    cell.verdict = "refuted"
+    cell.where = spec.label
+    cell.message = v.message
+    cell.token = tokens.encode(program.digest, ex.choices)
+    cell.replay_command = replay_command(base, spec, cell.token)
