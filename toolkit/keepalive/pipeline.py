@@ -47,7 +47,16 @@ class KeepalivePipeline(Pipeline):
     def done_event(self, root: str) -> str:
         return f"ka{self.generation}:done:{root}"
 
-    def bodies(self, fs_for: Callable[[int], SchedFS]) -> list[Callable[[], Awaitable[Any]]]:
+    def thread_names(self) -> list[str]:
+        """Worker threads (not one thread per job as ``Pipeline``): a phase's barrier is met by
+        the pool's workers, and with fewer workers than jobs they take jobs from a queue."""
+        if self.static:
+            return [job.label for job in self.jobs]
+        return [f"worker-{i}" for i in range(self.workers)]
+
+    def bodies(self, fs_for: Callable[[int], SchedFS], latch: str = "") -> list[Callable[[], Awaitable[Any]]]:
+        """One body per worker; `latch` is ``Pipeline``'s (unused: events and barriers are named
+        per generation here)."""
         from raceproof.keepalive.candidates import CANDIDATES
 
         self.generation += 1
