@@ -73,3 +73,47 @@ def test_a_wait_that_nothing_satisfies_is_a_deadlock() -> None:
     r = explore([waits_forever, party], strategy="dpor")
     assert r.verdict == "unsafe" and r.counterexample is not None
     assert [v.check for v in r.counterexample.violations] == ["no-deadlock"]
+
+
+
+def test_a_blocking_step_is_not_moved_before_its_enablers_earlier_step() -> None:
+    """``_forced``: thread T's step 0 races with U's blocking step 2 (it reads what step 0
+    wrote), but only T's *later* step 1 enables step 2. Step 2 cannot run before step 0 (its
+    enabler comes after it), so the order is forced; DPOR used to try the reversal and stop with
+    NondeterminismError (the keep-alive branch's crash hook hit it)."""
+    from raceproof.steps import Footprint, StepEvent
+    from raceproof.strategies.dpor import _forced
+
+    t0 = StepEvent(0, 0, "prepare", "", "ok", footprint=Footprint(writes=frozenset({"r:x"})))
+    t1 = StepEvent(1, 0, "set_event", "go", "ok", footprint=Footprint(writes=frozenset({"ev:go"})))
+    u = StepEvent(2, 1, "wait", "go", "ok", footprint=Footprint(reads=frozenset({"r:x", "ev:go"}),
+                                                                 waits=frozenset({"ev:go"}), need=1))
+    hb = [0, 0b1, 0b11]  # program order: 0 -> 1; step 2 after both
+    assert _forced(0, 2, hb, [t0, t1, u])  # its only enabler happens after step 0
+    other = StepEvent(1, 2, "set_event", "go", "ok", footprint=Footprint(writes=frozenset({"ev:go"})))
+    u2 = StepEvent(2, 1, "wait", "go", "ok", footprint=u.footprint)
+    assert not _forced(0, 2, [0, 0, 0b11], [t0, other, u2])  # another thread's enabler: reversible
+
+
+def test_dpor_agrees_with_dfs_when_an_enablers_earlier_step_races_with_the_wait() -> None:
+    from raceproof import explore
+
+    async def t(fs):  # type: ignore[no-untyped-def]
+        def touch() -> None:
+            fs.vfs.fp.writes.add("r:x")
+
+        await fs._step("prepare", "", touch)  # races with U's wait (which reads r:x)
+        await fs.set_event("go")
+
+    async def u(fs):  # type: ignore[no-untyped-def]
+        def passed() -> None:
+            fs.vfs.fp.reads.update({"r:x", "ev:go"})
+            fs.vfs.fp.waits.add("ev:go")
+            fs.vfs.fp.need = 1
+
+        await fs._step("wait_prepared", "go", passed, until=lambda: "go" in fs.sched.events)
+
+    d = explore([t, u], strategy="dpor")
+    f = explore([t, u], strategy="dfs")
+    assert d.verdict == f.verdict == "safe"
+    assert d.outcomes == f.outcomes and d.executions == 1
