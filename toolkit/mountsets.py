@@ -238,7 +238,7 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
         if checkpoint is not None:
             ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
 
-    args = (base, strategy, max_executions, driver)
+    args: RowArgs = (base, strategy, max_executions, driver)
     if dask is not None:
         first = len(rows)
         for row in _dask_rows(args, todo, dask, None if on_row is None else
@@ -286,7 +286,11 @@ def _row(base: Scenario, strategy: str, max_executions: int | None, driver: str,
             "replay_command": row_replay_command(base, ms, w, vr.token) if vr.token else ""}
 
 
-def _row_in_worker(unit: tuple[tuple[Any, ...], MountSet, int]) -> dict[str, Any]:
+#: what every row of one search shares: the base scenario, strategy, budget and driver
+RowArgs = tuple[Scenario, str, int | None, str]
+
+
+def _row_in_worker(unit: tuple[RowArgs, MountSet, int]) -> dict[str, Any]:
     args, ms, w = unit
     return _row(*args, ms, w)
 
@@ -310,7 +314,7 @@ def _worker_signals() -> None:
         pass
 
 
-def _parallel_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], jobs: int,
+def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int,
                    on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
     """The rows of `units`, in order, proved by `jobs` forked processes (fork: a user algorithm
     imported with ``--allow-import`` is already loaded in every child)."""
@@ -335,7 +339,7 @@ def _parallel_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], job
 DASK_CONNECT_TIMEOUT = "10s"
 
 
-def _dask_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], address: str,
+def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str,
                on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
     """The rows of `units`, in order, proved as tasks on the Dask cluster at `address` (every
     worker needs raceproof installed, and the user's algorithm module importable)."""
@@ -345,7 +349,7 @@ def _dask_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], address
         raise InputError("--dask: the 'distributed' package is not installed "
                          "(pip install 'raceproof[dask]')") from None
     try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r} ({exc})") from None
     futures = []
@@ -361,5 +365,5 @@ def _dask_rows(args: tuple[Any, ...], units: list[tuple[MountSet, int]], address
                 on_row(f"{ms.name} w{w}", done + 1)
     finally:
         if futures:
-            client.cancel(futures)
-        client.close()
+            client.cancel(futures)  # type: ignore[no-untyped-call]
+        client.close()  # type: ignore[no-untyped-call]
