@@ -33,11 +33,14 @@ from raceproof.steps import StepEvent
 class Chooser(Protocol):
     """What the scheduler needs from a strategy during one execution."""
 
+    #: True: ``choose`` is also asked when a single thread is enabled (a forced step)
+    sees_forced: bool
+
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
         """Pick one thread id from `enabled` (sorted) for the next step (``len(trace)``).
 
-        Called only when more than one thread is enabled, unless the chooser has a true
-        ``sees_forced`` attribute. May return ``ABORT`` to stop a redundant execution."""
+        Called only when more than one thread is enabled, unless ``sees_forced`` is true.
+        May return ``ABORT`` to stop a redundant execution."""
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
         """Pick a data value in ``range(n)`` (fault placement and other data choices)."""
@@ -113,7 +116,7 @@ class Scheduler:
         self.fatal: BaseException | None = None
         self._active = len(self.threads)
         self._unstarted = list(range(len(self.threads)))
-        self._sees_forced = bool(getattr(chooser, "sees_forced", False))
+        self._sees_forced = chooser.sees_forced
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ continuations fail, found by binary search with a prefix-pinned DPOR under a bud
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raceproof.execution import Execution, Runner
@@ -175,7 +175,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     runner.run(driver)
     if best is ex:
         return ex
-    from raceproof.exploration import confirm
+    from raceproof.pipeline import confirm
 
     return confirm(runner, best)
 
@@ -262,7 +262,15 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
     return lo
 
 
-def explain(runner: Runner, ex: Execution) -> dict[str, Any]:
+def explain(runner: Runner, ex: Execution, before: Sequence[Mapping[str, str] | None] | None = None) -> dict[str, Any]:
+    """The failing step, the conflicting pair and the mechanism (``raceproof.mechanism``), the step
+    after which failure was certain, and the cost. `before` is the tree before each step (the
+    confirming replay records it); without it, `ex` is replayed once to record it."""
+    from raceproof.mechanism import mechanism, step_diffs
+    from raceproof.pipeline import confirm_recording
+
+    if before is None:
+        _, before = confirm_recording(runner, ex)
     names = ex.names
     out: dict[str, Any] = {"failing_step": first_failure(ex)}
     pair = conflict_pair(ex)
@@ -272,11 +280,7 @@ def explain(runner: Runner, ex: Execution) -> dict[str, Any]:
             "first": {"index": a.index, "thread": names[a.thread], "op": a.op, "path": a.path, "result": a.result},
             "second": {"index": b.index, "thread": names[b.thread], "op": b.op, "path": b.path, "result": b.result},
         }
-        out["mechanism"] = (
-            f"{names[a.thread]} ran {a.op}({a.path}) = {a.result} at step {a.index}; then {names[b.thread]} ran "
-            f"{b.op}({b.path}) = {b.result} at step {b.index}. The two steps touch the same directory entries, "
-            f"and nothing orders {names[a.thread]}'s step after {names[b.thread]}'s, so this order was possible."
-        )
+        out["mechanism"] = mechanism(ex, step_diffs(ex, before), a.index, b.index, out["failing_step"])
     k = certain_after(runner, ex)
     out["certain_after_step"] = None if k is None else k - 1
     if k is not None and k > 0:

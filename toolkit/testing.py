@@ -119,7 +119,7 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
     strat = make_strategy(strategy, **options)
     traces: set[Hashable] = set()
     outcomes: set[tuple[Any, ...]] = set()
-    state = {"executions": 0, "complete": True}
+    state = {"executions": 0, "complete": True, "blocked": 0}
 
     async def driver(runner: Runner) -> None:
         def visit(ex: Execution) -> None:
@@ -130,10 +130,11 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
         loop = Loop(runner, strat, budget=max_executions, check=False)
         await loop.run(visit)
         state["complete"] = not loop.budget_hit
+        state["blocked"] = loop.blocked
 
     with Runner(FunctionProgram(programs, setup), backend) as runner:
         runner.run(driver)
-    return TraceCount(strategy, int(state["executions"]), int(getattr(strat, "blocked", 0)), traces, outcomes,
+    return TraceCount(strategy, int(state["executions"]), int(state["blocked"]), traces, outcomes,
                       bool(state["complete"]))
 
 

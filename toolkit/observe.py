@@ -1,0 +1,166 @@
+"""Observers of the exploration loop: each collects one thing from every execution it is shown.
+
+``raceproof.exploration.run_exploration`` shows each execution of ``raceproof.loop.Loop`` to its
+observers (Hypothesis's engine works the same way: the loop runs, observers watch): the tally
+(executions, steps, failures, the first counterexample), the outcome set, the Mazurkiewicz trace
+classes and the conflict-pair coverage a report shows. None of them runs anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Hashable
+from typing import Any
+
+from raceproof.execution import Execution
+from raceproof.result import Coverage
+
+
+def naive_count(execution: Execution) -> int:
+    """Interleavings of the per-thread step counts of one execution (multinomial)."""
+    counts: dict[int, int] = {}
+    for ev in execution.trace:
+        counts[ev.thread] = counts.get(ev.thread, 0) + 1
+    total = math.factorial(sum(counts.values()))
+    for c in counts.values():
+        total //= math.factorial(c)
+    return total
+
+
+class Tally:
+    """Counts executions, steps and failures; keeps the first failing execution and whether any
+    execution passed; the largest naive interleaving count seen."""
+
+    def __init__(self) -> None:
+        self.executions = 0
+        self.steps = 0
+        self.failing = 0
+        self.naive = 0
+        self.first: Execution | None = None
+        self.passed = False
+
+    def visit(self, ex: Execution) -> None:
+        self.executions += 1
+        self.steps += len(ex.trace)
+        self.naive = max(self.naive, naive_count(ex))
+        if not ex.violations:
+            self.passed = True
+            return
+        self.failing += 1
+        if self.first is None:
+            self.first = ex
+
+
+class Outcomes:
+    """The distinct observable outcomes (final tree and each thread's result)."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[Any, ...]] = set()
+
+    def visit(self, ex: Execution) -> None:
+        self.seen.add(ex.outcome())
+
+
+def dependent_pairs(ex: Execution) -> list[tuple[int, int]]:
+    """Every pair ``(i, j)``, ``i < j``, of dependent steps of different threads.
+
+    The same relation as checking ``raceproof.steps.dependent`` on every pair, found through an
+    index of the steps by resource instead (a step is compared only with steps that touched one
+    of its resources)."""
+    writers: dict[str, list[int]] = {}
+    readers: dict[str, list[int]] = {}
+    listers: dict[str, list[int]] = {}
+    touchers: dict[str, list[int]] = {}
+    out: list[tuple[int, int]] = []
+    trace = ex.trace
+    for j, ev in enumerate(trace):
+        fp = ev.footprint
+        if fp.is_empty():
+            continue
+        found: set[int] = set()
+        for r in fp.writes:
+            found.update(writers.get(r, ()))
+            found.update(readers.get(r, ()))
+        for r in fp.reads:
+            found.update(writers.get(r, ()))
+        for d in fp.touches:
+            found.update(listers.get(d, ()))
+        for d in fp.lists:
+            found.update(touchers.get(d, ()))
+        t = ev.thread
+        out.extend((i, j) for i in sorted(found) if trace[i].thread != t)
+        for r in fp.writes:
+            writers.setdefault(r, []).append(j)
+        for r in fp.reads:
+            readers.setdefault(r, []).append(j)
+        for d in fp.lists:
+            listers.setdefault(d, []).append(j)
+        for d in fp.touches:
+            touchers.setdefault(d, []).append(j)
+    return out
+
+
+def trace_class(ex: Execution) -> Hashable:
+    """The Mazurkiewicz trace of an execution, as a hashable value: each thread's sequence of
+    events (operation, path, result, footprint) and the order of every dependent pair of events of
+    different threads, events named ``(thread, k)``. Equal to ``raceproof.testing.trace_key``
+    (the oracle's own, independent, quadratic version; tests compare the two)."""
+    per_thread: dict[int, list[tuple[Any, ...]]] = {}
+    names: list[tuple[int, int]] = []
+    for ev in ex.trace:
+        seq = per_thread.setdefault(ev.thread, [])
+        names.append((ev.thread, len(seq)))
+        seq.append((ev.op, ev.path, ev.result, ev.errno, ev.detail, ev.footprint))
+    pairs = frozenset((names[i], names[j]) for i, j in dependent_pairs(ex))
+    return (tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), pairs)
+
+
+class TraceClasses:
+    """Counts the distinct Mazurkiewicz traces among the executions (the honest equivalence-class
+    count: a reduction that runs two executions of one trace is not credited twice)."""
+
+    def __init__(self) -> None:
+        self.seen: set[Hashable] = set()
+
+    def visit(self, ex: Execution) -> None:
+        self.seen.add(trace_class(ex))
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+
+def site_of(names: list[str], thread: int, op: str, path: str, occurrence: int) -> str:
+    """A step site: thread, operation and path; `#k` marks the k-th such step of that thread."""
+    base = f"{names[thread]}: {op}({path})"
+    return base if occurrence == 1 else f"{base} #{occurrence}"
+
+
+class ConflictCoverage:
+    """Conflict-pair coverage: every pair of dependent step sites of different threads and the
+    orders it was seen in, the distinct final trees, and the cost of the first failing execution
+    as found (before shrinking)."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, str], set[str]] = {}
+        self.finals: set[str] = set()
+        self.executions = 0
+
+    def visit(self, ex: Execution) -> None:
+        self.executions += 1
+        seen: dict[tuple[int, str, str], int] = {}
+        sites = []
+        for ev in ex.trace:
+            k = (ev.thread, ev.op, ev.path)
+            seen[k] = seen.get(k, 0) + 1
+            sites.append(site_of(ex.names, ev.thread, ev.op, ev.path, seen[k]))
+        for i, j in dependent_pairs(ex):
+            sa, sb = sites[i], sites[j]
+            key = (sa, sb) if sa <= sb else (sb, sa)
+            self.pairs.setdefault(key, set()).add("ab" if key[0] == sa else "ba")
+        self.finals.add(hashlib.sha256(json.dumps(sorted(ex.tree.items())).encode()).hexdigest()[:12])
+
+    def freeze(self) -> Coverage:
+        return Coverage({k: frozenset(v) for k, v in self.pairs.items()}, frozenset(self.finals), self.executions)
