@@ -111,7 +111,7 @@ def drawing(scenario: Scenario, cex: Counterexample) -> dict[str, Any]:
         "conflict_step": first_idx,
         "created_step": made,
         "certain_after_step": certain,
-        "certain_text": certain_text(certain, failing, steps, violations),
+        "certain_text": certain_text(certain, failing, steps, violations, expl.get("certain_searched", True)),
         "mechanism": expl.get("mechanism") or mechanism(ex, diffs, first_idx, second_idx, failing),
         "tree_scope": where,
         "snapshots": snaps,

@@ -43,8 +43,15 @@ PLACEHOLDER = "TODO (human): "
 
 
 def certain_text(
-    certain: int | None, failing: int | None, steps: list[dict[str, Any]], violations: list[dict[str, Any]]
+    certain: int | None, failing: int | None, steps: list[dict[str, Any]], violations: list[dict[str, Any]],
+    searched: bool = True,
 ) -> str:
+    if certain is not None and not searched:
+        return (
+            f"Failure was certain after S{certain} ({call(steps[certain])}) at the latest: that step ends the "
+            "failed worker's run, and the check rejects a worker's error in every continuation (an upper bound; "
+            "the prefix search is run for the shrunk counterexample)."
+        )
     if certain is not None:
         return (
             f"Every continuation of the first {certain + 1} steps fails: failure was certain after "
@@ -59,7 +66,6 @@ def certain_text(
             "which the no-worker-error check rejects in every continuation."
         )
     return text
-
 
 
 def call(st: dict[str, Any]) -> str:

@@ -118,7 +118,7 @@ def confirm_recording(runner: Runner, execution: Execution) -> tuple[Execution, 
 def counterexample(runner: Runner, first: Execution, *, digest: str, passed: bool = False,
                    shrink: bool = True, explain: bool = True, classify_it: bool = True,
                    command: Callable[[str], str] | None = None,
-                   explanation: Mapping[str, Any] | None = None) -> Counterexample:
+                   explanation: Mapping[str, Any] | None = None, search: bool = True) -> Counterexample:
     """Run the pipeline on `first`, the first failing execution of a search.
 
     Args:
@@ -128,6 +128,8 @@ def counterexample(runner: Runner, first: Execution, *, digest: str, passed: boo
         classify_it: classify the failure (else it is a ``race``).
         command: makes the replay command from the token.
         explanation: extra facts for the explanation (fault placements).
+        search: find the step after which failure was certain by search (else the bound that
+            needs none, ``raceproof.shrink.certain_after``).
     """
     from raceproof.shrink import cost, explain, shrink_execution
 
@@ -136,7 +138,7 @@ def counterexample(runner: Runner, first: Execution, *, digest: str, passed: boo
     ex, before = confirm_recording(runner, ex)
     expl: dict[str, Any] = dict(explanation or {})
     if explain:
-        expl.update(explain(runner, ex, before))
+        expl.update(explain(runner, ex, before, search=search))
         if shrink:
             expl["shrunk"] = True
     token = tokens.encode(digest, ex.choices)

@@ -59,7 +59,9 @@ def replay(scenario: Scenario, token: str | None = None, backend: str | None = N
     """Run one execution: the given token, else the scenario's pinned token, else a seeded walk.
 
     With `explain`, a failing run also gets a ``Counterexample`` (confirmed, explained, with the
-    tree before each step) for reports."""
+    tree before each step) for reports; its "failure certain after" step is the bound that needs
+    no search (a search over the continuations of a long schedule as it happened costs more than
+    the verification: ``verify`` searches it for the shrunk counterexample)."""
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     source_file = scenario.file
@@ -94,7 +96,7 @@ def replay(scenario: Scenario, token: str | None = None, backend: str | None = N
         cex = None
         if explain and execution.violations:  # the failing schedule as it happened, explained
             cex = counterexample(runner, execution, digest=program.digest, shrink=False, classify_it=False,
-                                 command=lambda _: command)
+                                 command=lambda _: command, search=False)
     return Result(verdict="fail" if execution.violations else "pass", kind="replay", complete=True,
                   executions=1, strategy="replay", steps=len(execution.trace),
                   failing=1 if execution.violations else 0, counterexample=cex, scenario=scenario,
