@@ -8,6 +8,7 @@ classes and the conflict-pair coverage a report shows. None of them runs anythin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -23,8 +24,13 @@ def naive_count(execution: Execution) -> int:
     counts: dict[int, int] = {}
     for ev in execution.trace:
         counts[ev.thread] = counts.get(ev.thread, 0) + 1
-    total = math.factorial(sum(counts.values()))
-    for c in counts.values():
+    return _multinomial(tuple(sorted(counts.values())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _multinomial(counts: tuple[int, ...]) -> int:
+    total = math.factorial(sum(counts))
+    for c in counts:
         total //= math.factorial(c)
     return total
 
@@ -104,17 +110,75 @@ def dependent_pairs(ex: Execution) -> list[tuple[int, int]]:
 
 def trace_class(ex: Execution) -> Hashable:
     """The Mazurkiewicz trace of an execution, as a hashable value: each thread's sequence of
-    events (operation, path, result, footprint) and the order of every dependent pair of events of
-    different threads, events named ``(thread, k)``. Equal to ``raceproof.testing.trace_key``
-    (the oracle's own, independent, quadratic version; tests compare the two)."""
+    events (operation, path, result, footprint) and, per resource, the order of its accesses up to
+    commuting ones.
+
+    Two executions are in one trace exactly when every pair of dependent events of different
+    threads (``raceproof.steps.dependent``) runs in the same order. Per resource, reads commute
+    with reads and every write is ordered against everything; per directory, listings commute with
+    listings and entry-set changes with entry-set changes. So the history of a resource, written
+    as a sequence of groups of commuting accesses (events named ``(thread, k)``), fixes the order
+    of every dependent pair on it, and is fixed by them: linear in the trace. Groups executions
+    exactly as ``raceproof.testing.trace_key`` (the oracle's own, quadratic, pairwise version;
+    tests compare the two)."""
+    counts = [0] * len(ex.names)
+    # resource -> groups: ("", event) orders against everything; [kind, events] is a run of
+    # commuting accesses: reads ("r"), listings ("l") or entry-set changes ("t")
+    history: dict[str, list[Any]] = {}
     per_thread: dict[int, list[tuple[Any, ...]]] = {}
-    names: list[tuple[int, int]] = []
     for ev in ex.trace:
-        seq = per_thread.setdefault(ev.thread, [])
-        names.append((ev.thread, len(seq)))
-        seq.append((ev.op, ev.path, ev.result, ev.errno, ev.detail, ev.footprint))
-    pairs = frozenset((names[i], names[j]) for i, j in dependent_pairs(ex))
-    return (tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), pairs)
+        t = ev.thread
+        name = (t, counts[t])
+        counts[t] += 1
+        fp = ev.footprint
+        per_thread.setdefault(t, []).append((ev.op, ev.path, ev.result, ev.errno, ev.detail, fp))
+        writes, lists, touches = fp.writes, fp.lists, fp.touches
+        if writes:
+            for r in writes:
+                g = history.get(r)
+                if g is None:
+                    history[r] = [("", name)]
+                else:
+                    g.append(("", name))
+        for r in fp.reads:
+            if r in writes:
+                continue
+            g = history.get(r)
+            if g is None:
+                history[r] = [["r", {name}]]
+            elif g[-1][0] == "r":
+                g[-1][1].add(name)
+            else:
+                g.append(["r", {name}])
+        for d in lists:
+            k = "entries:" + d
+            g = history.get(k)
+            if d in touches:
+                if g is None:
+                    history[k] = [("", name)]
+                else:
+                    g.append(("", name))
+                continue
+            if g is None:
+                history[k] = [["l", {name}]]
+            elif g[-1][0] == "l":
+                g[-1][1].add(name)
+            else:
+                g.append(["l", {name}])
+        for d in touches:
+            if d in lists:
+                continue
+            k = "entries:" + d
+            g = history.get(k)
+            if g is None:
+                history[k] = [["t", {name}]]
+            elif g[-1][0] == "t":
+                g[-1][1].add(name)
+            else:
+                g.append(["t", {name}])
+    resources = frozenset((key, tuple(grp if grp[0] == "" else (grp[0], frozenset(grp[1])) for grp in groups))
+                          for key, groups in history.items())
+    return tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), resources
 
 
 class TraceClasses:
