@@ -118,12 +118,16 @@ def sibling_of(entry: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -
 
 def needs_counterpart(entries: Sequence[Mapping[str, Any]], scenarios: Sequence[Scenario]) -> list[int]:
     """The proved ``fixed`` variants with no refuted sibling: their counterpart must be verified."""
-    return [i for i, (e, s) in enumerate(zip(entries, scenarios, strict=True))
-            if e["verdict"] in ("safe", "bounded") and sibling_of(e, entries) is None and s.algorithm == "fixed"]
+    return [
+        i
+        for i, (e, s) in enumerate(zip(entries, scenarios, strict=True))
+        if e["verdict"] in ("safe", "bounded") and sibling_of(e, entries) is None and s.algorithm == "fixed"
+    ]
 
 
-def non_vacuity(entries: list[dict[str, Any]], scenarios: Sequence[Scenario], strategy: str,
-                counterparts: Mapping[int, Result]) -> None:
+def non_vacuity(
+    entries: list[dict[str, Any]], scenarios: Sequence[Scenario], strategy: str, counterparts: Mapping[int, Result]
+) -> None:
     """Say for each proved variant what shows the harness exercises the race: a refuted sibling,
     or the verified ``pre-cleanup`` counterpart (`counterparts`, by entry index)."""
     for i, (entry, scenario) in enumerate(zip(entries, scenarios, strict=True)):
@@ -168,8 +172,15 @@ def non_vacuity(entries: list[dict[str, Any]], scenarios: Sequence[Scenario], st
             }
 
 
-def document(entries: list[dict[str, Any]], scenarios: Sequence[Scenario], *, strategy: str,
-             max_executions: int | None, seed: int, command: str) -> dict[str, Any]:
+def document(
+    entries: list[dict[str, Any]],
+    scenarios: Sequence[Scenario],
+    *,
+    strategy: str,
+    max_executions: int | None,
+    seed: int,
+    command: str,
+) -> dict[str, Any]:
     """The whole report document around the variant entries."""
     for e in entries:
         e.pop("_harness", None)

@@ -138,19 +138,35 @@ def counterexample(scenario: Scenario, cex: Counterexample) -> dict[str, Any]:
     return out
 
 
-SKIPPED = ("not computed: this scenario's fault injectors enumerate fault placements with their own "
-           "exploration driver, whose executions are not observed for coverage.")
+SKIPPED = (
+    "not computed: this scenario's fault injectors enumerate fault placements with their own "
+    "exploration driver, whose executions are not observed for coverage."
+)
 
 
 def coverage(cov: Coverage | None, complete: bool, executions: int) -> dict[str, Any]:
     """The conflict-pair coverage table of the explored executions."""
     if cov is None:
-        return {"computed": False, "method": SKIPPED, "executions": 0, "pairs_total": 0, "pairs_both_orders": 0,
-                "pairs": [], "final_states": 0}
+        return {
+            "computed": False,
+            "method": SKIPPED,
+            "executions": 0,
+            "pairs_total": 0,
+            "pairs_both_orders": 0,
+            "pairs": [],
+            "final_states": 0,
+        }
     rows = []
     for (a, b), orders in sorted(cov.pairs.items()):
-        rows.append({"a": a, "b": b, "a_first": "ab" in orders, "b_first": "ba" in orders,
-                     "both_orders": orders == {"ab", "ba"}})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "a_first": "ab" in orders,
+                "b_first": "ba" in orders,
+                "both_orders": orders == {"ab", "ba"},
+            }
+        )
     both = sum(1 for r in rows if r["both_orders"])
     where = "every equivalence class" if complete else f"the {executions} executions explored before the search stopped"
     return {

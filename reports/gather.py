@@ -16,15 +16,17 @@ from raceproof.scenario import Scenario
 from raceproof.shrink import SequenceChooser
 
 
-def verify_all(scenarios: Sequence[Scenario], strategy: str, max_executions: int | None, seed: int,
-               options: dict[str, Any]) -> list[Result]:
+def verify_all(
+    scenarios: Sequence[Scenario], strategy: str, max_executions: int | None, seed: int, options: dict[str, Any]
+) -> list[Result]:
     """``raceproof verify`` of each scenario, with the evidence a report shows (``evidence=True``:
     coverage, the counterexample's trees, the pinned schedule explained)."""
     return [verify(s, strategy, max_executions, seed, evidence=True, **options) for s in scenarios]
 
 
-def counterpart(scenario: Scenario, strategy: str, max_executions: int | None, seed: int,
-                options: dict[str, Any]) -> Result:
+def counterpart(
+    scenario: Scenario, strategy: str, max_executions: int | None, seed: int, options: dict[str, Any]
+) -> Result:
     """The ``pre-cleanup`` counterpart of a ``fixed`` scenario, verified (not shrunk): the
     non-vacuity check of a proof that has no refuted sibling in the report."""
     buggy = scenario.with_changes(algorithm="pre-cleanup", expect_verify="unsafe", token=None)
@@ -152,9 +154,7 @@ def fix_on_buggy_schedules(entries: list[dict[str, Any]], scenarios: list[Any]) 
             ("counterexample", f"the shrunk counterexample of {sibling['id']}", sibling.get("counterexample")),
         ]
         for kind, label, drawn in sources:
-            if drawn is None or list(ln["name"] for ln in drawn["lanes"]) != list(
-                scenario.program().names
-            ):
+            if drawn is None or list(ln["name"] for ln in drawn["lanes"]) != list(scenario.program().names):
                 continue
             run = run_on_schedule(scenario, drawn, drop)
             run.update({"source": kind, "label": label, "buggy_token": drawn.get("token") or pinned.get("token")})

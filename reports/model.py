@@ -60,12 +60,15 @@ def build_report(
     scenarios = list(scenarios)
     results = gather.verify_all(scenarios, strategy, max_executions, seed, options)
     entries = [assemble.variant_entry(r, max_executions=max_executions, seed=seed) for r in results]
-    counterparts = {i: gather.counterpart(scenarios[i], strategy, max_executions, seed, options)
-                    for i in assemble.needs_counterpart(entries, scenarios)}
+    counterparts = {
+        i: gather.counterpart(scenarios[i], strategy, max_executions, seed, options)
+        for i in assemble.needs_counterpart(entries, scenarios)
+    }
     assemble.non_vacuity(entries, scenarios, strategy, counterparts)
     gather.fix_on_buggy_schedules(entries, scenarios)
-    return assemble.document(entries, scenarios, strategy=strategy, max_executions=max_executions, seed=seed,
-                             command=command)
+    return assemble.document(
+        entries, scenarios, strategy=strategy, max_executions=max_executions, seed=seed, command=command
+    )
 
 
 def _pinned(scenario: Scenario) -> dict[str, Any] | None:

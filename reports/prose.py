@@ -43,7 +43,10 @@ PLACEHOLDER = "TODO (human): "
 
 
 def certain_text(
-    certain: int | None, failing: int | None, steps: list[dict[str, Any]], violations: list[dict[str, Any]],
+    certain: int | None,
+    failing: int | None,
+    steps: list[dict[str, Any]],
+    violations: list[dict[str, Any]],
     searched: bool = True,
 ) -> str:
     if certain is not None and not searched:
@@ -84,12 +87,12 @@ def proof_scope(entry: dict[str, Any], scenario: Any) -> dict[str, Any]:
             if w >= n
             else f"Workers: {w} sharing a queue of {n} jobs (which worker takes which job is explored)."
         ),
-        "Faults: " + (
+        "Faults: "
+        + (
             "none injected (every filesystem call behaves as the model says)."
             if not scenario.inject
-            else "; ".join(
-                json.dumps(i, sort_keys=True, default=str) for i in scenario.inject
-            ) + " (every placement the injector allows)."
+            else "; ".join(json.dumps(i, sort_keys=True, default=str) for i in scenario.inject)
+            + " (every placement the injector allows)."
         ),
         "Initial tree: "
         + (
@@ -117,7 +120,6 @@ def proof_scope(entry: dict[str, Any], scenario: Any) -> dict[str, Any]:
         )
     not_covered += [
         "Any other initial tree, such as leftovers of a previous run.",
-        "The real binary, kernel and filesystem: the proof is about the model of the algorithm "
-        "(see Limitations).",
+        "The real binary, kernel and filesystem: the proof is about the model of the algorithm (see Limitations).",
     ]
     return {"variant": entry["id"], "covers": covers, "not_covered": not_covered}

@@ -35,8 +35,9 @@ def step_diffs(ex: Execution, before: Sequence[Tree | None]) -> list[dict[str, l
     return [diff(b, a) for b, a in zip(trees, afters, strict=True)]
 
 
-def creator(ex: Execution, diffs: Sequence[Mapping[str, list[str]]], first: int | None,
-            failing: int | None) -> int | None:
+def creator(
+    ex: Execution, diffs: Sequence[Mapping[str, list[str]]], first: int | None, failing: int | None
+) -> int | None:
     """The step of the failing thread that created what the conflicting step `first` removed."""
     if first is None or failing is None:
         return None
@@ -53,8 +54,9 @@ def _call(ex: Execution, i: int) -> str:
     return f"{ex.names[ev.thread]} {ev.op}({ev.path}) = {ev.result}"
 
 
-def mechanism(ex: Execution, diffs: Sequence[Mapping[str, list[str]]], first: int | None, second: int | None,
-              failing: int | None) -> str:
+def mechanism(
+    ex: Execution, diffs: Sequence[Mapping[str, list[str]]], first: int | None, second: int | None, failing: int | None
+) -> str:
     """The text: `first` and `second` are the conflicting pair (``raceproof.shrink.conflict_pair``),
     `failing` the failing step."""
     if failing is None or not 0 <= failing < len(ex.trace):
@@ -63,24 +65,29 @@ def mechanism(ex: Execution, diffs: Sequence[Mapping[str, list[str]]], first: in
         return f"S{failing}: {_call(ex, failing)} failed; no conflicting step of another thread was identified."
     a, b, f = ex.trace[first], ex.trace[second], ex.trace[failing]
     na, nb = ex.names[a.thread], ex.names[b.thread]
-    text = [f"{na} ran {a.op}({a.path}) = {a.result} at step S{first}; then {nb} ran {b.op}({b.path}) = "
-            f"{b.result} at step S{second}."]
+    text = [
+        f"{na} ran {a.op}({a.path}) = {a.result} at step S{first}; then {nb} ran {b.op}({b.path}) = "
+        f"{b.result} at step S{second}."
+    ]
     removed = diffs[first]["removed"]
     made = creator(ex, diffs, first, failing)
     if made is not None:
         lost = sorted(set(removed) & set(diffs[made]["added"]))
-        text.append(f"S{made} = {_call(ex, made)} had created {', '.join(lost)}, and S{failing} relies on it "
-                    f"(program order of {ex.names[f.thread]}); S{first} removed {', '.join(removed)} in between "
-                    f"(S{made} < S{first} < S{failing}).")
+        text.append(
+            f"S{made} = {_call(ex, made)} had created {', '.join(lost)}, and S{failing} relies on it "
+            f"(program order of {ex.names[f.thread]}); S{first} removed {', '.join(removed)} in between "
+            f"(S{made} < S{first} < S{failing})."
+        )
     elif removed:
         text.append(f"S{first} removed {', '.join(removed)} before S{failing}.")
     else:
         changed = diffs[first]["added"] + diffs[first]["changed"]
         what = f" ({', '.join(changed)})" if changed else ""
         text.append(f"S{first} changed what S{failing} depends on{what}, and ran first.")
-    text.append(f"So S{failing} = {_call(ex, failing)} failed"
-                + (f" with {errno_name(f.errno)}." if f.errno else "."))
-    text.append(f"Nothing orders {na}'s step after {nb}'s: the two threads share no lock and the steps are "
-                "dependent (they touch the same directory entries), so the exploration ran both orders; this "
-                "one fails.")
+    text.append(f"So S{failing} = {_call(ex, failing)} failed" + (f" with {errno_name(f.errno)}." if f.errno else "."))
+    text.append(
+        f"Nothing orders {na}'s step after {nb}'s: the two threads share no lock and the steps are "
+        "dependent (they touch the same directory entries), so the exploration ran both orders; this "
+        "one fails."
+    )
     return " ".join(text)

@@ -176,8 +176,10 @@ def trace_class(ex: Execution) -> Hashable:
                 g[-1][1].add(name)
             else:
                 g.append(["t", {name}])
-    resources = frozenset((key, tuple(grp if grp[0] == "" else (grp[0], frozenset(grp[1])) for grp in groups))
-                          for key, groups in history.items())
+    resources = frozenset(
+        (key, tuple(grp if grp[0] == "" else (grp[0], frozenset(grp[1])) for grp in groups))
+        for key, groups in history.items()
+    )
     return tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), resources
 
 

@@ -67,10 +67,14 @@ def user_tracebacks(execution: Execution) -> dict[str, str]:
         err = r.error
         if err is None or isinstance(err, Crash):
             continue
-        frames = [f for f in traceback.extract_tb(err.__traceback__)
-                  if not os.path.abspath(f.filename).startswith(_INTERNAL)]
-        lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
-                 *traceback.format_exception_only(err)]
+        frames = [
+            f for f in traceback.extract_tb(err.__traceback__) if not os.path.abspath(f.filename).startswith(_INTERNAL)
+        ]
+        lines = [
+            "Traceback (most recent call last):\n",
+            *traceback.format_list(frames),
+            *traceback.format_exception_only(err),
+        ]
         out[name] = "".join(lines).rstrip("\n")
     return out
 
@@ -96,9 +100,9 @@ class _Recording:
 
 
 def _same(a: Execution, b: Execution) -> bool:
-    return [(e.thread, e.op, e.path, e.result) for e in a.trace] == \
-        [(e.thread, e.op, e.path, e.result) for e in b.trace] and \
-        [v.check for v in a.violations] == [v.check for v in b.violations]
+    return [(e.thread, e.op, e.path, e.result) for e in a.trace] == [
+        (e.thread, e.op, e.path, e.result) for e in b.trace
+    ] and [v.check for v in a.violations] == [v.check for v in b.violations]
 
 
 def confirm(runner: Runner, execution: Execution) -> Execution:
@@ -115,10 +119,19 @@ def confirm_recording(runner: Runner, execution: Execution) -> tuple[Execution, 
     return again, tuple(chooser.before.get(i) for i in range(len(again.trace)))
 
 
-def counterexample(runner: Runner, first: Execution, *, digest: str, passed: bool = False,
-                   shrink: bool = True, explain: bool = True, classify_it: bool = True,
-                   command: Callable[[str], str] | None = None,
-                   explanation: Mapping[str, Any] | None = None, search: bool = True) -> Counterexample:
+def counterexample(
+    runner: Runner,
+    first: Execution,
+    *,
+    digest: str,
+    passed: bool = False,
+    shrink: bool = True,
+    explain: bool = True,
+    classify_it: bool = True,
+    command: Callable[[str], str] | None = None,
+    explanation: Mapping[str, Any] | None = None,
+    search: bool = True,
+) -> Counterexample:
     """Run the pipeline on `first`, the first failing execution of a search.
 
     Args:
@@ -143,6 +156,12 @@ def counterexample(runner: Runner, first: Execution, *, digest: str, passed: boo
             expl["shrunk"] = True
     token = tokens.encode(digest, ex.choices)
     return Counterexample(
-        execution=ex, token=token, replay_command=command(token) if command is not None else "",
-        explanation=expl, kind=kind, tracebacks=user_tracebacks(ex),
-        before=before, found_cost=cost(first))
+        execution=ex,
+        token=token,
+        replay_command=command(token) if command is not None else "",
+        explanation=expl,
+        kind=kind,
+        tracebacks=user_tracebacks(ex),
+        before=before,
+        found_cost=cost(first),
+    )
