@@ -18,7 +18,7 @@ import trio.testing
 
 from raceproof.errors import DeadlockError, InternalError
 from raceproof.fs import Vfs, make_backend
-from raceproof.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
+from raceproof.scheduler import DRIVER_CLASSES, Chooser, Crash, Scheduler, ThreadResult, errno_name
 from raceproof.sfs import SchedFS
 from raceproof.steps import StepEvent
 
@@ -167,15 +167,12 @@ class Runner:
 
     async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
         self.reset()
-        sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps)
+        sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps, DRIVER_CLASSES[self.driver]())
         self.program.hooks(sched)
         bodies = self.program.bodies(sched)
         deadlock = None
         try:
-            if self.driver == "direct":
-                sched.run_direct(bodies)
-            else:
-                await run_threads(sched, bodies)
+            await sched.run(bodies)
         except DeadlockError as exc:
             deadlock = str(exc)
         if sched.fatal is not None:  # the machinery's own error: it ends the run, never a result
