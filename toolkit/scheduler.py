@@ -54,6 +54,8 @@ class Chooser(Protocol):
 
 
 ABORT = -1
+#: a step wrapper (``Scheduler.step_wrappers``)
+StepWrapper = Callable[[int, str, str, Callable[[], Any]], Callable[[], Awaitable[Any]] | None]
 
 
 def _abort_failed(_: object) -> trio.lowlevel.Abort:
@@ -97,7 +99,13 @@ class Scheduler:
         self.values: list[tuple[int, str, int]] = []  # the data choices alone: (thread, label, value)
         self.max_steps = max_steps
         self.deadlock: str | None = None
+        #: fault injectors' hooks, ``hook(sched, tid, op, path)``: run inside each step before its
+        #: operation; an ``OSError`` one raises is the step's result
         self.hooks: list[Callable[[Scheduler, int, str, str], None]] = []
+        #: ``wrap(tid, op, path, call)`` may return an async replacement for a step's operation
+        #: ``call`` (e.g. a slow download that waits in Trio's virtual time while holding the
+        #: baton: Trio driver only), else None
+        self.step_wrappers: list[StepWrapper] = []
         #: the thread holding the baton, None between steps (injectors use it to tell a step from set-up)
         self.running: int | None = None
         self._crash_pending = False
@@ -248,9 +256,17 @@ class Scheduler:
         try:
             for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
                 hook(self, tid, op, path)
-            value = fn(*args)
-            if awaits:
-                value = await value
+            slow = None
+            for wrap in self.step_wrappers:
+                slow = wrap(tid, op, path, lambda: fn(*args))
+                if slow is not None:
+                    break
+            if slow is not None:
+                value = await slow()
+            else:
+                value = fn(*args)
+                if awaits:
+                    value = await value
         except OSError as exc:
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
                                         exc.errno, fp.build(), enabled, detail))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as E
 import itertools
 
-from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+from raceproof.fs.base import PATH_MAX, BackendBase, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
 
 
 class _Node:
@@ -35,7 +35,7 @@ class _Node:
 Snapshot = tuple[dict[str, _Node], int]
 
 
-class MemoryBackend:
+class MemoryBackend(BackendBase):
     name = "memory"
 
     def __init__(self) -> None:
