@@ -97,7 +97,7 @@ class CrashRerun(BaseInjector):
                 # every worker stops (crashed or done) before any reruns: a barrier DPOR knows,
                 # so no race crosses it and no step of phase 1 is reordered after a restart
                 await fs.barrier("crash:rerun", n)
-                down = await fs._step("restart", "", restart)
+                down = await fs.step("restart", "", restart)
                 if not down:
                     if err is not None:
                         raise err

@@ -279,8 +279,12 @@ ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "
            "listdir", "readdir", "opendir", "rename", "exists", "is_dir", "stat", "lstat", "symlink", "readlink",
            "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
            "create_excl", "set_event", "wait_event", "barrier")
-#: ``SchedFS`` methods that are not filesystem operations (no path to race on)
-NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
+#: ``SchedFS`` methods the generator does not draw by name: not filesystem operations (no path to
+#: race on: ``step`` builds a model's own step), or the calls that drawn operations make (the
+#: handle calls of ``append``/``read_handle``/``create_excl``; the fd-relative walk steps of
+#: ``remove_dir_all``)
+NOT_FS_OPS = ("sleep", "local", "choose", "step", "open", "write", "read", "close", "openat", "getdents",
+              "getdents_end", "unlinkat")
 
 
 @dataclass(frozen=True)

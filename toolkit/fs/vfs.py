@@ -231,6 +231,11 @@ class Vfs:
         st = self.backend.lstat(full)
         return full if st is not None and st.kind == "dir" and st.ino == ino else None
 
+    def dir_alive(self, ino: int) -> bool:
+        """Whether the directory a walk holds open (``open_dir``'s inode `ino`) still exists (its
+        lookup is recorded like any step's on the fd: see ``_at_dir``)."""
+        return self._at_dir(ino) is not None
+
     def _at_path(self, path: str, at: int | None) -> str:
         """The scenario path an fd-relative step on `path`'s final component acts on: the name in
         the directory `at` where that directory is now (ENOENT if it is dead)."""

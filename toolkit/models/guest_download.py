@@ -90,7 +90,7 @@ class Pipeline:
 
         async def worker(fs: SchedFS) -> None:
             while True:
-                index = await fs._step("take_job", "", _take, queue, len(self.jobs), fs.vfs,
+                index = await fs.step("take_job", "", _take, queue, len(self.jobs), fs.vfs,
                                        render=lambda j: "none" if j is None else f"job {j}")
                 if index is None:
                     return
@@ -134,7 +134,7 @@ async def download(fs: SchedFS, job: Job, pipeline: Pipeline) -> bytes:
             raise oserror(E.EIO, f"{job.root}: archive digest mismatch")
         return data
 
-    return bytes(await fs._step("download", job.root, fetch, detail=f"{len(data)}B",
+    return bytes(await fs.step("download", job.root, fetch, detail=f"{len(data)}B",
                                 render=lambda d: f"{len(d)} bytes"))
 
 
