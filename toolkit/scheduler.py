@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import trio
 
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
+from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import StepEvent
 
@@ -425,7 +426,6 @@ def _render(value: Any) -> str:
         return "[" + ", ".join(n if isinstance(n, str) else str(n[0]) for n in value) + "]"
     if isinstance(value, bool):
         return str(value).lower()
-    kind = getattr(value, "kind", None)
-    if kind is not None:
-        return str(kind)
+    if isinstance(value, Stat):
+        return value.kind
     return str(value)
