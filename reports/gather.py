@@ -90,7 +90,7 @@ def run_on_schedule(scenario: Any, drawn: dict[str, Any], drop_cleanup: bool) ->
     for st in steps:
         if st["n"] not in keep:
             continue
-        ev = counterpart.get(st["n"])
+        then = counterpart.get(st["n"])
         aligned.append(
             {
                 "n": st["n"],
@@ -98,8 +98,10 @@ def run_on_schedule(scenario: Any, drawn: dict[str, Any], drop_cleanup: bool) ->
                 "call": f"{st['op']}({st['path']})",
                 "result": st["result"],
                 "marks": list(st["marks"]),
-                "then": None if ev is None else {"n": ev.index, "call": f"{ev.op}({ev.path})", "result": ev.result},
-                "note": "removed by the fix" if st["n"] in dropped else ("not reached" if ev is None else ""),
+                "then": None
+                if then is None
+                else {"n": then.index, "call": f"{then.op}({then.path})", "result": then.result},
+                "note": "removed by the fix" if st["n"] in dropped else ("not reached" if then is None else ""),
             }
         )
     fail = drawn.get("failing_step")

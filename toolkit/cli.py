@@ -349,6 +349,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     rr = do_replay(sc, tok, backend, inject, mount_set,
                    token_source=f"{token_file} (token file)" if token_file else None)
     ex = rr.execution
+    assert ex is not None, "a replay result has its execution"
     expected = rr.expected
     if expected is None:
         code = 0 if rr.verdict == "pass" else 1
@@ -493,7 +494,7 @@ def _row_progress(total: int) -> tuple[Callable[[str | None, int], None], Callab
                         console=err, transient=True)
         task = prog.add_task("mount sets", total=total)
 
-    current = {"label": "", "t0": 0.0}
+    current: dict[str, Any] = {"label": "", "t0": 0.0}
 
     def update(label: str | None, done: int) -> None:
         STATUS["rows"] = done  # for the summary of an interrupted run

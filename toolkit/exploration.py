@@ -1,7 +1,8 @@
-"""The exploration loop and the public ``explore`` API for user programs.
+"""Exploring programs: ``run_exploration`` (the loop, its observers, the counterexample pipeline)
+and the public ``explore`` API for user programs.
 
 ``explore()`` runs executions chosen by a strategy until the strategy is exhausted, a budget is
-hit, or (by default) a counterexample is found, and says why it stopped. Only an exhausted sound
+hit, or (on request) a counterexample is found, and says why it stopped. Only an exhausted sound
 strategy yields ``safe``; an exhausted bounded one yields ``bounded``; a budget stop yields
 ``inconclusive``. Every counterexample is replayed once before it is reported: a divergence is a
 ``NondeterminismError``, never a pass.
@@ -119,7 +120,8 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
     cov = ConflictCoverage() if coverage else None
     if cov is not None:
         observers.append(cov.visit)
-    stop = {"reason": "exhausted", "overrun": None}
+    stop: dict[str, str] = {"reason": "exhausted"}
+    overrun: list[StepBudgetExceeded] = []
 
     def visit(ex: Execution) -> bool:
         """Show one execution to the observers; True stops the exploration."""
@@ -138,7 +140,8 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
         try:
             await loop.run(visit)
         except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
-            stop["reason"], stop["overrun"] = "step-budget", exc
+            stop["reason"] = "step-budget"
+            overrun.append(exc)
             return
         if loop.budget_hit and stop["reason"] == "exhausted":
             stop["reason"] = "budget"
@@ -156,7 +159,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
         naive_interleavings=tally.naive, counterexample=cex, outcomes=frozenset(outcomes.seen),
         failing=tally.failing, steps=tally.steps, wall_time=time.perf_counter() - t0,
         classes=None if classes is None else classes.count,
-        overrun=stop["overrun"],  # type: ignore[arg-type]
+        overrun=overrun[0] if overrun else None,
         coverage=None if cov is None else cov.freeze(),
     )
 

@@ -175,6 +175,9 @@ class Injector(Protocol):
     needs_trio: bool
     #: where it was declared, for messages: (``file: inject[i]`` or ``--inject SPEC``, ``injector NAME``)
     origin: tuple[str, str]
+    #: the label of its recorded decisions (``"<name>#<index>"``) and how many may be faults per execution
+    label: str
+    max_faults: int
 
     def bind(self, program: Any) -> None: ...
     def extra_threads(self, program: Any) -> list[str]: ...
@@ -425,7 +428,7 @@ class PinnedStrategy:
 PlacementResult = Placements
 
 
-def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max_executions: int | None = None,
+def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
                        progress: Callable[[int, int, int], None] | None = None) -> PlacementResult:
     """Every placement of every exploring injector's faults, each with a full optimal DPOR.

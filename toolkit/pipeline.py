@@ -144,14 +144,14 @@ def counterexample(
         search: find the step after which failure was certain by search (else the bound that
             needs none, ``raceproof.shrink.certain_after``).
     """
-    from raceproof.shrink import cost, explain, shrink_execution
+    from raceproof import shrink as shrinking
 
     kind = RACE if passed or not classify_it else classify(runner, first)
-    ex = shrink_execution(runner, first) if shrink else first
+    ex = shrinking.shrink_execution(runner, first) if shrink else first
     ex, before = confirm_recording(runner, ex)
     expl: dict[str, Any] = dict(explanation or {})
     if explain:
-        expl.update(explain(runner, ex, before, search=search))
+        expl.update(shrinking.explain(runner, ex, before, search=search))
         if shrink:
             expl["shrunk"] = True
     token = tokens.encode(digest, ex.choices)
@@ -163,5 +163,5 @@ def counterexample(
         kind=kind,
         tracebacks=user_tracebacks(ex),
         before=before,
-        found_cost=cost(first),
+        found_cost=shrinking.cost(first),
     )

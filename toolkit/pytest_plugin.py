@@ -369,7 +369,7 @@ class RaceproofFixture:
     def _token_path(self, token: str) -> Path:
         node = self._request.node
         root = Path(self._config.rootpath)
-        base = root / self._config.getoption("--raceproof-dir") / "failures"
+        base = root / str(self._config.getoption("--raceproof-dir")) / "failures"
         name = hashlib.sha256(node.nodeid.encode()).hexdigest()[:10] + "-" + token.rsplit(".", 1)[-1] + ".token"
         return base / name
 

@@ -47,7 +47,7 @@ class Counterexample:
     #: each failed thread's exception, as a traceback into the program's own code
     tracebacks: Mapping[str, str] = field(default_factory=dict)
     #: the tree before each step, recorded by the confirming replay (``before[i]``: before step i)
-    before: tuple[Mapping[str, str], ...] = ()
+    before: tuple[Mapping[str, str] | None, ...] = ()
     #: (threads, preemptions, steps to the failure) of the execution as the search found it
     found_cost: tuple[int, int, int] | None = None
 

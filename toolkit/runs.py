@@ -147,11 +147,13 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
     if any(inj.needs_trio for inj in program.injectors):
         driver = "trio"  # e.g. slow downloads wait in Trio's virtual time
-    subject = {"kind": "verify", "scenario": scenario, "backend": backend, "inject": tuple(inject),
-               "expected": scenario.expect_verify}
+
+    def subject(result: Result, **more: Any) -> Result:
+        return replace(result, kind="verify", scenario=scenario, backend=backend, inject=tuple(inject),
+                       expected=scenario.expect_verify, **more)
+
     if strategy == "dpor" and any(inj.explores for inj in program.injectors):
-        return replace(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver),
-                       **subject)
+        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver))
 
     def command(token: str) -> str:
         return replay_command(scenario, token, backend, inject)
@@ -161,7 +163,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, command=command)
     cex = result.counterexample
-    return replace(result, token=cex.token if cex else None, command=cex.replay_command if cex else None, **subject)
+    return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None)
 
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,

@@ -70,10 +70,12 @@ class SchedFS:
 
     # primitive steps -----------------------------------------------------------------------
     async def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
-        return await self._step("lstat", path, lambda: self.vfs.lstat(path, nofollow_ancestors=nofollow_ancestors))
+        st: Stat = await self.step("lstat", path, lambda: self.vfs.lstat(path, nofollow_ancestors=nofollow_ancestors))
+        return st
 
     async def stat(self, path: str) -> Stat:
-        return await self._step("stat", path, self.vfs.stat, path)
+        st: Stat = await self.step("stat", path, self.vfs.stat, path)
+        return st
 
     async def exists(self, path: str) -> bool:
         """Python's ``os.path.exists`` and Rust's ``Path::exists``: stat, and any error is false

@@ -14,6 +14,7 @@ import errno as E
 import os
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
@@ -40,7 +41,7 @@ class Vfs:
         self._created_by: dict[int, int] = {}
         # vfs handle -> [backend handle, file id, offset]; handles are numbered per thread, so the
         # number a program sees does not depend on the interleaving (a real fd number would)
-        self._handles: dict[int, list] = {}  # handle -> [backend handle, file id, offset, path opened]
+        self._handles: dict[int, list[Any]] = {}  # handle -> [backend handle, file id, offset, path opened]
         #: checks run before every write with (the path the handle was opened with, the byte
         #: count); an ``OSError`` one raises is the write's result (a full disk). Hooks of one
         #: execution: ``reset_ids`` clears them
@@ -379,7 +380,7 @@ class Vfs:
         self._handles[handle] = [bh, fid, 0, path]
         return handle
 
-    def _handle(self, handle: int) -> list:
+    def _handle(self, handle: int) -> list[Any]:
         h = self._handles.get(handle)
         if h is None:
             raise oserror(E.EBADF, f"fd {handle}")
