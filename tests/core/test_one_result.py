@@ -32,8 +32,9 @@ KNOWN = [readers(2), writers_reader(2), lastzero(2), lastzero(3)]
 
 
 def _same_partition(programs: list[Any], setup: Any, budget: int = 5000) -> int:
-    """Enumerate every interleaving; the loop's class key (per-resource histories) and the
-    oracle's pairwise ``trace_key`` must group them the same way. Returns the number of classes."""
+    """Enumerate every interleaving; the loop's class key (per-resource histories), its 64-bit
+    hash and the oracle's pairwise ``trace_key`` must group them the same way. Returns the number
+    of classes."""
     seen: list[Execution] = []
 
     async def driver(r: Runner) -> None:
@@ -43,9 +44,12 @@ def _same_partition(programs: list[Any], setup: Any, budget: int = 5000) -> int:
         runner.run(driver)
     fast: dict[object, object] = {}
     slow: dict[object, object] = {}
+    digest: dict[object, object] = {}
     for ex in seen:
-        a, b = trace_class(ex), trace_key(ex)
+        a, b, c = trace_class(ex), trace_key(ex), hash(trace_class(ex))
         assert fast.setdefault(a, b) == b and slow.setdefault(b, a) == a
+        assert digest.setdefault(b, c) == c  # one hash per trace
+    assert len(set(digest.values())) == len(digest)  # and distinct traces, distinct hashes
     return len(fast)
 
 
