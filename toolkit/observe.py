@@ -70,7 +70,8 @@ class Outcomes:
 
 
 def dependent_pairs(ex: Execution) -> list[tuple[int, int]]:
-    """Every pair ``(i, j)``, ``i < j``, of dependent steps of different threads.
+    """Every pair ``(i, j)``, ``i < j``, of dependent steps of different threads (a pair dependent
+    through several resources may be listed more than once).
 
     The same relation as checking ``raceproof.steps.dependent`` on every pair, found through an
     index of the steps by resource instead (a step is compared only with steps that touched one
@@ -81,30 +82,30 @@ def dependent_pairs(ex: Execution) -> list[tuple[int, int]]:
     touchers: dict[str, list[int]] = {}
     out: list[tuple[int, int]] = []
     trace = ex.trace
+    thread = [ev.thread for ev in trace]
     for j, ev in enumerate(trace):
         fp = ev.footprint
-        if fp.is_empty():
+        writes, reads, lists, touches = fp.writes, fp.reads, fp.lists, fp.touches
+        if not (writes or reads or lists or touches):
             continue
-        found: set[int] = set()
-        for r in fp.writes:
-            found.update(writers.get(r, ()))
-            found.update(readers.get(r, ()))
-        for r in fp.reads:
-            found.update(writers.get(r, ()))
-        for d in fp.touches:
-            found.update(listers.get(d, ()))
-        for d in fp.lists:
-            found.update(touchers.get(d, ()))
         t = ev.thread
-        out.extend((i, j) for i in sorted(found) if trace[i].thread != t)
-        for r in fp.writes:
-            writers.setdefault(r, []).append(j)
-        for r in fp.reads:
-            readers.setdefault(r, []).append(j)
-        for d in fp.lists:
-            listers.setdefault(d, []).append(j)
-        for d in fp.touches:
-            touchers.setdefault(d, []).append(j)
+        for table, keys in (
+            (writers, writes),
+            (readers, writes),
+            (writers, reads),
+            (listers, touches),
+            (touchers, lists),
+        ):
+            for key in keys:
+                earlier = table.get(key)
+                if earlier:
+                    out.extend((i, j) for i in earlier if thread[i] != t)
+        for table, keys in ((writers, writes), (readers, reads), (listers, lists), (touchers, touches)):
+            for key in keys:
+                if key in table:
+                    table[key].append(j)
+                else:
+                    table[key] = [j]
     return out
 
 
@@ -209,27 +210,47 @@ def site_of(names: list[str], thread: int, op: str, path: str, occurrence: int) 
 
 class ConflictCoverage:
     """Conflict-pair coverage: every pair of dependent step sites of different threads and the
-    orders it was seen in, the distinct final trees, and the cost of the first failing execution
-    as found (before shrinking)."""
+    orders it was seen in, and the distinct final trees. Sites are numbered while observing (a
+    site's text is made once, at ``freeze``)."""
 
     def __init__(self) -> None:
-        self.pairs: dict[tuple[str, str], set[str]] = {}
+        self._ids: dict[tuple[int, str, str, int], int] = {}
+        self._names: list[str] = []
+        #: (site that ran first, site that ran second)
+        self._orders: set[tuple[int, int]] = set()
         self.finals: set[str] = set()
         self.executions = 0
 
     def visit(self, ex: Execution) -> None:
         self.executions += 1
+        if not self._names:
+            self._names = list(ex.names)
+        ids = self._ids
         seen: dict[tuple[int, str, str], int] = {}
-        sites = []
+        sites: list[int] = []
         for ev in ex.trace:
             k = (ev.thread, ev.op, ev.path)
-            seen[k] = seen.get(k, 0) + 1
-            sites.append(site_of(ex.names, ev.thread, ev.op, ev.path, seen[k]))
+            n = seen[k] = seen.get(k, 0) + 1
+            key = (ev.thread, ev.op, ev.path, n)
+            site = ids.get(key)
+            if site is None:
+                site = ids[key] = len(ids)
+            sites.append(site)
+        orders = self._orders
         for i, j in dependent_pairs(ex):
-            sa, sb = sites[i], sites[j]
-            key = (sa, sb) if sa <= sb else (sb, sa)
-            self.pairs.setdefault(key, set()).add("ab" if key[0] == sa else "ba")
+            orders.add((sites[i], sites[j]))
         self.finals.add(hashlib.sha256(json.dumps(sorted(ex.tree.items())).encode()).hexdigest()[:12])
+
+    @property
+    def pairs(self) -> dict[tuple[str, str], set[str]]:
+        """Sorted pair of site texts -> ``"ab"`` if the first ran first, ``"ba"`` if the second did."""
+        text = {i: site_of(self._names, t, op, path, n) for (t, op, path, n), i in self._ids.items()}
+        out: dict[tuple[str, str], set[str]] = {}
+        for a, b in self._orders:
+            sa, sb = text[a], text[b]
+            key = (sa, sb) if sa <= sb else (sb, sa)
+            out.setdefault(key, set()).add("ab" if key[0] == sa else "ba")
+        return out
 
     def freeze(self) -> Coverage:
         return Coverage({k: frozenset(v) for k, v in self.pairs.items()}, frozenset(self.finals), self.executions)
