@@ -35,11 +35,9 @@ class CaseInsensitive(BaseInjector):
                     self.paths.append(join(job.root, "/".join(parts)))
 
     def setup(self, vfs: Any) -> None:
-        fs = getattr(vfs.backend, "fs", None)
-        if getattr(vfs.backend, "name", "") != "fake" or fs is None:
+        if not vfs.backend.case_insensitive():
             raise InputError(f"injector case-insensitive: needs backend 'fake' (pyfakefs); "
-                             f"the {getattr(vfs.backend, 'name', '?')} backend is case-sensitive")
-        fs.is_case_sensitive = False
+                             f"the {vfs.backend.name} backend is case-sensitive")
 
     def check(self, execution: Execution, program: Any) -> list[Violation]:
         seen: dict[str, str] = {}

@@ -33,7 +33,6 @@ class DiskFull(BaseInjector):
         super().attach(sched, program)
         vfs = sched.vfs
         used = {"n": 0}
-        plain_write = type(vfs).write
         prefix = self.path.rstrip("/") + "/"
         budget = self.bytes
 
@@ -48,18 +47,5 @@ class DiskFull(BaseInjector):
                 raise oserror(28, path)  # ENOSPC
             used["n"] += size
 
-        def write(handle: int, data: bytes) -> int:
-            charge(self._paths.get(handle, "/"), len(data))
-            return int(plain_write(vfs, handle, data))
-
-        self._paths: dict[int, str] = {}
-        plain_open = type(vfs).open
-
-        def open_(path: str, mode: Any) -> int:
-            h = int(plain_open(vfs, path, mode))
-            self._paths[h] = path
-            return h
-
-        vfs.write = write
-        vfs.open = open_
+        vfs.write_checks.append(charge)
         self.used = used

@@ -11,6 +11,7 @@ one atomic step, and the virtual time spent is recorded in ``execution.extra``.
 from __future__ import annotations
 
 import errno as E
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -42,12 +43,11 @@ class SlowDownload(BaseInjector):
     def attach(self, sched: Any, program: Any) -> None:
         super().attach(sched, program)
         job = self.job
-        plain_step = type(sched).step
         self.waited = 0.0
 
-        async def step(tid: int, op: str, path: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        def wrap(tid: int, op: str, path: str, call: Callable[[], Any]) -> Callable[[], Awaitable[Any]] | None:
             if op != "download" or path != job.root:
-                return await plain_step(sched, tid, op, path, fn, *args, **kw)
+                return None
 
             async def slow() -> Any:
                 size = len(job.payload())
@@ -56,21 +56,20 @@ class SlowDownload(BaseInjector):
                 try:
                     if speed >= limit and speed > 0:
                         await trio.sleep(size / speed)
-                        return fn(*args)
+                        return call()
                     with trio.move_on_after(timeout):
                         if speed == 0:
                             await trio.sleep_forever()
                         await trio.sleep(size / speed)
-                        return fn(*args)  # finished inside the low-speed window
+                        return call()  # finished inside the low-speed window
                     self.fired += 1
                     raise oserror(E.ETIMEDOUT, job.root)
                 finally:
                     self.waited = trio.current_time() - t0
 
-            kw["awaits"] = True
-            return await plain_step(sched, tid, op, path, slow, **kw)
+            return slow
 
-        sched.step = step
+        sched.step_wrappers.append(wrap)
 
     def check(self, execution: Any, program: Any) -> list[Any]:
         execution.extra["download_wait_s"] = self.waited

@@ -1,3 +1,5 @@
+"""``python -m raceproof``: the ``raceproof`` command."""
+
 from raceproof.cli import main
 
 main()

@@ -6,6 +6,7 @@ Exit codes: 0 the run met the scenario's expectation; 1 it did not; 2 bad input;
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -372,8 +373,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     if algorithm is not None or stale_state is not None:  # the command names the cell it replays
         from raceproof.keepalive.command import cell_replay_command
 
-        rr.command = cell_replay_command(scenario, sc, mount_set, stale_state, inject, rr.token, backend)
+        rr = dataclasses.replace(rr, command=cell_replay_command(scenario, sc, mount_set, stale_state, inject,
+                                                                 rr.token, backend))
     ex = rr.execution
+    assert ex is not None, "a replay result has its execution"
     expected = rr.expected
     if expected is None:
         code = 0 if rr.verdict == "pass" else 1
@@ -543,7 +546,7 @@ def _row_progress(total: int) -> tuple[Callable[[str | None, int], None], Callab
                         console=err, transient=True)
         task = prog.add_task("mount sets", total=total)
 
-    current = {"label": "", "t0": 0.0}
+    current: dict[str, Any] = {"label": "", "t0": 0.0}
 
     def update(label: str | None, done: int) -> None:
         STATUS["rows"] = done  # for the summary of an interrupted run

@@ -18,11 +18,9 @@ import trio.testing
 
 from raceproof.errors import DeadlockError, InternalError
 from raceproof.fs import Vfs, make_backend
-from raceproof.scheduler import Chooser, Crash, Scheduler, ThreadResult, errno_name, run_threads
-from raceproof.sfs import SchedFS
+from raceproof.scheduler import DRIVER_CLASSES, Chooser, Crash, Scheduler, ThreadResult, errno_name
 from raceproof.steps import StepEvent
 
-Body = Callable[[SchedFS], Awaitable[Any]]
 #: ``trio``: each virtual thread is a Trio task (virtual time available); ``direct``: the same
 #: coroutines driven without an event loop (faster; no Trio primitives inside steps)
 DRIVERS = ("trio", "direct")
@@ -133,12 +131,11 @@ class Runner:
         self.driver = driver
         self.max_steps = max_steps
         self.program = program
-        self.backend_name = backend
         self.backend = make_backend(backend)
         self.vfs = Vfs(self.backend)
         self.program.setup(self.vfs)
         self.vfs.reset_ids()
-        self._snapshot = getattr(self.backend, "snapshot", lambda: None)()
+        self._snapshot = self.backend.snapshot()
         self._setup_ids: dict[int, str] | None = None
         self.initial_tree = self.vfs.tree()
 
@@ -154,7 +151,7 @@ class Runner:
     def reset(self) -> None:
         self.vfs.reset_ids()
         if self._snapshot is not None:
-            self.backend.restore(self._snapshot)  # type: ignore[attr-defined]
+            self.backend.restore(self._snapshot)
             if self._setup_ids is None:
                 self._setup_ids = self.vfs.name_setup_files()
             else:
@@ -167,15 +164,12 @@ class Runner:
 
     async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
         self.reset()
-        sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps)
+        sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps, DRIVER_CLASSES[self.driver]())
         self.program.hooks(sched)
         bodies = self.program.bodies(sched)
         deadlock = None
         try:
-            if self.driver == "direct":
-                sched.run_direct(bodies)
-            else:
-                await run_threads(sched, bodies)
+            await sched.run(bodies)
         except DeadlockError as exc:
             deadlock = str(exc)
         if sched.fatal is not None:  # the machinery's own error: it ends the run, never a result

@@ -1,7 +1,8 @@
-"""The exploration loop and the public ``explore`` API for user programs.
+"""Exploring programs: ``run_exploration`` (the loop, its observers, the counterexample pipeline)
+and the public ``explore`` API for user programs.
 
 ``explore()`` runs executions chosen by a strategy until the strategy is exhausted, a budget is
-hit, or (by default) a counterexample is found, and says why it stopped. Only an exhausted sound
+hit, or (on request) a counterexample is found, and says why it stopped. Only an exhausted sound
 strategy yields ``safe``; an exhausted bounded one yields ``bounded``; a budget stop yields
 ``inconclusive``. Every counterexample is replayed once before it is reported: a divergence is a
 ``NondeterminismError``, never a pass.
@@ -11,72 +12,29 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
-import os
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import trio
-
-from raceproof.errors import InputError, NondeterminismError, StepBudgetExceeded
+from raceproof.errors import InputError, StepBudgetExceeded
 from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
-from raceproof.scheduler import Crash, Scheduler
+from raceproof.observe import ConflictCoverage, Outcomes, Tally, TraceClasses, naive_count
+from raceproof.pipeline import CLASSIFY_BUDGET, classify, confirm, counterexample, user_tracebacks
+from raceproof.result import PROGRAM_ERROR, RACE, UNCONFIRMED, Counterexample, Result, search_verdict
+from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
-from raceproof.strategies.replay import ReplayChooser
 
-VERDICTS = ("safe", "unsafe", "bounded", "inconclusive")
+#: kept for callers that import them from here
+__all__ = ["CLASSIFY_BUDGET", "PROGRAM_ERROR", "RACE", "UNCONFIRMED", "Counterexample", "ExploreResult",
+           "FunctionProgram", "check_programs", "classify", "confirm", "explore", "naive_count",
+           "run_exploration", "user_tracebacks"]
 
-
-#: what kind of failure a counterexample is (``Counterexample.kind``)
-RACE = "race"  # another interleaving of the same program passes: the order matters
-PROGRAM_ERROR = "program-error"  # every interleaving fails: a bug in the program, not a race
-UNCONFIRMED = "unconfirmed"  # no passing interleaving found within the budget
-
-
-@dataclass
-class Counterexample:
-    execution: Execution
-    token: str = ""
-    replay_command: str = ""
-    explanation: dict[str, Any] = field(default_factory=dict)
-    #: ``race``, ``program-error`` or ``unconfirmed`` (see ``classify``)
-    kind: str = RACE
-    #: each failed thread's exception, as a traceback into the program's own code
-    tracebacks: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def violations(self) -> list[Violation]:
-        return self.execution.violations
-
-
-@dataclass
-class ExploreResult:
-    verdict: str
-    complete: bool
-    stop_reason: str
-    executions: int
-    blocked: int
-    strategy: str
-    naive_interleavings: int
-    counterexample: Counterexample | None
-    outcomes: set[tuple[Any, ...]]
-    failing: int = 0
-    steps: int = 0
-    wall_time: float = 0.0
-    classes: int = 0
-    #: set when an execution exceeded the step budget (``stop_reason == "step-budget"``)
-    overrun: StepBudgetExceeded | None = None
-
-    @property
-    def proved(self) -> bool:
-        return self.verdict == "safe"
+#: the result of ``explore()``: the one result type (``raceproof.result.Result``)
+ExploreResult = Result
 
 
 class FunctionProgram:
@@ -139,135 +97,71 @@ def check_programs(programs: Sequence[Any]) -> None:
             raise InputError(f"program {i} ({name}) is not an async function: write 'async def {name}(fs): ...'")
 
 
-def naive_count(execution: Execution) -> int:
-    """Interleavings of the per-thread step counts of one execution (multinomial)."""
-    counts: dict[int, int] = {}
-    for ev in execution.trace:
-        counts[ev.thread] = counts.get(ev.thread, 0) + 1
-    total = math.factorial(sum(counts.values()))
-    for c in counts.values():
-        total //= math.factorial(c)
-    return total
-
-
 def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int | None = None,
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
-                    progress: Callable[[int, int, int], None] | None = None) -> ExploreResult:
-    """Run the strategy's executions on `runner` and summarise them."""
+                    progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
+                    shrink: bool = False, explain: bool = False,
+                    command: Callable[[str], str] | None = None) -> Result:
+    """Run the strategy's executions on `runner` (``raceproof.loop.Loop``), show each to the
+    observers (``raceproof.observe``) and turn the first failure into a ``Counterexample``
+    (``raceproof.pipeline``: classified and confirmed; shrunk and explained on request).
+
+    Equivalence classes are counted (distinct Mazurkiewicz traces) for sound strategies only;
+    `coverage` also collects the conflict-pair coverage a report shows."""
     t0 = time.perf_counter()
-    state: dict[str, Any] = {"executions": 0, "failing": 0, "steps": 0, "naive": 0, "first": None,
-                             "stop": "exhausted", "passed": False}
-    outcomes: set[tuple[Any, ...]] = set()
+    tally = Tally()
+    observers: list[Callable[[Execution], None]] = [tally.visit]
+    outcomes = Outcomes()
+    if collect_outcomes:
+        observers.append(outcomes.visit)
+    classes = TraceClasses() if strategy.sound else None
+    if classes is not None:
+        observers.append(classes.visit)
+    cov = ConflictCoverage() if coverage else None
+    if cov is not None:
+        observers.append(cov.visit)
+    stop: dict[str, str] = {"reason": "exhausted"}
+    overrun: list[StepBudgetExceeded] = []
 
-    async def driver(r: Runner) -> None:
-        loop = Loop(r, strategy, budget=max_executions)
-        try:
-            await loop.run(on_execution)
-        except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
-            state["stop"] = "step-budget"
-            state["overrun"] = exc
-            return
-        if loop.budget_hit and state["stop"] == "exhausted":
-            state["stop"] = "budget"
-
-    def on_execution(ex: Execution) -> bool:
-        """Tally one execution; True stops the exploration."""
-        state["executions"] += 1
-        state["steps"] += len(ex.trace)
-        state["naive"] = max(state["naive"], naive_count(ex))
-        if collect_outcomes:
-            outcomes.add(ex.outcome())
-        if not ex.violations:
-            state["passed"] = True
-        else:
-            state["failing"] += 1
-            if state["first"] is None:
-                state["first"] = ex
-            if stop_on_failure:
-                state["stop"] = "counterexample"
-                return True
+    def visit(ex: Execution) -> bool:
+        """Show one execution to the observers; True stops the exploration."""
+        for observe in observers:
+            observe(ex)
+        if ex.violations and stop_on_failure:
+            stop["reason"] = "counterexample"
+            return True
         if progress is not None:
-            progress(state["executions"], state["failing"], getattr(strategy, "pending", lambda: -1)())
+            progress(tally.executions, tally.failing, strategy.pending())
         return False
 
-    runner.run(driver)
-    first: Execution | None = state["first"]
-    complete = state["stop"] == "exhausted"
-    if first is not None:
-        verdict = "unsafe"
-    elif complete and strategy.sound:
-        verdict = "safe"
-    elif complete and strategy.bounded:
-        verdict = "bounded"
-    else:
-        verdict = "inconclusive"
-    cex = None
-    if first is not None:
-        confirm(runner, first)
-        cex = Counterexample(first, kind=RACE if state["passed"] else classify(runner, first),
-                             tracebacks=user_tracebacks(first))
-    return ExploreResult(
-        verdict=verdict, complete=complete and strategy.sound, stop_reason=state["stop"],
-        executions=state["executions"], blocked=int(getattr(strategy, "blocked", 0)),
-        strategy=strategy.name, naive_interleavings=state["naive"], counterexample=cex,
-        outcomes=outcomes, failing=state["failing"], steps=state["steps"],
-        wall_time=time.perf_counter() - t0,
-        classes=state["executions"] if strategy.sound else 0,
-        overrun=state.get("overrun"),
-    )
-
-
-CLASSIFY_BUDGET = 1000
-
-
-def classify(runner: Runner, failing: Execution, budget: int = CLASSIFY_BUDGET) -> str:
-    """Whether a failure depends on the interleaving: look for one that passes (dpor, with the
-    failing run's data choices kept). ``race`` if one does, ``program-error`` if every one fails
-    (the search was exhausted), ``unconfirmed`` if the budget ran out first."""
-    from raceproof.strategies.dpor import Dpor
-
-    strat = Dpor(values=failing.values)
-    found = {"kind": PROGRAM_ERROR}
+    loop = Loop(runner, strategy, budget=max_executions)
 
     async def driver(r: Runner) -> None:
-        loop = Loop(r, strat, budget=budget)
-        await loop.run(lambda ex: not ex.violations)  # stop at the first passing one
-        if loop.stopped:
-            found["kind"] = RACE
-        elif loop.budget_hit:
-            found["kind"] = UNCONFIRMED
+        try:
+            await loop.run(visit)
+        except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
+            stop["reason"] = "step-budget"
+            overrun.append(exc)
+            return
+        if loop.budget_hit and stop["reason"] == "exhausted":
+            stop["reason"] = "budget"
 
     runner.run(driver)
-    return found["kind"]
-
-
-_INTERNAL = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(trio.__file__)))
-
-
-def user_tracebacks(execution: Execution) -> dict[str, str]:
-    """Each failed thread's exception as a traceback, without raceproof's and Trio's own frames
-    (what is left points into the program's file and line)."""
-    out = {}
-    for name, r in zip(execution.names, execution.results, strict=True):
-        err = r.error
-        if err is None or isinstance(err, Crash):
-            continue
-        frames = [f for f in traceback.extract_tb(err.__traceback__)
-                  if not os.path.abspath(f.filename).startswith(_INTERNAL)]
-        lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
-                 *traceback.format_exception_only(err)]
-        out[name] = "".join(lines).rstrip("\n")
-    return out
-
-
-def confirm(runner: Runner, execution: Execution) -> Execution:
-    """Replay a failing execution once; it must fail the same way."""
-    again = runner.run_single(ReplayChooser(execution.choices))
-    if [(e.thread, e.op, e.path, e.result) for e in again.trace] != \
-            [(e.thread, e.op, e.path, e.result) for e in execution.trace] or \
-            [v.check for v in again.violations] != [v.check for v in execution.violations]:
-        raise NondeterminismError("replaying the counterexample's schedule gave a different execution")
-    return again
+    complete = stop["reason"] == "exhausted"
+    cex = None
+    if tally.first is not None:
+        cex = counterexample(runner, tally.first, digest=runner.program.digest, passed=tally.passed,
+                             shrink=shrink, explain=explain, command=command)
+    return Result(
+        verdict=search_verdict(tally.first is not None, complete, strategy.sound, strategy.bounded),
+        complete=complete and strategy.sound, stop_reason=str(stop["reason"]),
+        executions=tally.executions, blocked=loop.blocked, strategy=strategy.name,
+        naive_interleavings=tally.naive, counterexample=cex, outcomes=frozenset(outcomes.seen),
+        failing=tally.failing, steps=tally.steps, wall_time=time.perf_counter() - t0,
+        classes=None if classes is None else classes.count,
+        overrun=overrun[0] if overrun else None,
+        coverage=None if cov is None else cov.freeze(),
+    )
 
 
 def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
@@ -302,7 +196,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
         TokenError, InternalError: the machinery's own errors; never a program's outcome.
 
     Returns:
-        An ``ExploreResult``: ``verdict``, ``executions``, ``complete``, ``counterexample``,
+        A ``Result`` (``ExploreResult``): ``verdict``, ``executions``, ``complete``, ``counterexample``,
         ``outcomes`` (the set of distinct observable outcomes: final tree and each program's
         result), and the counts.
     """

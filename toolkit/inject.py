@@ -29,13 +29,15 @@ import importlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from raceproof.errors import InputError, ScenarioError, UnknownNameError, closest
 from raceproof.execution import Execution, Runner, Violation
 from raceproof.loop import Loop
-from raceproof.scheduler import ABORT, Chooser
+from raceproof.observe import TraceClasses, naive_count
+from raceproof.result import Pin, Placements
+from raceproof.scheduler import Chooser
 from raceproof.steps import StepEvent
 from raceproof.strategies.dpor import Dpor
 
@@ -169,8 +171,13 @@ class Injector(Protocol):
     params: ClassVar[tuple[Param, ...]]
     #: True when it records fault decisions with ``choose_value`` (placements to enumerate)
     explores: bool
+    #: True when its steps wait in Trio's virtual time (verify then uses the Trio driver)
+    needs_trio: bool
     #: where it was declared, for messages: (``file: inject[i]`` or ``--inject SPEC``, ``injector NAME``)
     origin: tuple[str, str]
+    #: the label of its recorded decisions (``"<name>#<index>"``) and how many may be faults per execution
+    label: str
+    max_faults: int
 
     def bind(self, program: Any) -> None: ...
     def extra_threads(self, program: Any) -> list[str]: ...
@@ -187,6 +194,7 @@ class BaseInjector:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     explores = False
+    needs_trio = False
     #: faults of this injector make a job fail on purpose: a clean, reported failure is fine
     fails_jobs = False
     #: at most this many decisions with value != 0 per execution (for placement enumeration)
@@ -369,8 +377,6 @@ def describe() -> list[dict[str, Any]]:
 
 # exhaustive fault placement -----------------------------------------------------------------------
 
-Pin = tuple[str, int, int, int]  # (label, thread, nth decision of that thread for the label, value)
-
 
 class PinnedChooser:
     """Delegates thread picks to `inner`; answers fault decisions from a fixed placement.
@@ -381,17 +387,12 @@ class PinnedChooser:
     def __init__(self, inner: Chooser, pins: dict[tuple[str, int, int], int],
                  points: set[tuple[str, int, int, int]]) -> None:
         self.inner = inner
-        self.sees_forced = getattr(inner, "sees_forced", False)
+        self.sees_forced = inner.sees_forced
         self.pins = pins
         self.points = points
         self.counts: dict[tuple[str, int], int] = {}
-        #: set by an injector that knows the rest of this execution is covered (e.g. a crash state
-        #: already explored from another prefix): the execution stops here, as a blocked one
-        self.abort = False
 
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
-        if self.abort:
-            return ABORT
         return self.inner.choose(enabled, trace)
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
@@ -412,10 +413,6 @@ class PinnedStrategy:
         self.pins = pins
         self.points: set[tuple[str, int, int, int]] = set()
 
-    @property
-    def blocked(self) -> int:
-        return int(self.inner.blocked)
-
     def next_execution(self) -> Chooser | None:
         chooser = self.inner.next_execution()
         return None if chooser is None else PinnedChooser(chooser, self.pins, self.points)
@@ -423,26 +420,15 @@ class PinnedStrategy:
     def observe(self, execution: Execution) -> None:
         self.inner.observe(execution)
 
-
-@dataclass
-class PlacementResult:
-    placements: int = 0
-    executions: int = 0
-    blocked: int = 0
-    steps: int = 0
-    naive: int = 0
-    failing_placements: int = 0  # placements with at least one violation
-    clean_failure_executions: int = 0  # executions where a fault made a job fail cleanly
-    complete: bool = True
-    stop_reason: str = "exhausted"
-    first: Execution | None = None
-    first_pins: tuple[Pin, ...] = ()
-    per_placement: list[tuple[tuple[Pin, ...], int, int]] = field(default_factory=list)
-    wall_time: float = 0.0
-    pruned: int = 0  # executions stopped at a crash state already explored from another prefix
+    def pending(self) -> int:
+        return self.inner.pending()
 
 
-def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max_executions: int | None = None,
+#: what ``explore_placements`` returns (``raceproof.result.Placements``)
+PlacementResult = Placements
+
+
+def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
                        progress: Callable[[int, int, int], None] | None = None,
                        observe: Callable[[Execution], bool | None] | None = None) -> PlacementResult:
@@ -455,11 +441,20 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
     one changed the run is found too. One DPOR per placement explores every interleaving with the
     faults pinned there. Placements are sets, so each is explored once. `observe` sees every
     execution (after the failure bookkeeping) and may stop the whole enumeration by returning True."""
-    from raceproof.exploration import naive_count
-
     t0 = time.perf_counter()
     limits = {inj.label: inj.max_faults for inj in injectors if inj.explores}
-    res = PlacementResult()
+    tally = {"placements": 0, "executions": 0, "blocked": 0, "steps": 0, "naive": 0, "failing_placements": 0,
+             "clean_failure_executions": 0, "classes": 0}
+    stop = "exhausted"
+    first: Execution | None = None
+    first_pins: tuple[Pin, ...] = ()
+    per_placement: list[tuple[tuple[Pin, ...], int, int]] = []
+
+    def done() -> Placements:
+        return Placements(**tally, complete=stop == "exhausted", stop_reason=stop, first=first,
+                          first_pins=first_pins, per_placement=tuple(per_placement),
+                          wall_time=time.perf_counter() - t0)
+
     level: list[frozenset[Pin]] = [frozenset()]
     seen: set[frozenset[Pin]] = {frozenset()}
     while level:
@@ -467,48 +462,49 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
         for placement in level:
             pins = {(lb, t, k): v for lb, t, k, v in placement}
             strat = PinnedStrategy(pins)
-            res.placements += 1
-            count = fails = 0
+            tally["placements"] += 1
+            classes = TraceClasses()
+            counts = [0, 0]  # executions, failing ones
 
-            async def driver(r: Runner, strat: PinnedStrategy = strat,
-                             placement: frozenset[Pin] = placement) -> tuple[int, int]:
-                left = None if max_executions is None else max_executions - res.executions
-                counts = [0, 0]  # executions, failing ones
-
-                def visit(ex: Execution) -> bool:
-                    counts[0] += 1
-                    res.steps += len(ex.trace)
-                    res.naive = max(res.naive, naive_count(ex))
-                    if ex.extra.get("clean_failures"):
-                        res.clean_failure_executions += 1
-                    if ex.violations:
-                        counts[1] += 1
-                        if res.first is None:
-                            res.first, res.first_pins = ex, tuple(sorted(placement))
-                        if stop_on_failure:
-                            res.complete, res.stop_reason = False, "counterexample"
-                            return True
-                    if progress is not None:
-                        progress(res.executions + counts[0], counts[1], -1)
-                    if observe is not None and observe(ex):  # the caller has seen enough
-                        res.complete, res.stop_reason = False, "observer"
+            def visit(ex: Execution, placement: frozenset[Pin] = placement, counts: list[int] = counts,
+                      classes: TraceClasses = classes) -> bool:
+                nonlocal first, first_pins, stop
+                counts[0] += 1
+                tally["steps"] += len(ex.trace)
+                tally["naive"] = max(tally["naive"], naive_count(ex))
+                classes.visit(ex)
+                if ex.extra.get("clean_failures"):
+                    tally["clean_failure_executions"] += 1
+                if ex.violations:
+                    counts[1] += 1
+                    if first is None:
+                        first, first_pins = ex, tuple(sorted(placement))
+                    if stop_on_failure:
+                        stop = "counterexample"
                         return True
-                    return False
+                if progress is not None:
+                    progress(tally["executions"] + counts[0], counts[1], -1)
+                if observe is not None and observe(ex):  # the caller has seen enough
+                    stop = "observer"
+                    return True
+                return False
 
-                loop = Loop(r, strat, budget=left)
+            left = None if max_executions is None else max_executions - tally["executions"]
+            loop = Loop(runner, strat, budget=left)
+
+            async def driver(r: Runner, loop: Loop = loop, visit: Callable[[Execution], bool] = visit) -> None:
                 await loop.run(visit)
-                if loop.budget_hit:
-                    res.complete, res.stop_reason = False, "budget"
-                return counts[0], counts[1]
 
-            count, fails = runner.run(driver)
-            res.executions += count
-            res.blocked += strat.blocked
-            res.failing_placements += 1 if fails else 0
-            res.per_placement.append((tuple(sorted(placement)), count, fails))
-            if not res.complete:
-                res.wall_time = time.perf_counter() - t0
-                return res
+            runner.run(driver)
+            if loop.budget_hit:
+                stop = "budget"
+            tally["executions"] += counts[0]
+            tally["blocked"] += loop.blocked
+            tally["classes"] += classes.count
+            tally["failing_placements"] += 1 if counts[1] else 0
+            per_placement.append((tuple(sorted(placement)), counts[0], counts[1]))
+            if stop != "exhausted":
+                return done()
             pinned = {(lb, t, k) for lb, t, k, _ in placement}
             used: dict[str, int] = {}
             for lb, *_ in placement:
@@ -522,6 +518,4 @@ def explore_placements(runner: Runner, injectors: Sequence[BaseInjector], *, max
                         seen.add(new)
                         nxt.append(new)
         level = nxt
-    res.pruned = sum(int(getattr(inj, "pruned", 0)) for inj in injectors)
-    res.wall_time = time.perf_counter() - t0
-    return res
+    return done()

@@ -18,7 +18,8 @@ class Loop:
     """``await Loop(runner, strategy, budget=N).run(visit)`` calls ``visit(execution)`` for each
     execution until the strategy runs out, the budget is spent or `visit` returns True. Then
     ``exhausted`` says whether the strategy ran out, ``budget_hit`` whether the budget stopped it,
-    ``stopped`` whether `visit` did, and ``executions`` counts the executions visited. (A
+    ``stopped`` whether `visit` did, ``executions`` counts the executions visited and ``blocked``
+    the aborted ones (redundant prefixes the strategy stopped). (A
     callback, not an async generator: an async generator left early is finalized by the garbage
     collector, which Trio warns about.)"""
 
@@ -28,6 +29,7 @@ class Loop:
         self.budget = budget
         self.check = check
         self.executions = 0
+        self.blocked = 0
         self.exhausted = False
         self.budget_hit = False
         self.stopped = False
@@ -44,6 +46,7 @@ class Loop:
             ex = await self.runner.run_one(chooser, check=self.check)
             self.strategy.observe(ex)
             if ex.aborted:
+                self.blocked += 1
                 continue
             self.executions += 1
             if visit(ex):

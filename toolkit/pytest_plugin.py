@@ -30,8 +30,8 @@ order plus dependent steps) and says how many were elided.
 
 Options: ``--raceproof-strategy``, ``--raceproof-max-executions``, ``--raceproof-seed`` (shown in the
 header), ``--raceproof-replay``, ``--raceproof-dir``. A bad option or marker key is a usage error
-naming the known ones. The module imports nothing from raceproof at load time; the explorer is
-imported on the first ``verify`` call.
+naming the known ones. At load time the module imports only ``raceproof.result`` (the result type,
+a few dataclasses); the explorer is imported on the first ``verify`` call.
 
 pyfakefs (raceproof's ``fake`` backend) registers its own pytest plugin through its own ``pytest11``
 entry point, so its ``fs`` fixture is in every session of an environment where it is installed,
@@ -44,10 +44,13 @@ import hashlib
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from raceproof.result import Counterexample, Result
 
 INLINE_TOKEN_MAX = 100
 #: the strategies a test can use (``raceproof.strategies.REGISTRY`` without ``replay``, which is
@@ -127,31 +130,10 @@ def _unused_replay(config: pytest.Config) -> str | None:
 
 # results and failures -------------------------------------------------------------------------
 
-class RaceproofResult:
-    """What one ``verify`` call found (also returned when the expectation is met)."""
-
-    def __init__(self, verdict: str, expected: str, explore: Any = None, token: str | None = None,
-                 replay_command: str | None = None, replayed: bool = False, execution: Any = None) -> None:
-        self.verdict = verdict
-        self.expected = expected
-        self.explore = explore
-        self.token = token
-        self.replay_command = replay_command
-        self.replayed = replayed
-        self.execution = execution
-
-    @property
-    def executions(self) -> int:
-        return int(self.explore.executions) if self.explore is not None else 1
-
-    @property
-    def equivalence_classes(self) -> int | None:
-        if self.explore is None or not self.explore.complete:
-            return None
-        return int(self.explore.classes)
-
-    def __repr__(self) -> str:
-        return f"RaceproofResult(verdict={self.verdict!r}, expected={self.expected!r}, executions={self.executions})"
+#: what one ``verify`` call of the fixture returns: the one result type, with ``expected`` set to
+#: the test's expectation (a ``--raceproof-replay`` run is ``kind == "replay"``: verdict
+#: ``unsafe`` or ``pass``)
+RaceproofResult = Result
 
 
 class RaceproofFixture:
@@ -171,7 +153,7 @@ class RaceproofFixture:
         self._replay_token = _read_token(raw) if raw else None
         self._replay_used = False
         self._digests: list[str] = []
-        self.results: list[RaceproofResult] = []
+        self.results: list[Result] = []
 
     # settings: call > marker > command line
     def _setting(self, name: str, given: Any, option: str | None = None, default: Any = None) -> Any:
@@ -189,7 +171,7 @@ class RaceproofFixture:
                setup: Mapping[str, bytes] | Callable[[Any], None] | None = None,
                check: Callable[[Any], Any] | None = None, expect: str | None = None,
                names: Sequence[str] | None = None, backend: str | None = None, strategy: str | None = None,
-               max_executions: int | None = None, seed: int | None = None) -> RaceproofResult:
+               max_executions: int | None = None, seed: int | None = None) -> Result:
         """Explore `programs` (async functions taking a ``SchedFS``) and check the verdict.
 
         ``expect="safe"`` (default) fails the test on a counterexample or an incomplete search;
@@ -219,11 +201,11 @@ class RaceproofFixture:
         if token is not None and self._claims(token, digest):
             return self._replay_programs(program, backend, token, expect)
         with Runner(program, backend) as runner:
-            result = self._explore(runner, digest, strategy, max_executions, seed, expect)
+            result = self._explore(runner, strategy, max_executions, seed, expect)
         return self._judge(result)
 
     def verify_scenario(self, scenario: Any, *, expect: str | None = None, strategy: str | None = None,
-                        max_executions: int | None = None, seed: int | None = None) -> RaceproofResult:
+                        max_executions: int | None = None, seed: int | None = None) -> Result:
         """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``."""
         __tracebackhide__ = True
         from raceproof.errors import InputError
@@ -243,13 +225,8 @@ class RaceproofFixture:
         if token is not None and self._claims(token, sc.digest):
             return self._replay_scenario(sc, token, expect)
         vr = verify(sc, strategy, max_executions, seed)
-        r = vr.result
-        cex = r.counterexample
-        res = RaceproofResult(r.verdict, expect, r, cex.token if cex else None, None,
-                              execution=cex.execution if cex else None)
-        if cex is not None:
-            res.cli_command = cex.replay_command if _persistent(sc.file) else None  # type: ignore[attr-defined]
-        return self._judge(res)
+        cli = vr.command if vr.counterexample is not None and _persistent(sc.file) else None
+        return self._judge(replace(vr, expected=expect), cli)
 
     def exec_verify(self, argv: Sequence[str], *, scenario: Any = None, sandbox: Sequence[str] = (),
                     expect: str | None = None, strategy: str | None = None, max_executions: int | None = None,
@@ -279,41 +256,25 @@ class RaceproofFixture:
             pytest.fail(f"raceproof: expect must be 'safe' or 'unsafe' (got {expect!r})", pytrace=False)
         return str(expect)
 
-    def _explore(self, runner: Any, digest: str, strategy: str, max_executions: int | None, seed: int,
-                 expect: str) -> RaceproofResult:
-        from raceproof import token as tokens
+    def _explore(self, runner: Any, strategy: str, max_executions: int | None, seed: int,
+                 expect: str) -> Result:
+        """The same search and counterexample pipeline as ``raceproof verify`` (``run_exploration``):
+        a failure that was not expected is shrunk and explained."""
         from raceproof.errors import InputError
         from raceproof.exploration import run_exploration
-        from raceproof.strategies import make_strategy
+        from raceproof.strategies import make_strategy, with_defaults
 
         options: dict[str, Any] = {}
-        if strategy in ("random", "pct"):
-            options["seed"] = seed
-            if max_executions is None:
-                max_executions = 1000
+        max_executions = with_defaults(strategy, max_executions, seed, options)
         try:
             strat = make_strategy(strategy, **options)
         except InputError as exc:
             pytest.fail(f"raceproof: {exc}", pytrace=False)
-        r = run_exploration(runner, strat, max_executions=max_executions)
-        cex = r.counterexample
-        res = RaceproofResult(r.verdict, expect, r)
-        if cex is not None:
-            if expect == "safe":  # a failure: make it small and explain it
-                from raceproof.shrink import explain, shrink_execution
+        unexpected = expect == "safe"
+        r = run_exploration(runner, strat, max_executions=max_executions, shrink=unexpected, explain=unexpected)
+        return replace(r, expected=expect, token=r.counterexample.token if r.counterexample else None)
 
-                cex.execution = shrink_execution(runner, cex.execution)
-                cex.explanation = explain(runner, cex.execution)
-                if hasattr(cex, "tracebacks"):  # the shrunk run's own exceptions
-                    from raceproof.exploration import user_tracebacks
-
-                    cex.tracebacks = user_tracebacks(cex.execution) or cex.tracebacks
-            cex.token = tokens.encode(digest, cex.execution.choices)
-            res.token = cex.token
-            res.execution = cex.execution
-        return res
-
-    def _replay_programs(self, program: Any, backend: str, token: str, expect: str) -> RaceproofResult:
+    def _replay_programs(self, program: Any, backend: str, token: str, expect: str) -> Result:
         from raceproof import token as tokens
         from raceproof.errors import TokenError
         from raceproof.execution import Runner
@@ -327,7 +288,7 @@ class RaceproofFixture:
             pytest.fail(f"raceproof: {exc}", pytrace=False)
         return self._judge_replay(execution, token, expect)
 
-    def _replay_scenario(self, sc: Any, token: str, expect: str) -> RaceproofResult:
+    def _replay_scenario(self, sc: Any, token: str, expect: str) -> Result:
         from raceproof.errors import TokenError
         from raceproof.runs import replay
 
@@ -337,16 +298,16 @@ class RaceproofFixture:
             pytest.fail(f"raceproof: {exc}", pytrace=False)
         return self._judge_replay(rr.execution, token, expect)
 
-    def _judge_replay(self, execution: Any, token: str, expect: str) -> RaceproofResult:
+    def _judge_replay(self, execution: Any, token: str, expect: str) -> Result:
         __tracebackhide__ = True
         failed = bool(execution.violations)
-        res = RaceproofResult("unsafe" if failed else "pass", expect, None, token, None, replayed=True,
-                              execution=execution)
+        res = Result("unsafe" if failed else "pass", kind="replay", complete=True, executions=1, strategy="replay",
+                     expected=expect, token=token, execution=execution)
         self._properties(res)
         if failed and expect == "safe":
-            res.replay_command = self._replay_command(token)
+            command = self._replay_command(token)
             pytest.fail("\n".join([f"raceproof: the replayed schedule fails (expected safe): {headline(execution)}",
-                                   res.replay_command, *_details(execution, _pair(execution), "replayed")]),
+                                   command, *_details(execution, _pair(execution), "replayed")]),
                         pytrace=False)
         lines, _ = _timeline(execution, None)
         text = "\n".join(["raceproof: replayed one schedule:", *lines, *_violation_lines(execution, 0)])
@@ -356,75 +317,70 @@ class RaceproofFixture:
         self.results.append(res)
         return res
 
-    def _judge(self, res: RaceproofResult) -> RaceproofResult:
+    def _judge(self, res: Result, cli_command: str | None = None) -> Result:
         __tracebackhide__ = True
         self._properties(res)
         self.results.append(res)
-        r = res.explore
         if res.verdict == res.expected:
             return res
-        counts = f"{r.executions} executions" + (f", {r.classes} equivalence classes" if r.complete else "") + \
-                 f", strategy {r.strategy}, stopped: {r.stop_reason}"
+        counts = f"{res.executions} executions" + (f", {res.classes} equivalence classes" if res.complete else "") + \
+            f", strategy {res.strategy}, stopped: {res.stop_reason}"
+        cex = res.counterexample
         if res.verdict == "unsafe":
-            assert res.token is not None
-            res.replay_command = self._replay_command(res.token)
-            self._request.node.user_properties.append(("raceproof.replay", res.replay_command))
-            ex = res.execution
-            kind = getattr(res.explore.counterexample, "kind", "race")
-            label = "program error" if kind == "program-error" else "unsafe"
-            pytest.fail("\n".join([f"raceproof: {label} (expected {res.expected}): {headline(ex, kind)}",
-                                   res.replay_command, *self._failure_details(res, counts)]), pytrace=False)
+            assert res.token is not None and cex is not None
+            command = self._replay_command(res.token)
+            self._request.node.user_properties.append(("raceproof.replay", command))
+            label = "program error" if cex.kind == "program-error" else "unsafe"
+            pytest.fail("\n".join([f"raceproof: {label} (expected {res.expected}): {headline(cex.execution, cex.kind)}",
+                                   command, *self._failure_details(res, cex, counts, cli_command)]), pytrace=False)
         if res.expected == "unsafe" and res.verdict == "safe":
             pytest.fail(f"raceproof: expected a counterexample, but the search proved the programs safe ({counts}): "
                         "the harness no longer reproduces the bug", pytrace=False)
-        if r.strategy in SAMPLING:
-            advice = (f"{r.strategy} sampling never finishes a search: use a sound strategy (dpor or dfs) "
+        if res.strategy in SAMPLING:
+            advice = (f"{res.strategy} sampling never finishes a search: use a sound strategy (dpor or dfs) "
                       "for a proof")
         else:
             advice = "raise --raceproof-max-executions to let the search finish"
         pytest.fail(f"raceproof: {res.verdict}: the search did not finish ({counts}); expected {res.expected}; "
                     f"{advice}", pytrace=False)
 
-    def _failure_details(self, res: RaceproofResult, counts: str) -> list[str]:
-        ex = res.execution
-        cex = res.explore.counterexample
-        expl = getattr(cex, "explanation", {}) or {}
+    def _failure_details(self, res: Result, cex: Counterexample, counts: str, cli: str | None) -> list[str]:
+        ex = cex.execution
+        expl: Mapping[str, Any] = cex.explanation
         shrunk = "shrunk" if res.expected == "safe" else "as found"
-        kind = getattr(cex, "kind", "race")
-        if kind == "program-error":  # no race to explain: the same error on every interleaving
+        if cex.kind == "program-error":  # no race to explain: the same error on every interleaving
             expl = {k: v for k, v in expl.items() if k not in ("mechanism", "conflict", "certain_after")}
             counts += ("; every interleaving fails: a bug in the program, not a race "
                        "(the traceback below points into it)")
-        elif kind == "unconfirmed":
+        elif cex.kind == "unconfirmed":
             counts += "; no passing interleaving was found within the budget: maybe not a race"
         out = _details(ex, expl, shrunk, counts)
-        for name, tb in (getattr(cex, "tracebacks", None) or {}).items():
+        for name, tb in cex.tracebacks.items():
             out.append(f"traceback of {name}:")
             out += ["  " + line for line in tb.splitlines()]
-        cli = getattr(res, "cli_command", None)
         if cli:
             out.append(f"standalone: {cli}")
         out.append(f"token: {res.token}")
         return out
 
-    def _properties(self, res: RaceproofResult) -> None:
+    def _properties(self, res: Result) -> None:
         props = self._request.node.user_properties
         props.append(("raceproof.verdict", res.verdict))
         props.append(("raceproof.expected", res.expected))
         props.append(("raceproof.executions", res.executions))
-        classes = res.equivalence_classes
+        classes = res.equivalence_classes if res.kind != "replay" else None
         props.append(("raceproof.equivalence_classes", "" if classes is None else classes))
-        if res.explore is not None:
-            props.append(("raceproof.naive_interleavings", str(res.explore.naive_interleavings)))
-            props.append(("raceproof.stop_reason", res.explore.stop_reason))
-            props.append(("raceproof.strategy", res.explore.strategy))
+        if res.kind != "replay":
+            props.append(("raceproof.naive_interleavings", str(res.naive_interleavings)))
+            props.append(("raceproof.stop_reason", res.stop_reason))
+            props.append(("raceproof.strategy", res.strategy))
         if res.token:
             props.append(("raceproof.token", res.token))
 
     def _token_path(self, token: str) -> Path:
         node = self._request.node
         root = Path(self._config.rootpath)
-        base = root / self._config.getoption("--raceproof-dir") / "failures"
+        base = root / str(self._config.getoption("--raceproof-dir")) / "failures"
         name = hashlib.sha256(node.nodeid.encode()).hexdigest()[:10] + "-" + token.rsplit(".", 1)[-1] + ".token"
         return base / name
 

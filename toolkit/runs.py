@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
+from raceproof import render
 from raceproof import token as tokens
 from raceproof.errors import TokenError
-from raceproof.execution import Execution, Runner
-from raceproof.exploration import ExploreResult, run_exploration
-from raceproof.numbers import exact
+from raceproof.execution import Runner
+from raceproof.exploration import run_exploration
+from raceproof.pipeline import counterexample
+from raceproof.result import Result
 from raceproof.scenario import IncidentProgram, Scenario
 from raceproof.strategies import make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
-from raceproof.trace import trace_json
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -32,34 +33,9 @@ def replay_command(scenario: Scenario, token: str, backend: str = "memory", inje
     return shlex.join(parts)
 
 
-@dataclass
-class ReplayResult:
-    scenario: Scenario
-    backend: str
-    token: str
-    execution: Execution
-    command: str
-    schedule_source: str
-    inject: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        return "fail" if self.execution.violations else "pass"
-
-    @property
-    def expected(self) -> str | None:
-        return self.scenario.expect_replay
-
-    def to_json(self) -> dict[str, Any]:
-        ex = self.execution
-        return {
-            "schema": "raceproof.replay/1",
-            "scenario": self.scenario.file, "name": self.scenario.name, "digest": self.scenario.digest,
-            "backend": self.backend, "token": self.token, "schedule": self.schedule_source,
-            "verdict": self.verdict, "expected": self.expected,
-            "violations": [v.to_json() for v in ex.violations],
-            "trace": trace_json(ex.trace, ex.names), "threads": ex.names, "replay_command": self.command,
-        }
+#: what ``replay`` and ``verify`` return: the one result type (``raceproof.result.Result``)
+ReplayResult = Result
+VerifyResult = Result
 
 
 def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgram:
@@ -79,8 +55,13 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
 
 def replay(scenario: Scenario, token: str | None = None, backend: str | None = None,
            inject: Sequence[str] = (), mount_set: str | None = None,
-           token_source: str | None = None) -> ReplayResult:
-    """Run one execution: the given token, else the scenario's pinned token, else a seeded walk."""
+           token_source: str | None = None, explain: bool = False) -> Result:
+    """Run one execution: the given token, else the scenario's pinned token, else a seeded walk.
+
+    With `explain`, a failing run also gets a ``Counterexample`` (confirmed, explained, with the
+    tree before each step) for reports; its "failure certain after" step is the bound that needs
+    no search (a search over the continuations of a long schedule as it happened costs more than
+    the verification: ``verify`` searches it for the shrunk counterexample)."""
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     source_file = scenario.file
@@ -102,30 +83,25 @@ def replay(scenario: Scenario, token: str | None = None, backend: str | None = N
         if token is not None:
             # a misfit never raises inside the scheduler: the run completes on the first enabled
             # thread, and the misfit (or leftover choices) is a TokenError here (exit 2)
-            chooser: Any = ReplayChooser(choices, collect=True)
+            replayer = ReplayChooser(choices, collect=True)
+            execution = runner.run_single(replayer)
+            if (misfit := replayer.leftover()) is not None:
+                raise TokenError(f"{token_source}: {misfit.removeprefix('token: ')}")
         else:
-            chooser = RandomWalk(seed=scenario.seed).next_execution()
-        execution = runner.run_single(chooser)
-        if token is not None and (misfit := chooser.leftover()) is not None:
-            raise TokenError(f"{token_source}: {misfit.removeprefix('token: ')}")
-    tok = tokens.encode(program.digest, execution.choices)
-    command = replay_command(scenario, tok, backend, inject, mount_set)
-    return ReplayResult(scenario, backend, tok, execution, command, source, list(inject))
-
-
-@dataclass
-class VerifyResult:
-    scenario: Scenario
-    result: ExploreResult
-    backend: str
-    token: str | None = None
-    command: str | None = None
-    inject: list[str] = field(default_factory=list)
-    placements: Any = None  # raceproof.inject.PlacementResult when fault placements were enumerated
-
-    @property
-    def expected(self) -> str | None:
-        return self.scenario.expect_verify
+            walk = RandomWalk(seed=scenario.seed).next_execution()
+            assert walk is not None
+            execution = runner.run_single(walk)
+        tok = tokens.encode(program.digest, execution.choices)
+        command = replay_command(scenario, tok, backend, inject, mount_set)
+        cex = None
+        if explain and execution.violations:  # the failing schedule as it happened, explained
+            cex = counterexample(runner, execution, digest=program.digest, shrink=False, classify_it=False,
+                                 command=lambda _: command, search=False)
+    return Result(verdict="fail" if execution.violations else "pass", kind="replay", complete=True,
+                  executions=1, strategy="replay", steps=len(execution.trace),
+                  failing=1 if execution.violations else 0, counterexample=cex, scenario=scenario,
+                  backend=backend, inject=tuple(inject), expected=scenario.expect_replay, execution=execution,
+                  schedule_source=source, token=tok, command=command)
 
 
 #: executions explored by ``verify`` in this process: finished calls, and the running one (the
@@ -146,69 +122,71 @@ def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
-           **options: Any) -> VerifyResult:
+           evidence: bool = False, **options: Any) -> Result:
+    """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
+    False), explained and given its replay command.
+
+    With `evidence`, the result also carries what a report shows and nothing re-runs later: the
+    conflict-pair coverage of the explored executions and, for a scenario with a pinned token, that
+    schedule replayed and explained (``Result.pinned``)."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 **options)
-    EXPLORED["finished"] += vr.result.executions
+                 evidence, **options)
+    EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
+    if evidence and scenario.token:
+        vr = replace(vr, pinned=replay(scenario, explain=True))
     return vr
 
 
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
-            **options: Any) -> VerifyResult:
+            evidence: bool, **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
-    if any(getattr(inj, "needs_trio", False) for inj in program.injectors):
+    if any(inj.needs_trio for inj in program.injectors):
         driver = "trio"  # e.g. slow downloads wait in Trio's virtual time
-    if strategy == "dpor" and any(getattr(inj, "explores", False) for inj in program.injectors):
-        return _verify_placements(scenario, program, backend, max_executions, inject, progress, driver)
+
+    def subject(result: Result, **more: Any) -> Result:
+        return replace(result, kind="verify", scenario=scenario, backend=backend, inject=tuple(inject),
+                       expected=scenario.expect_verify, **more)
+
+    if strategy == "dpor" and any(inj.explores for inj in program.injectors):
+        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver))
+
+    def command(token: str) -> str:
+        return replay_command(scenario, token, backend, inject)
+
     strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:
-        result = run_exploration(runner, strat, max_executions=max_executions, progress=progress)
-        vr = VerifyResult(scenario, result, backend, inject=list(inject))
-        cex = result.counterexample
-        if cex is not None:
-            if shrink:
-                from raceproof.shrink import explain, shrink_execution
-
-                cex.execution = shrink_execution(runner, cex.execution)
-                cex.explanation = explain(runner, cex.execution)
-                cex.explanation["shrunk"] = True
-            cex.token = tokens.encode(program.digest, cex.execution.choices)
-            cex.replay_command = replay_command(scenario, cex.token, backend, inject)
-            vr.token, vr.command = cex.token, cex.replay_command
-    return vr
+        result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
+                                 coverage=evidence, shrink=shrink, explain=shrink, command=command)
+    cex = result.counterexample
+    return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None)
 
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
-                       driver: str = "trio") -> VerifyResult:
+                       driver: str = "trio") -> Result:
     """Every placement of the injected faults, one optimal DPOR each (``raceproof.inject``)."""
-    from raceproof.exploration import Counterexample, confirm
     from raceproof.inject import explore_placements
 
     with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)
         cex = None
-        if pr.first is not None:
-            confirm(runner, pr.first)  # the fault decisions are in the choices: it must replay exactly
-            cex = Counterexample(pr.first)
-            cex.explanation = {"fault_placement": [list(p) for p in pr.first_pins]}
-            cex.token = tokens.encode(program.digest, cex.execution.choices)
-            cex.replay_command = replay_command(scenario, cex.token, backend, inject)
-    verdict = "unsafe" if cex is not None else ("safe" if pr.complete else "inconclusive")
-    result = ExploreResult(
-        verdict=verdict, complete=pr.complete, stop_reason=pr.stop_reason, executions=pr.executions,
+        if pr.first is not None:  # the fault decisions are in the choices: it must replay exactly
+            cex = counterexample(runner, pr.first, digest=program.digest, shrink=False, explain=False,
+                                 classify_it=False,
+                                 command=lambda token: replay_command(scenario, token, backend, inject),
+                                 explanation={"fault_placement": [list(p) for p in pr.first_pins]})
+    return Result(
+        verdict="unsafe" if cex is not None else ("safe" if pr.complete else "inconclusive"),
+        complete=pr.complete, stop_reason=pr.stop_reason, executions=pr.executions,
         blocked=pr.blocked, strategy=f"dpor over {pr.placements} fault placements", naive_interleavings=pr.naive,
-        counterexample=cex, outcomes=set(), failing=1 if cex is not None else 0, steps=pr.steps,
-        wall_time=pr.wall_time, classes=pr.executions if pr.complete else 0)
-    vr = VerifyResult(scenario, result, backend, inject=list(inject), placements=pr)
-    if cex is not None:
-        vr.token, vr.command = cex.token, cex.replay_command
-    return vr
+        counterexample=cex, failing=1 if cex is not None else 0, steps=pr.steps,
+        wall_time=pr.wall_time, classes=pr.classes, placements=pr,
+        token=cex.token if cex else None, command=cex.replay_command if cex else None)
 
 
 def verify_exit_code(verdict: str, expected: str | None) -> int:
@@ -221,29 +199,6 @@ def verify_exit_code(verdict: str, expected: str | None) -> int:
     return 0 if verdict == expected else 1
 
 
-def verify_json(vr: VerifyResult) -> dict[str, Any]:
-    r = vr.result
-    cex = r.counterexample
-    out: dict[str, Any] = {
-        "schema": "raceproof.verify/1",
-        "scenario": vr.scenario.file, "name": vr.scenario.name, "digest": vr.scenario.digest,
-        "backend": vr.backend, "strategy": r.strategy, "verdict": r.verdict, "expected": vr.expected,
-        "complete": r.complete, "stop_reason": r.stop_reason, "executions": r.executions,
-        "blocked": r.blocked, "equivalence_classes": r.classes if r.complete else None,
-        "naive_interleavings": exact(r.naive_interleavings), "failing_executions": r.failing,
-        "steps": r.steps, "wall_time_s": round(r.wall_time, 4), "counterexample": None,
-    }
-    if vr.placements is not None:
-        pr = vr.placements
-        out["fault_placements"] = {"placements": pr.placements, "executions": pr.executions,
-                                   "failing_placements": pr.failing_placements,
-                                   "clean_failure_executions": pr.clean_failure_executions,
-                                   "pruned_crash_states": pr.pruned}
-    if cex is not None:
-        ex = cex.execution
-        out["counterexample"] = {
-            "token": cex.token, "replay_command": cex.replay_command,
-            "violations": [v.to_json() for v in ex.violations], "trace": trace_json(ex.trace, ex.names),
-            "threads": ex.names, "explanation": cex.explanation,
-        }
-    return out
+def verify_json(vr: Result) -> dict[str, Any]:
+    """The ``raceproof.verify/1`` document (``raceproof.render.verify_json``)."""
+    return render.verify_json(vr)

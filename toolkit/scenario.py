@@ -263,7 +263,7 @@ def check_mount_path(file: str, fld: str, path: Any) -> str:
     if "\0" in path:
         raise _err(file, fld, "must not contain NUL")
     check_path_limits(file, fld, path)
-    return path
+    return str(path)
 
 
 def read_input(file: str, what: str = "scenario file", limit: int = MAX_INPUT) -> str:

@@ -1,12 +1,19 @@
-"""The deterministic runtime: virtual threads as Trio tasks, released one at a time.
+"""The deterministic runtime: virtual threads released one at a time by one scheduler core.
 
 Design (a *handoff baton*, see MEASUREMENTS.md §1): before every step a virtual thread parks on
-its own gate (``trio.lowlevel.wait_task_rescheduled``). When every live thread is parked (or
-finished), the scheduler asks the strategy to choose one among the enabled threads, passed sorted
-by thread id, and reschedules exactly that task. Only one virtual thread is ever runnable, so Trio's
-run-queue order (which Trio shuffles on purpose) can never be observed. Threads start one by one
-in id order, up to their first gate, without a choice. A step body runs without awaiting, or
-holding the baton while it awaits virtual time (``trio.testing.MockClock``), so every step is atomic.
+its own gate. When every live thread is parked (or finished), the scheduler asks the strategy to
+choose one among the enabled threads, passed sorted by thread id, and releases exactly that one.
+Only one virtual thread is ever runnable, so Trio's run-queue order (which Trio shuffles on
+purpose) can never be observed. Threads start one by one in id order, up to their first gate,
+without a choice. A step body runs without awaiting, or holding the baton while it awaits virtual
+time (``trio.testing.MockClock``), so every step is atomic.
+
+Drivers (``Driver``): the core decides which thread runs next; a driver makes it run.
+``TrioDriver`` runs each virtual thread as a Trio task parked with
+``trio.lowlevel.wait_task_rescheduled`` (virtual time available inside steps); ``DirectDriver``
+resumes the same coroutines by hand, without an event loop (faster; a step that awaits anything
+but its gate is an error asking for the Trio driver). Both see the same releases in the same
+order, so both give the same executions (tests/engine/test_drivers.py).
 
 A thread's exception is its outcome: it ends that thread only, like a worker thread's panic.
 The machinery's own errors never are. Anything raised while choosing (a strategy, a token that
@@ -19,13 +26,14 @@ run nor pass as a thread's result.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import trio
 
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
+from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import StepEvent
 
@@ -33,27 +41,22 @@ from raceproof.steps import StepEvent
 class Chooser(Protocol):
     """What the scheduler needs from a strategy during one execution."""
 
+    #: True: ``choose`` is also asked when a single thread is enabled (a forced step)
+    sees_forced: bool
+
     def choose(self, enabled: tuple[int, ...], trace: Sequence[StepEvent]) -> int:
         """Pick one thread id from `enabled` (sorted) for the next step (``len(trace)``).
 
-        Called only when more than one thread is enabled, unless the chooser has a true
-        ``sees_forced`` attribute. May return ``ABORT`` to stop a redundant execution."""
+        Called only when more than one thread is enabled, unless ``sees_forced`` is true.
+        May return ``ABORT`` to stop a redundant execution."""
 
     def choose_value(self, thread: int, label: str, n: int) -> int:
         """Pick a data value in ``range(n)`` (fault placement and other data choices)."""
 
 
 ABORT = -1
-_DIRECT = object()
-
-
-class _DirectYield:
-    """The gate's suspension point in direct (Trio-less) mode."""
-
-    __slots__ = ()
-
-    def __await__(self):  # type: ignore[no-untyped-def]
-        yield _DIRECT
+#: a step wrapper (``Scheduler.step_wrappers``)
+StepWrapper = Callable[[int, str, str, Callable[[], Any]], Callable[[], Awaitable[Any]] | None]
 
 
 def _abort_failed(_: object) -> trio.lowlevel.Abort:
@@ -75,7 +78,6 @@ class ThreadResult:
 class _VThread:
     tid: int
     name: str
-    task: Any = None
     parked: bool = False
     started: bool = False
     done: bool = False
@@ -87,8 +89,10 @@ class _VThread:
 class Scheduler:
     """Runs one execution of N virtual threads under a Chooser."""
 
-    def __init__(self, vfs: Vfs, chooser: Chooser, names: Sequence[str], max_steps: int = 100_000) -> None:
+    def __init__(self, vfs: Vfs, chooser: Chooser, names: Sequence[str], max_steps: int = 100_000,
+                 driver: Driver | None = None) -> None:
         self.vfs = vfs
+        self.driver: Driver = driver if driver is not None else TrioDriver()
         self.chooser = chooser
         self.threads = [_VThread(i, n) for i, n in enumerate(names)]
         self.trace: list[StepEvent] = []
@@ -96,16 +100,18 @@ class Scheduler:
         self.values: list[tuple[int, str, int]] = []  # the data choices alone: (thread, label, value)
         self.max_steps = max_steps
         self.deadlock: str | None = None
+        #: fault injectors' hooks, ``hook(sched, tid, op, path)``: run inside each step before its
+        #: operation; an ``OSError`` one raises is the step's result
         self.hooks: list[Callable[[Scheduler, int, str, str], None]] = []
+        #: ``wrap(tid, op, path, call)`` may return an async replacement for a step's operation
+        #: ``call`` (e.g. a slow download that waits in Trio's virtual time while holding the
+        #: baton: Trio driver only), else None
+        self.step_wrappers: list[StepWrapper] = []
         #: the thread holding the baton, None between steps (injectors use it to tell a step from set-up)
         self.running: int | None = None
         self._crash_pending = False
         self.enabled_now: tuple[int, ...] = ()
         self.aborted = False
-        self.direct = False
-        self.current = -1
-        self.next_to_run: int | None = None
-        self._self_released = False
         #: synchronisation state of this execution (``SchedFS.set_event``/``barrier``)
         self.events: set[str] = set()
         self.barriers: dict[str, set[int]] = {}
@@ -113,19 +119,19 @@ class Scheduler:
         self.fatal: BaseException | None = None
         self._active = len(self.threads)
         self._unstarted = list(range(len(self.threads)))
-        self._sees_forced = bool(getattr(chooser, "sees_forced", False))
+        self._sees_forced = chooser.sees_forced
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
         return tuple([t.tid for t in self.threads if t.parked and (t.wait is None or t.wait())])
 
-    def _dispatch(self) -> None:
-        """Called by the baton holder when it parks or ends: release exactly one thread."""
+    def _dispatch(self) -> _VThread | None:
+        """Called by the baton holder when it parks or ends: the one thread to release next (its
+        release recorded; the caller has the driver wake it), or None."""
         if self._active:
-            return  # someone is still running or starting (virtual time): it will dispatch
+            return None  # someone is still running or starting (virtual time): it will dispatch
         if self._unstarted:
-            self._release(self._unstarted[0])
-            return
+            return self._release(self._unstarted[0])
         if not self._crash_pending:
             try:
                 chosen = self._choose()
@@ -133,13 +139,12 @@ class Scheduler:
                 self.fail(exc)
             else:
                 if chosen is not None:
-                    self._release(chosen)
-                    return
+                    return self._release(chosen)
         if self._crash_pending:  # unwind: release the parked threads one by one
             for t in self.threads:
                 if t.parked:
-                    self._release(t.tid)
-                    return
+                    return self._release(t.tid)
+        return None
 
     def _choose(self) -> int | None:
         """The thread to release next, or None (a deadlock or an abort: the run unwinds)."""
@@ -177,7 +182,7 @@ class Scheduler:
             self.fatal = exc
         self._crash_pending = True
 
-    def _release(self, tid: int) -> None:
+    def _release(self, tid: int) -> _VThread:
         t = self.threads[tid]
         t.parked = False
         self.running = tid
@@ -185,35 +190,26 @@ class Scheduler:
         if not t.started:
             t.started = True
             self._unstarted.remove(tid)
-        if tid == self.current:
-            self._self_released = True
-        elif self.direct:
-            self.next_to_run = tid
-        else:
-            trio.lowlevel.reschedule(t.task)
+        return t
 
     async def _park(self, t: _VThread) -> None:
-        self.current = t.tid
+        """The gate: `t` gives up the baton, the next thread is chosen, and `t` waits until it is
+        chosen itself (at once, if it is the one chosen)."""
         t.parked = True
         self.running = None
         self._active -= 1
-        self._self_released = False
-        self._dispatch()
-        if not self._self_released:
-            if self.direct:
-                await _DirectYield()
-            else:
-                await trio.lowlevel.wait_task_rescheduled(_abort_failed)
-            self.current = t.tid
-        self._self_released = False
+        chosen = self._dispatch()
+        if chosen is not t:
+            if chosen is not None:
+                self.driver.wake(chosen.tid)
+            await self.driver.wait(t.tid)
         if self._crash_pending:
             raise Crash()
 
     # thread bodies -------------------------------------------------------------------------
     async def run_thread(self, tid: int, body: Callable[[], Awaitable[Any]]) -> None:
         t = self.threads[tid]
-        if not self.direct:
-            t.task = trio.lowlevel.current_task()
+        self.driver.attach(tid)
         try:
             await self._park(t)
             t.result.value = await body()
@@ -226,44 +222,17 @@ class Scheduler:
             t.done = True
             t.parked = False
             self._active -= 1
-            self.current = tid
             self.running = None
-            self._dispatch()
+            chosen = self._dispatch()
+            if chosen is not None:
+                self.driver.wake(chosen.tid)
 
-    def run_direct(self, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
-        """Drive the threads as bare coroutines, without Trio (fast exploration mode).
-
-        Same semantics as Trio mode: a thread only ever suspends at its gate, and exactly one
-        thread is resumed per choice. A thread that awaits anything else (Trio's virtual time, for
-        instance) cannot run here: that raises an error asking for the Trio driver.
-        """
-        self.direct = True
-        coros = [self.run_thread(tid, body) for tid, body in enumerate(bodies)]
-        for tid in range(len(coros)):
-            self._resume(coros, tid)
-        while self.next_to_run is not None:
-            tid = self.next_to_run
-            self.next_to_run = None
-            self._resume(coros, tid)
-        if self.fatal is None and self.deadlock is None and not all(t.done for t in self.threads):
-            for c in coros:
-                c.close()
-            stuck = ", ".join(t.name for t in self.threads if not t.done)
-            raise InternalError(f"the direct driver stopped with threads that never finished ({stuck})")
+    async def run(self, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+        """Run every thread body to its end on this scheduler's driver; a deadlock is raised as
+        ``DeadlockError`` once every thread is gone."""
+        await self.driver.run(self, bodies)
         if self.deadlock is not None:
             raise DeadlockError(self.deadlock)
-
-    def _resume(self, coros: list[Any], tid: int) -> None:
-        self.current = tid
-        try:
-            signal = coros[tid].send(None)
-        except StopIteration:
-            return
-        if signal is not _DIRECT:
-            for c in coros:
-                c.close()
-            raise InternalError("a virtual thread awaited something other than its gate (Trio virtual time?); "
-                                "run it with the Trio driver")
 
     async def step(self, tid: int, op: str, path: str, fn: Callable[..., Any], *args: Any,
                    detail: str = "", render: Callable[[Any], str] | None = None, awaits: bool = False,
@@ -288,9 +257,17 @@ class Scheduler:
         try:
             for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
                 hook(self, tid, op, path)
-            value = fn(*args)
-            if awaits:
-                value = await value
+            slow = None
+            for wrap in self.step_wrappers:
+                slow = wrap(tid, op, path, lambda: fn(*args))
+                if slow is not None:
+                    break
+            if slow is not None:
+                value = await slow()
+            else:
+                value = fn(*args)
+                if awaits:
+                    value = await value
         except OSError as exc:
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
                                         exc.errno, fp.build(), enabled, detail))
@@ -321,12 +298,103 @@ class Scheduler:
 
 
 
-async def run_threads(sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
-    async with trio.open_nursery() as nursery:
-        for tid, body in enumerate(bodies):
-            nursery.start_soon(sched.run_thread, tid, body)
-    if sched.deadlock is not None:
-        raise DeadlockError(sched.deadlock)
+class Driver(Protocol):
+    """How virtual threads run and wait. The scheduler core decides which thread runs next (at
+    most one runs at a time); a driver only makes that happen."""
+
+    def attach(self, tid: int) -> None:
+        """Called by thread `tid` itself as it starts, before its first gate."""
+
+    def wake(self, tid: int) -> None:
+        """Make thread `tid`, waiting at its gate, run next."""
+
+    def wait(self, tid: int) -> Awaitable[None]:
+        """Thread `tid` waits at its gate until woken."""
+
+    async def run(self, sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+        """Run ``sched.run_thread`` for every body until all have ended."""
+
+
+class TrioDriver:
+    """Each virtual thread is a Trio task; a waiting thread is parked with
+    ``trio.lowlevel.wait_task_rescheduled`` and woken with ``reschedule``, so Trio's run queue
+    never holds more than one of them (its order can never be observed). Steps may await Trio's
+    virtual time (``trio.testing.MockClock``)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, trio.lowlevel.Task] = {}
+
+    def attach(self, tid: int) -> None:
+        self._tasks[tid] = trio.lowlevel.current_task()
+
+    def wake(self, tid: int) -> None:
+        trio.lowlevel.reschedule(self._tasks[tid])
+
+    async def wait(self, tid: int) -> None:
+        await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+
+    async def run(self, sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+        async with trio.open_nursery() as nursery:
+            for tid, body in enumerate(bodies):
+                nursery.start_soon(sched.run_thread, tid, body)
+
+
+class _Gate:
+    """The suspension point of a thread under ``DirectDriver``."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[_Gate, None, None]:
+        yield self
+
+
+_GATE = _Gate()
+
+
+class DirectDriver:
+    """The same coroutines resumed by hand, without an event loop (fast exploration). A thread
+    only ever suspends at its gate and exactly one thread is resumed per wake; a thread that awaits
+    anything else (Trio's virtual time, for instance) is an error asking for the Trio driver."""
+
+    def __init__(self) -> None:
+        self._next: int | None = None
+
+    def attach(self, tid: int) -> None:
+        """Nothing to remember: the coroutine is the thread."""
+
+    def wake(self, tid: int) -> None:
+        self._next = tid
+
+    def wait(self, tid: int) -> _Gate:
+        return _GATE
+
+    async def run(self, sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
+        coros = [sched.run_thread(tid, body) for tid, body in enumerate(bodies)]
+        for tid in range(len(coros)):  # each up to its first gate, in id order
+            self._resume(coros, tid)
+        while self._next is not None:
+            tid, self._next = self._next, None
+            self._resume(coros, tid)
+        if sched.fatal is None and sched.deadlock is None and not all(t.done for t in sched.threads):
+            for c in coros:
+                c.close()
+            stuck = ", ".join(t.name for t in sched.threads if not t.done)
+            raise InternalError(f"the direct driver stopped with threads that never finished ({stuck})")
+
+    def _resume(self, coros: list[Coroutine[Any, Any, None]], tid: int) -> None:
+        try:
+            signal = coros[tid].send(None)
+        except StopIteration:
+            return
+        if signal is not _GATE:
+            for c in coros:
+                c.close()
+            raise InternalError("a virtual thread awaited something other than its gate (Trio virtual time?); "
+                                "run it with the Trio driver")
+
+
+#: driver name -> class (``raceproof.execution.DRIVERS`` lists the names)
+DRIVER_CLASSES: dict[str, type[TrioDriver] | type[DirectDriver]] = {"trio": TrioDriver, "direct": DirectDriver}
 
 
 def _failed_step(exc: BaseException, step_errors: list[tuple[BaseException, int]]) -> int | None:
@@ -358,7 +426,6 @@ def _render(value: Any) -> str:
         return "[" + ", ".join(n if isinstance(n, str) else str(n[0]) for n in value) + "]"
     if isinstance(value, bool):
         return str(value).lower()
-    kind = getattr(value, "kind", None)
-    if kind is not None:
-        return str(kind)
+    if isinstance(value, Stat):
+        return value.kind
     return str(value)

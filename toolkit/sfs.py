@@ -17,6 +17,7 @@ import trio
 
 from raceproof.fs.base import Kind, OpenMode, Stat
 from raceproof.fs.vfs import PAGE, READ_CHUNK
+from raceproof.models import rust_fs
 from raceproof.scheduler import Scheduler
 
 
@@ -28,15 +29,53 @@ class SchedFS:
         self.tid = tid
         self.vfs = sched.vfs
 
-    async def _step(self, op: str, path: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    async def step(self, op: str, path: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        """One scheduling point, then ``fn(*args)`` as one atomic step named `op` on `path`
+        (``raceproof.scheduler.Scheduler.step``: ``detail``, ``render``, ``awaits``, ``until``).
+        Models build their own steps with it."""
         return await self.sched.step(self.tid, op, path, fn, *args, **kw)
+
+    _step = step  # the name models used before ``step`` was public
+
+    # fd-relative primitives (the steps of a directory walk) ----------------------------------
+    async def openat(self, path: str, at: int | None = None) -> int:
+        """``openat(at or AT_FDCWD, name, O_DIRECTORY|O_NOFOLLOW)``; the inode identifies the fd."""
+        vfs = self.vfs
+        return int(await self.step("opendir", path, lambda: vfs.open_dir(path, at=at), render=_ok))
+
+    async def getdents(self, path: str, ino: int) -> tuple[list[tuple[str, Kind]], bool]:
+        """The first ``getdents64`` on the open directory `ino`: every entry it has now, and whether
+        the directory is alive (a dead one lists as empty, and glibc then ends the listing)."""
+        vfs = self.vfs
+
+        def first() -> tuple[list[tuple[str, Kind]], bool]:
+            alive = vfs.dir_alive(ino)
+            return (list(vfs.listdir(path, follow=False, at=ino)) if alive else []), alive
+
+        entries, alive = await self.step("readdir", path, first, render=lambda r: _render_names(r[0]))
+        return entries, alive
+
+    async def getdents_end(self, path: str) -> None:
+        """The second ``getdents64``: the position is at end-of-directory, so it returns nothing
+        whatever happened meanwhile. It reads no state (an empty footprint)."""
+        await self.step("readdir", path, _end_of_directory)
+
+    async def unlinkat(self, path: str, at: int | None = None, *, rmdir: bool = False) -> None:
+        """``unlinkat(at or AT_FDCWD, name, rmdir and AT_REMOVEDIR)``."""
+        vfs = self.vfs
+        if rmdir:
+            await self.step("rmdir", path, lambda: vfs.rmdir(path, at=at))
+        else:
+            await self.step("unlink", path, lambda: vfs.unlink(path, at=at))
 
     # primitive steps -----------------------------------------------------------------------
     async def lstat(self, path: str, *, nofollow_ancestors: bool = False) -> Stat:
-        return await self._step("lstat", path, lambda: self.vfs.lstat(path, nofollow_ancestors=nofollow_ancestors))
+        st: Stat = await self.step("lstat", path, lambda: self.vfs.lstat(path, nofollow_ancestors=nofollow_ancestors))
+        return st
 
     async def stat(self, path: str) -> Stat:
-        return await self._step("stat", path, self.vfs.stat, path)
+        st: Stat = await self.step("stat", path, self.vfs.stat, path)
+        return st
 
     async def exists(self, path: str) -> bool:
         """Python's ``os.path.exists`` and Rust's ``Path::exists``: stat, and any error is false
@@ -235,16 +274,22 @@ class SchedFS:
 
     # composite operations (walks of steps) -------------------------------------------------
     async def create_dir_all(self, path: str) -> None:
-        from raceproof.models.rust_fs import create_dir_all
-
-        await create_dir_all(self, path)
+        await rust_fs.create_dir_all(self, path)
 
     async def remove_dir_all(self, path: str) -> None:
-        from raceproof.models.rust_fs import remove_dir_all
-
-        await remove_dir_all(self, path)
+        await rust_fs.remove_dir_all(self, path)
 
     async def canonicalize(self, path: str) -> str:
-        from raceproof.models.rust_fs import canonicalize
+        return await rust_fs.canonicalize(self, path)
 
-        return await canonicalize(self, path)
+
+def _ok(_: object) -> str:
+    return "ok"
+
+
+def _render_names(entries: list[tuple[str, Kind]]) -> str:
+    return "[" + ", ".join(name for name, _ in entries) + "]"
+
+
+def _end_of_directory() -> list[tuple[str, Kind]]:
+    return []

@@ -23,7 +23,7 @@ continuations fail, found by binary search with a prefix-pinned DPOR under a bud
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raceproof.execution import Execution, Runner
@@ -175,7 +175,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
     runner.run(driver)
     if best is ex:
         return ex
-    from raceproof.exploration import confirm
+    from raceproof.pipeline import confirm
 
     return confirm(runner, best)
 
@@ -210,7 +210,7 @@ def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
     return None
 
 
-def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | None:
+def certain_after(runner: Runner, ex: Execution, budget: int = 400, search: bool = True) -> int | None:
     """The smallest k such that every continuation of the first k steps fails (or None).
 
     "Every continuation" is checked by a prefix-pinned DPOR whose executions run to completion and
@@ -218,7 +218,10 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
     so), with the execution's data choices (fault decisions) kept. A budget stop proves nothing:
     that prefix is not certain. Continuations of a longer prefix are a subset of a shorter one's,
     so "all fail" is monotone in k and a binary search finds the smallest (within the budget: a
-    prefix whose continuations exceed it counts as not certain, so k is then an upper bound)."""
+    prefix whose continuations exceed it counts as not certain, so k is then an upper bound).
+
+    Without `search`, only the bound that needs no search is given: with a check that fails on
+    every thread error, the prefix that ends with the failed thread's last step (else None)."""
     from raceproof.strategies.dpor import Dpor
 
     seq = [e.thread for e in ex.trace]
@@ -231,6 +234,9 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
         for tid, r in enumerate(ex.results):
             if r.error is not None and not isinstance(r.error, Crash) and tid in last:
                 ended_by = min(ended_by, last[tid] + 1)
+
+    if not search:
+        return ended_by if ended_by <= len(seq) else None
 
     def all_fail(k: int) -> bool:
         if k >= ended_by:
@@ -262,7 +268,18 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400) -> int | Non
     return lo
 
 
-def explain(runner: Runner, ex: Execution) -> dict[str, Any]:
+def explain(runner: Runner, ex: Execution, before: Sequence[Mapping[str, str] | None] | None = None,
+            search: bool = True) -> dict[str, Any]:
+    """The failing step, the conflicting pair and the mechanism (``raceproof.mechanism``), the step
+    after which failure was certain, and the cost. `before` is the tree before each step (the
+    confirming replay records it); without it, `ex` is replayed once to record it. Without
+    `search`, the certain step is only the bound that needs no search (``certain_after``), and
+    ``certain_searched`` says so."""
+    from raceproof.mechanism import mechanism, step_diffs
+    from raceproof.pipeline import confirm_recording
+
+    if before is None:
+        _, before = confirm_recording(runner, ex)
     names = ex.names
     out: dict[str, Any] = {"failing_step": first_failure(ex)}
     pair = conflict_pair(ex)
@@ -272,12 +289,9 @@ def explain(runner: Runner, ex: Execution) -> dict[str, Any]:
             "first": {"index": a.index, "thread": names[a.thread], "op": a.op, "path": a.path, "result": a.result},
             "second": {"index": b.index, "thread": names[b.thread], "op": b.op, "path": b.path, "result": b.result},
         }
-        out["mechanism"] = (
-            f"{names[a.thread]} ran {a.op}({a.path}) = {a.result} at step {a.index}; then {names[b.thread]} ran "
-            f"{b.op}({b.path}) = {b.result} at step {b.index}. The two steps touch the same directory entries, "
-            f"and nothing orders {names[a.thread]}'s step after {names[b.thread]}'s, so this order was possible."
-        )
-    k = certain_after(runner, ex)
+        out["mechanism"] = mechanism(ex, step_diffs(ex, before), a.index, b.index, out["failing_step"])
+    k = certain_after(runner, ex, search=search)
+    out["certain_searched"] = search
     out["certain_after_step"] = None if k is None else k - 1
     if k is not None and k > 0:
         ev = ex.trace[k - 1]

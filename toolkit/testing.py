@@ -119,7 +119,7 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
     strat = make_strategy(strategy, **options)
     traces: set[Hashable] = set()
     outcomes: set[tuple[Any, ...]] = set()
-    state = {"executions": 0, "complete": True}
+    state = {"executions": 0, "complete": True, "blocked": 0}
 
     async def driver(runner: Runner) -> None:
         def visit(ex: Execution) -> None:
@@ -130,10 +130,11 @@ def explore_traces(programs: Sequence[ProgramFn], *, setup: Setup = None, strate
         loop = Loop(runner, strat, budget=max_executions, check=False)
         await loop.run(visit)
         state["complete"] = not loop.budget_hit
+        state["blocked"] = loop.blocked
 
     with Runner(FunctionProgram(programs, setup), backend) as runner:
         runner.run(driver)
-    return TraceCount(strategy, int(state["executions"]), int(getattr(strat, "blocked", 0)), traces, outcomes,
+    return TraceCount(strategy, int(state["executions"]), int(state["blocked"]), traces, outcomes,
                       bool(state["complete"]))
 
 
@@ -279,8 +280,12 @@ ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "
            "link", "realpath", "create_dir_all", "remove_dir_all", "canonicalize", "append", "read_handle",
            "create_excl", "set_event", "wait_event", "barrier", "arrive", "wait_arrivals", "rename_noreplace",
            "rename_exchange")
-#: ``SchedFS`` methods that are not filesystem operations (no path to race on)
-NOT_FS_OPS = ("sleep", "local", "choose", "open", "write", "read", "close")
+#: ``SchedFS`` methods the generator does not draw by name: not filesystem operations (no path to
+#: race on: ``step`` builds a model's own step), or the calls that drawn operations make (the
+#: handle calls of ``append``/``read_handle``/``create_excl``; the fd-relative walk steps of
+#: ``remove_dir_all``)
+NOT_FS_OPS = ("sleep", "local", "choose", "step", "open", "write", "read", "close", "openat", "getdents",
+              "getdents_end", "unlinkat")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ import pytest
 from conftest import scenario
 
 from raceproof.execution import Runner
-from raceproof.inject import PinnedStrategy, explore_placements
-from raceproof.injectors.crash import CrashRerun
+from raceproof.inject import PinnedStrategy
 from raceproof.runs import program_for, replay, verify
 from raceproof.scenario import load
 
@@ -70,33 +69,3 @@ def test_marker_after_extraction_converges() -> None:
     sc = scenario(inject=CRASH, mounts=[{"path": "/home/user/a", "files": 1}, {"path": "/home/user/a/b", "files": 1}],
                   algorithm="chaos_algos:marker_last")
     assert verify(sc).result.verdict == "safe"
-
-
-@pytest.mark.parametrize("algo", ["fixed", "chaos_algos:marker_first"])
-def test_crash_state_pruning_loses_no_outcome(algo: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The barrier's state cache only skips reruns from a crash state already explored: the set
-    of final outcomes is the same with and without it."""
-    def outcomes(prune: bool) -> tuple[set[object], int]:
-        if not prune:
-            monkeypatch.setattr(CrashRerun, "_prune_known_state", lambda self, sched: None)
-        program = program_for(scenario(inject=CRASH, mounts=[{"path": "/home/user/a", "files": 1},
-                                                             {"path": "/home/user/a/b", "files": 1}],
-                                       algorithm=algo))
-        seen: set[object] = set()
-        with Runner(program) as runner:
-            plain = program.check
-
-            def check(ex, vfs):
-                out = plain(ex, vfs)
-                seen.add((tuple(sorted(ex.tree.items())), tuple(v.check for v in out)))
-                return out
-
-            program.check = check  # type: ignore[method-assign]
-            res = explore_placements(runner, program.injectors, stop_on_failure=False)
-        monkeypatch.undo()
-        return seen, res.executions
-
-    pruned, n_pruned = outcomes(True)
-    full, n_full = outcomes(False)
-    assert pruned == full
-    assert n_pruned < n_full

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,6 @@ def exec_verify(fx: Any, argv: list[str], scenario: Any, sandbox: list[str], exp
     from raceproof.exec import ptrace
     from raceproof.exec.runner import ExecRunner, argv_program, scenario_program
     from raceproof.exploration import run_exploration
-    from raceproof.pytest_plugin import RaceproofResult
     from raceproof.scenario import load
     from raceproof.strategies import make_strategy
     from raceproof.strategies.replay import ReplayChooser
@@ -65,10 +65,8 @@ def exec_verify(fx: Any, argv: list[str], scenario: Any, sandbox: list[str], exp
             r = run_exploration(runner, strat, max_executions=max_executions)
     finally:
         program.close()
-    res = RaceproofResult(r.verdict, expect, r)
     cex = r.counterexample
-    if cex is not None:
-        cex.token = tokens.encode(program.digest, cex.execution.choices)
-        res.token = cex.token
-        res.execution = cex.execution
-    return fx._judge(res)
+    if cex is None:
+        return fx._judge(replace(r, expected=expect))
+    token = cex.token or tokens.encode(program.digest, cex.execution.choices)
+    return fx._judge(replace(r, expected=expect, token=token, execution=cex.execution))

@@ -65,6 +65,8 @@ class ExecRunner:
     """Runs executions of an ``ExecProgram``, one traced process each."""
 
     backend_name = "exec"
+    #: no model filesystem: the counterexample pipeline records no per-step trees for a real program
+    vfs = None
 
     def __init__(self, program: ExecProgram) -> None:
         self.program = program

@@ -78,6 +78,50 @@ class Backend(Protocol):
     def link(self, src: str, dst: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
 
+    # optional abilities: ``BackendBase`` gives each a default
+    def kind(self, path: str) -> Kind | None:
+        """The kind of the entry at `path` (None: no entry); a backend may answer faster than lstat."""
+
+    def snapshot(self) -> object | None:
+        """A snapshot of the tree that ``restore`` brings back (None: not supported; the runner
+        then rebuilds the tree with the program's set-up before every execution)."""
+
+    def restore(self, snap: object) -> None: ...
+
+    def pin_dir(self, path: str) -> None:
+        """Keep a directory a walk opened alive (its inode not reused) until ``unpin_dirs``."""
+
+    def unpin_dirs(self) -> None: ...
+
+    def case_insensitive(self) -> bool:
+        """Make the filesystem ignore case from now on; False if this backend cannot."""
+
+
+class BackendBase:
+    """Defaults for a backend's optional abilities (see ``Backend``)."""
+
+    def lstat(self, path: str) -> Stat | None:
+        raise NotImplementedError
+
+    def kind(self, path: str) -> Kind | None:
+        st = self.lstat(path)
+        return None if st is None else st.kind
+
+    def snapshot(self) -> object | None:
+        return None
+
+    def restore(self, snap: object) -> None:
+        raise NotImplementedError(f"{type(self).__name__} takes no snapshots")
+
+    def pin_dir(self, path: str) -> None:
+        """Nothing to pin: inode numbers are not reused while the run lasts."""
+
+    def unpin_dirs(self) -> None:
+        """Nothing pinned."""
+
+    def case_insensitive(self) -> bool:
+        return False
+
 
 def check_rename(backend: Backend, src: str, dst: str) -> bool:
     """Linux rename(2) preconditions shared by backends that cannot ask the kernel. True means

@@ -15,7 +15,7 @@ import stat as S
 from pyfakefs.fake_filesystem import FakeFilesystem
 from pyfakefs.fake_os import FakeOsModule
 
-from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, oserror
+from raceproof.fs.base import PATH_MAX, BackendBase, Kind, OpenMode, Stat, check_rename, oserror
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -33,7 +33,7 @@ def kind_of(mode: int) -> Kind:
     return "file"
 
 
-class FakeBackend:
+class FakeBackend(BackendBase):
     name = "fake"
 
     def __init__(self) -> None:
@@ -48,6 +48,10 @@ class FakeBackend:
 
     def close(self) -> None:
         """Nothing to release: the fake tree is garbage collected."""
+
+    def case_insensitive(self) -> bool:
+        self.fs.is_case_sensitive = False
+        return True
 
     def lstat(self, path: str) -> Stat | None:
         try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno as E
 import itertools
+from typing import Any, cast
 
-from raceproof.fs.base import PATH_MAX, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
+from raceproof.fs.base import PATH_MAX, BackendBase, Kind, OpenMode, Stat, check_rename, join, oserror, parent_of
 
 
 class _Node:
@@ -35,13 +36,13 @@ class _Node:
 Snapshot = tuple[dict[str, _Node], int]
 
 
-class MemoryBackend:
+class MemoryBackend(BackendBase):
     name = "memory"
 
     def __init__(self) -> None:
         self._inos = itertools.count(1)
         self._nodes: dict[str, _Node] = {}
-        self._handles: dict[int, list] = {}  # handle -> [node, writable, offset, append]
+        self._handles: dict[int, list[Any]] = {}  # handle -> [node, writable, offset, append]
         self._next_handle = 3
         self.reset()
 
@@ -65,8 +66,8 @@ class MemoryBackend:
             nodes[path] = copy
         return nodes, self._peek_ino()
 
-    def restore(self, snap: Snapshot) -> None:
-        nodes, ino = snap
+    def restore(self, snap: object) -> None:
+        nodes, ino = cast(Snapshot, snap)
         memo: dict[int, _Node] = {}
         self._nodes = {}
         for path, node in nodes.items():
@@ -169,7 +170,7 @@ class MemoryBackend:
         self._handles[handle] = [node, mode != "r", 0, mode == "a"]  # node, writable, offset, append
         return handle
 
-    def _handle(self, handle: int) -> list:
+    def _handle(self, handle: int) -> list[Any]:
         entry = self._handles.get(handle)
         if entry is None:
             raise oserror(E.EBADF, str(handle))

@@ -19,7 +19,7 @@ import threading
 import weakref
 
 from raceproof.errors import SandboxViolation
-from raceproof.fs.base import Kind, OpenMode, Stat, oserror
+from raceproof.fs.base import BackendBase, Kind, OpenMode, Stat, oserror
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -64,7 +64,7 @@ def cleanup_all() -> None:
             return
 
 
-class RealBackend:
+class RealBackend(BackendBase):
     name = "real"
 
     def __init__(self) -> None:

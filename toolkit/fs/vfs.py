@@ -14,6 +14,7 @@ import errno as E
 import os
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
 from raceproof.steps import FootprintBuilder, content, entry
@@ -40,30 +41,29 @@ class Vfs:
         self._created_by: dict[int, int] = {}
         # vfs handle -> [backend handle, file id, offset]; handles are numbered per thread, so the
         # number a program sees does not depend on the interleaving (a real fd number would)
-        self._handles: dict[int, list] = {}
+        self._handles: dict[int, list[Any]] = {}  # handle -> [backend handle, file id, offset, path opened]
+        #: checks run before every write with (the path the handle was opened with, the byte
+        #: count); an ``OSError`` one raises is the write's result (a full disk). Hooks of one
+        #: execution: ``reset_ids`` clears them
+        self.write_checks: list[Callable[[str, int], None]] = []
         self._opened: dict[int, int] = {}
         #: directories a walk holds open (``open_dir``): inode -> its current resolved path
         self._open_dirs: dict[int, str] = {}
         #: the virtual thread whose step is running (set by the scheduler; -1 during set-up)
         self.thread = -1
-        fast = getattr(backend, "kind", None)
-        self._kind: Callable[[str], str | None] = fast if fast is not None else self._kind_by_lstat
-
-    def _kind_by_lstat(self, path: str) -> str | None:
-        st = self.backend.lstat(path)
-        return None if st is None else st.kind
+        self._kind: Callable[[str], str | None] = backend.kind
 
     # lifecycle -----------------------------------------------------------------------------
     def reset_ids(self) -> None:
-        """Forget logical file ids, open handles and open directories (start/end of an execution)."""
-        for bh, _, _ in self._handles.values():
+        """Forget logical file ids, open handles, open directories and write checks (start/end of
+        an execution)."""
+        self.write_checks = []
+        for bh, *_ in self._handles.values():
             try:
                 self.backend.close_handle(bh)
             except OSError:
                 pass
-        unpin = getattr(self.backend, "unpin_dirs", None)
-        if unpin is not None:
-            unpin()
+        self.backend.unpin_dirs()
         self._ids = {}
         self._created_by = {}
         self._handles = {}
@@ -232,6 +232,11 @@ class Vfs:
         st = self.backend.lstat(full)
         return full if st is not None and st.kind == "dir" and st.ino == ino else None
 
+    def dir_alive(self, ino: int) -> bool:
+        """Whether the directory a walk holds open (``open_dir``'s inode `ino`) still exists (its
+        lookup is recorded like any step's on the fd: see ``_at_dir``)."""
+        return self._at_dir(ino) is not None
+
     def _at_path(self, path: str, at: int | None) -> str:
         """The scenario path an fd-relative step on `path`'s final component acts on: the name in
         the directory `at` where that directory is now (ENOENT if it is dead)."""
@@ -344,9 +349,8 @@ class Vfs:
             raise oserror(E.ENOENT, path)
         if st.kind != "dir":
             raise oserror(E.ENOTDIR, path)
-        pin = getattr(self.backend, "pin_dir", None)
-        if pin is not None and st.ino not in self._open_dirs:
-            pin(full)
+        if st.ino not in self._open_dirs:
+            self.backend.pin_dir(full)
         self._open_dirs[st.ino] = full
         return st.ino
 
@@ -373,10 +377,10 @@ class Vfs:
         n = self._opened.get(self.thread, 0)
         self._opened[self.thread] = n + 1
         handle = ((self.thread + 2) << 16) | n
-        self._handles[handle] = [bh, fid, 0]
+        self._handles[handle] = [bh, fid, 0, path]
         return handle
 
-    def _handle(self, handle: int) -> list:
+    def _handle(self, handle: int) -> list[Any]:
         h = self._handles.get(handle)
         if h is None:
             raise oserror(E.EBADF, f"fd {handle}")
@@ -385,6 +389,8 @@ class Vfs:
     def write(self, handle: int, data: bytes) -> int:
         """Write `data` at the end (one step copies at most ``PAGE`` bytes: see ``SchedFS.write``)."""
         h = self._handle(handle)
+        for check in self.write_checks:
+            check(h[3], len(data))
         self.fp.writes.add(content(h[1]))
         n = self.backend.write(h[0], data)
         h[2] += n

@@ -140,7 +140,7 @@ async def download(fs: SchedFS, job: Job, pipeline: Pipeline) -> bytes:
             raise oserror(E.EIO, f"{job.root}: archive digest mismatch")
         return data
 
-    return bytes(await fs._step("download", job.root, fetch, detail=f"{len(data)}B",
+    return bytes(await fs.step("download", job.root, fetch, detail=f"{len(data)}B",
                                 render=lambda d: f"{len(d)} bytes"))
 
 

@@ -106,49 +106,21 @@ async def _create_dir_all_recursive(fs: SchedFS, path: str) -> None:
         raise
 
 
-def _ok(_: object) -> str:
-    return "ok"
-
-
 async def _opendir(fs: SchedFS, path: str, at: int | None) -> int:
-    """``openat(at or AT_FDCWD, name, O_DIRECTORY|O_NOFOLLOW)``; the inode identifies the fd."""
-    vfs = fs.vfs
-    return int(await fs._step("opendir", path, lambda: vfs.open_dir(path, at=at), render=_ok))
+    return await fs.openat(path, at)
 
 
 async def _readdir(fs: SchedFS, path: str, ino: int) -> tuple[list[tuple[str, str]], bool]:
-    """The first ``getdents64`` on the open directory `ino`: every entry it has now, and whether
-    the directory is alive (a dead one lists as empty, and glibc then ends the listing)."""
-    vfs = fs.vfs
-
-    def first() -> tuple[list[tuple[str, str]], bool]:
-        alive = vfs._at_dir(ino) is not None
-        return (list(vfs.listdir(path, follow=False, at=ino)) if alive else []), alive
-
-    entries, alive = await fs._step("readdir", path, first, render=lambda r: _render_names(r[0]))
-    return entries, alive
-
-
-def _render_names(entries: list[tuple[str, str]]) -> str:
-    return "[" + ", ".join(name for name, _ in entries) + "]"
-
-
-def _end_of_directory() -> list[tuple[str, str]]:
-    return []
+    entries, alive = await fs.getdents(path, ino)
+    return list(entries), alive
 
 
 async def _readdir_end(fs: SchedFS, path: str) -> None:
-    """The second ``getdents64``: the position is at end-of-directory, so it returns nothing
-    whatever happened meanwhile. It reads no state (an empty footprint)."""
-    await fs._step("readdir", path, _end_of_directory)
+    await fs.getdents_end(path)
 
 
 async def _unlinkat(fs: SchedFS, path: str, at: int | None, *, rmdir: bool = False) -> None:
-    vfs = fs.vfs
-    if rmdir:
-        await fs._step("rmdir", path, lambda: vfs.rmdir(path, at=at))
-    else:
-        await fs._step("unlink", path, lambda: vfs.unlink(path, at=at))
+    await fs.unlinkat(path, at, rmdir=rmdir)
 
 
 async def remove_dir_all(fs: SchedFS, path: str, *, tolerate_enoent: bool = True) -> None:

@@ -349,4 +349,4 @@ async def _path_step(fs: SchedFS, op: str, path: str, *, follow: bool) -> None:
     """A metadata update by path (``chmod``, ``utimensat``): one lookup, ENOENT/ENOTDIR if the path
     is gone. The model has no modes or times, so it changes nothing the model reads."""
     vfs = fs.vfs
-    await fs._step(op, path, vfs.stat if follow else vfs.lstat, path, render=lambda _: "ok")
+    await fs.step(op, path, vfs.stat if follow else vfs.lstat, path, render=lambda _: "ok")

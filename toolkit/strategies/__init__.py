@@ -30,6 +30,9 @@ class Strategy(Protocol):
     def observe(self, execution: Execution) -> None:
         """See a finished execution (DPOR computes its races here)."""
 
+    def pending(self) -> int:
+        """A lower bound on the executions left (for progress), or -1 when unknown."""
+
 
 class PinnedValues:
     """A run's data choices (fault decisions) replayed per thread and label: each thread asks its

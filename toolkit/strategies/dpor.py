@@ -157,7 +157,6 @@ class Dpor:
         self.started = False
         self.synced = 0  # positions < synced have their events recorded in the stack
         self.blocked = 0
-        self.races = 0
 
     def next_execution(self) -> Chooser | None:
         if self.started and not self._backtrack():
@@ -273,7 +272,6 @@ class Dpor:
 
     def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
         """Schedule the reversal of the race i -> j at node i (unless a sleeping thread covers it)."""
-        self.races += 1
         if i < len(self.prefix):
             return  # the prefix is fixed
         v: Seq = [(trace[k].thread, trace[k].footprint) for k in range(i + 1, j) if not (hb[k] >> i) & 1]

@@ -57,5 +57,9 @@ class Pct:
         self.count += 1
         return _PctChooser(rng, self.depth, self.length)
 
+    def pending(self) -> int:
+        """Unknown: -1 (a sampling strategy has no frontier)."""
+        return -1
+
     def observe(self, execution: Execution) -> None:
         self.length = max(self.length, len(execution.trace))

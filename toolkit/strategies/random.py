@@ -38,5 +38,9 @@ class RandomWalk:
         self.count += 1
         return _RandomChooser(rng)
 
+    def pending(self) -> int:
+        """Unknown: -1 (a sampling strategy has no frontier)."""
+        return -1
+
     def observe(self, execution: Execution) -> None:
         """Memoryless."""

@@ -95,5 +95,9 @@ class Replay:
         self.done = True
         return ReplayChooser(self.choices, lenient=self.lenient)
 
+    def pending(self) -> int:
+        """Unknown: -1 (a sampling strategy has no frontier)."""
+        return -1
+
     def observe(self, execution: Execution) -> None:
         """Nothing to learn."""
