@@ -330,8 +330,8 @@ class TrioDriver:
     def wake(self, tid: int) -> None:
         trio.lowlevel.reschedule(self._tasks[tid])
 
-    async def wait(self, tid: int) -> None:
-        await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+    def wait(self, tid: int) -> Awaitable[Any]:
+        return trio.lowlevel.wait_task_rescheduled(_abort_failed)  # its own coroutine, not wrapped in another
 
     async def run(self, sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
         async with trio.open_nursery() as nursery:
