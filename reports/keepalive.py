@@ -21,7 +21,7 @@ def _cell(c: dict[str, Any]) -> str:
         return f"proved ({c['executions']} executions)"
     if c["verdict"] == "refuted":
         return f"**refuted** at `{c['where']}`"
-    return c["verdict"]
+    return str(c["verdict"])
 
 
 def markdown(doc: dict[str, Any]) -> str:

@@ -362,7 +362,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
     if algorithm is not None or stale_state is not None:
         from raceproof.keepalive.command import cell_scenario
 
-        sc = cell_scenario(sc, algorithm, mount_set, stale_state)
+        sc = cell_scenario(sc, algorithm or "", mount_set, stale_state)
     elif mount_set is not None:
         from raceproof.mountsets import scenario_for_name
 
@@ -374,7 +374,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
         from raceproof.keepalive.command import cell_replay_command
 
         rr = dataclasses.replace(rr, command=cell_replay_command(scenario, sc, mount_set, stale_state, inject,
-                                                                 rr.token, backend))
+                                                                 rr.token or "", backend or sc.backend))
     ex = rr.execution
     assert ex is not None, "a replay result has its execution"
     expected = rr.expected

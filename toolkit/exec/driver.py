@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as E
+import functools
 import os
 import signal
 import subprocess
@@ -276,8 +277,8 @@ class Driver:
         try:
             tid, status = os.waitpid(-1, ptrace.WALL | (0 if block else os.WNOHANG))
         except ChildProcessError:
-            for t in self.order:
-                t.state = DONE
+            for gone in self.order:
+                gone.state = DONE
             return False
         except InterruptedError:
             return True
@@ -366,7 +367,7 @@ class Driver:
                 else:
                     t.state = CLONE
                 continue
-            call = decode(nr, t.args, lambda addr, t=t: self.mem.string(t.tgid, addr))
+            call = decode(nr, t.args, functools.partial(self.mem.string, t.tgid))
             if call is None:
                 self._ungated(t)
                 continue

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from raceproof.exec.driver import DEFAULT_TIMEOUT
 
+if TYPE_CHECKING:
+    from raceproof.execution import Runner
+    from raceproof.pytest_plugin import RaceproofFixture
+    from raceproof.result import Result
 
-def exec_verify(fx: Any, argv: list[str], scenario: Any, sandbox: list[str], expect: str | None,
+
+def exec_verify(fx: RaceproofFixture, argv: list[str], scenario: Any, sandbox: list[str], expect: str | None,
                 strategy: str | None, max_executions: int | None, seed: int | None,
-                timeout: float | None) -> Any:
+                timeout: float | None) -> Result:
     """See ``RaceproofFixture.exec_verify``."""
     __tracebackhide__ = True
     from raceproof import token as tokens
@@ -62,7 +67,8 @@ def exec_verify(fx: Any, argv: list[str], scenario: Any, sandbox: list[str], exp
                 strat = make_strategy(strategy, **options)
             except InputError as exc:
                 pytest.fail(f"raceproof: {exc}", pytrace=False)
-            r = run_exploration(runner, strat, max_executions=max_executions)
+            # an ExecRunner has the Runner interface the loop uses (run, run_one, run_single, program)
+            r = run_exploration(cast("Runner", runner), strat, max_executions=max_executions)
     finally:
         program.close()
     cex = r.counterexample

@@ -188,8 +188,8 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
             f.write(m.archive)
         lines.append(f"M\t{m.path}\t{arch}")
     manifest = os.path.join(work, "manifest")
-    with open(manifest, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    with open(manifest, "w") as text:
+        text.write("\n".join(lines) + "\n")
     real_argv = [a.replace("{variant}", sc.algorithm).replace("{manifest}", manifest) for a in argv]
     program = sc.program()
     labels = list(program.names)

@@ -36,7 +36,7 @@ def cell_text(cell: Any) -> str:
         return f"proved ({cell.executions} ex)"
     if cell.verdict == "refuted":
         return f"REFUTED @ {cell.where}"
-    return cell.verdict
+    return str(cell.verdict)
 
 
 def render_text(m: Matrix) -> list[str]:
