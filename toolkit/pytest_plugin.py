@@ -57,7 +57,8 @@ INLINE_TOKEN_MAX = 100
 #: ``--raceproof-replay``); listed here so a bad option fails at startup without importing raceproof
 STRATEGIES = ("dpor", "dfs", "random", "pct", "preemption")
 #: the keys of ``@pytest.mark.raceproof(...)``
-MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed")
+MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed", "driver")
+DRIVERS = ("trio", "direct")
 BACKENDS = ("memory", "fake", "real")
 SAMPLING = ("random", "pct")
 _REPLAY_USED = pytest.StashKey[list[str]]()
@@ -71,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"raceproof exploration strategy: {', '.join(STRATEGIES)} (default dpor)")
     group.addoption("--raceproof-max-executions", type=int, default=None, help="raceproof execution budget")
     group.addoption("--raceproof-seed", type=int, default=0, help="seed for raceproof's random and pct strategies")
+    group.addoption("--raceproof-driver", default=None, choices=DRIVERS,
+                    help="run scenario threads as Trio tasks (trio, default) or drive them directly (direct, faster)")
     group.addoption("--raceproof-replay", default=None, metavar="TOKEN|@FILE",
                     help="replay this schedule token (or the token in FILE) instead of exploring")
     group.addoption("--raceproof-dir", default=".raceproof", metavar="DIR",
@@ -205,8 +208,10 @@ class RaceproofFixture:
         return self._judge(result)
 
     def verify_scenario(self, scenario: Any, *, expect: str | None = None, strategy: str | None = None,
-                        max_executions: int | None = None, seed: int | None = None) -> Result:
-        """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``."""
+                        max_executions: int | None = None, seed: int | None = None,
+                        driver: str | None = None) -> Result:
+        """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``.
+        `driver` (also a marker key and ``--raceproof-driver``): ``trio`` (default) or ``direct``."""
         __tracebackhide__ = True
         from raceproof.errors import InputError
         from raceproof.runs import verify
@@ -220,11 +225,14 @@ class RaceproofFixture:
         strategy = self._setting("strategy", strategy, "--raceproof-strategy", "dpor")
         max_executions = self._setting("max_executions", max_executions, "--raceproof-max-executions")
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
+        driver = self._setting("driver", driver, "--raceproof-driver", "trio")
+        if driver not in DRIVERS:
+            pytest.fail(f"raceproof: driver {driver!r}: must be one of {', '.join(DRIVERS)}", pytrace=False)
         self._digests.append(sc.digest)
         token = self._replay_token
         if token is not None and self._claims(token, sc.digest):
             return self._replay_scenario(sc, token, expect)
-        vr = verify(sc, strategy, max_executions, seed)
+        vr = verify(sc, strategy, max_executions, seed, driver=driver)
         cli = vr.command if vr.counterexample is not None and _persistent(sc.file) else None
         return self._judge(replace(vr, expected=expect), cli)
 
@@ -513,6 +521,8 @@ def _marker_problem(kwargs: Mapping[str, Any], nargs: int) -> str | None:
         return f"unknown strategy {kwargs['strategy']!r}; known: {', '.join(STRATEGIES)}"
     if "backend" in kwargs and kwargs["backend"] not in BACKENDS:
         return f"unknown backend {kwargs['backend']!r}; known: {', '.join(BACKENDS)}"
+    if "driver" in kwargs and kwargs["driver"] not in DRIVERS:
+        return f"unknown driver {kwargs['driver']!r}; known: {', '.join(DRIVERS)}"
     for key in ("max_executions", "seed"):
         value = kwargs.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

@@ -122,13 +122,18 @@ def test_typo(raceproof):
 @pytest.mark.raceproof(strategy="dpro")
 def test_bad_strategy(raceproof):
     raceproof.verify([noop])
+
+@pytest.mark.raceproof(driver="fast")
+def test_bad_driver(raceproof):
+    raceproof.verify([noop])
 ''')
     result = pytester.runpytest("-p", "no:cacheprovider", "-ra")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines([
         "*@pytest.mark.raceproof: unknown key max_execution; known keys: expect, strategy, max_executions, "
-        "backend, seed*",
+        "backend, seed, driver*",
         "*@pytest.mark.raceproof: unknown strategy 'dpro'; known: dpor, dfs, random, pct, preemption*",
+        "*@pytest.mark.raceproof: unknown driver 'fast'; known: trio, direct*",
     ])
 
 

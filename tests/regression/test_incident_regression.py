@@ -64,12 +64,14 @@ def test_the_mount_set_enumeration_covers_nesting():
     assert {len(ms.paths) for ms in sets} == {1, 2, 3}
 
 
+@pytest.mark.raceproof(driver="direct")  # the same executions as Trio's (tests/engine/test_drivers.py), faster
 @pytest.mark.parametrize(("ms", "workers"), CASES)
 def test_pre_cleanup_on_mount_set(raceproof, ms, workers):
     base = load(BUGGY)
     raceproof.verify_scenario(scenario_for(base, ms, workers), expect=expected_verdict("pre-cleanup", ms, workers))
 
 
+@pytest.mark.raceproof(driver="direct")
 @pytest.mark.parametrize(("ms", "workers"), CASES)
 def test_fixed_on_mount_set(raceproof, ms, workers):
     base = load(FIXED)
