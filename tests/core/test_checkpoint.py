@@ -88,10 +88,14 @@ def test_an_interrupted_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path
     import signal
     import time
 
+    def default_signals() -> None:  # a background test run inherits SIGINT ignored; a user's Ctrl-C is not
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     ckpt = tmp_path / "ck.json"
     proc = subprocess.Popen([sys.executable, "-m", "raceproof", "verify", FIXED, "--mount-sets", "4", "--jobs", "1",
                              "--checkpoint", str(ckpt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                            preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + 120  # a hang guard, not a measurement
         while not ckpt.exists():

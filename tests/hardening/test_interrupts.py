@@ -36,6 +36,14 @@ COMMANDS = {
 CASES = list(itertools.product(["SIGINT", "SIGTERM"], COMMANDS))
 
 
+def default_signals() -> None:
+    """In the child: SIGINT and SIGTERM as a terminal would deliver them. A test run started in the
+    background (``cmd &``, nohup, some CI runners) inherits SIGINT ignored, and raceproof rightly
+    keeps an ignored SIGINT ignored: the test is about a user's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _scenario() -> str:
     text = (ROOT / "scenarios" / "guest-download-fixed.toml").read_text()
     head, sep, rest = text.partition("\n[")  # top-level keys end at the first table
@@ -50,7 +58,7 @@ def test_6_a_signal_stops_the_run_cleanly(sig: str, command: str, tmp_path: Path
     (cwd / "s.toml").write_text(_scenario())
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen([*RACEPROOF, *COMMANDS[command]], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + GUARD_S
         while not any(p.name.startswith("raceproof-") for p in tmp.iterdir()):  # the sandbox exists: mid-run
