@@ -29,6 +29,11 @@ WORKERS = (1, 2, 3, 4)
 SLOW_WORKERS = (1, 2, 4)
 
 
+#: rows left to ``verify --mount-sets 4`` (BENCHMARKS.md): the 4-mount chain with 4 workers is
+#: 50,512 executions, 85 s, more than the rest of the 4-mount rows together
+LEFT_TO_THE_CLI = {("4:chain:r012/spine", 4)}
+
+
 def _cases(k_min: int, k_max: int, slow: bool) -> list[object]:
     marks = [pytest.mark.slow] if slow else []
     return [
@@ -36,6 +41,7 @@ def _cases(k_min: int, k_max: int, slow: bool) -> list[object]:
         for ms in all_mount_sets(k_max)
         if k_min <= len(ms.paths) <= k_max
         for w in (SLOW_WORKERS if slow else WORKERS)
+        if (ms.name, w) not in LEFT_TO_THE_CLI
     ]
 
 
