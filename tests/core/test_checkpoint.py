@@ -88,14 +88,14 @@ def test_an_interrupted_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path
     import signal
     import time
 
-    def default_signals() -> None:  # a background test run inherits SIGINT ignored; a user's Ctrl-C is not
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
     ckpt = tmp_path / "ck.json"
-    proc = subprocess.Popen([sys.executable, "-m", "raceproof", "verify", FIXED, "--mount-sets", "4", "--jobs", "1",
+    # SIGINT restored by the child itself (a background test run inherits it ignored; a preexec_fn
+    # can deadlock a forked child of a process with threads)
+    child = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "from raceproof.cli import main; sys.exit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", child, "verify", FIXED, "--mount-sets", "4", "--jobs", "1",
                              "--checkpoint", str(ckpt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-                            preexec_fn=default_signals)
+                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     try:
         deadline = time.monotonic() + 120  # a hang guard, not a measurement
         while not ckpt.exists():
