@@ -14,11 +14,12 @@ first, so a single worker runs them sequentially).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,22 +240,22 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
             ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
 
     args: RowArgs = (base, strategy, max_executions, driver)
+    # the rows in order, each proved when asked for (here, in forked processes, or on Dask)
+    remote = dask is not None or (jobs > 1 and len(todo) > 1)
+    results: Rows
     if dask is not None:
-        first = len(rows)
-        for row in _dask_rows(args, todo, dask, None if on_row is None else
-                              lambda label, n: on_row(label, first + n)):
-            EXPLORED["finished"] += int(row["executions"])
-            done(row)
-    elif jobs <= 1 or len(todo) <= 1:
+        results = _dask_rows(args, todo, dask)
+    elif remote:
+        results = _parallel_rows(args, todo, jobs)
+    else:
+        results = (_row(*args, ms, w, progress) for ms, w in todo)
+    with contextlib.closing(results):  # an interrupt between rows stops the processes at once
         for ms, w in todo:
             if on_row is not None:
                 on_row(f"{ms.name} w{w}", len(rows))
-            done(_row(*args, ms, w, progress))
-    else:
-        first = len(rows)
-        for row in _parallel_rows(args, todo, jobs, None if on_row is None else
-                                  lambda label, n: on_row(label, first + n)):
-            EXPLORED["finished"] += int(row["executions"])
+            row = next(results)
+            if remote:  # a local row counted itself (runs.verify)
+                EXPLORED["finished"] += int(row["executions"])
             done(row)
     ok = all(r["ok"] == "ok" or r["verdict"] == "inconclusive" for r in rows)
     inconclusive = any(r["verdict"] in ("inconclusive", "bounded") for r in rows)
@@ -314,21 +315,16 @@ def _worker_signals() -> None:
         pass
 
 
-def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int,
-                   on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
+Rows = Generator[dict[str, Any], None, None]
+
+
+def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) -> Rows:
     """The rows of `units`, in order, proved by `jobs` forked processes (fork: a user algorithm
     imported with ``--allow-import`` is already loaded in every child)."""
-    if on_row is not None:
-        ms, w = units[0]
-        on_row(f"{ms.name} w{w}", 0)
     ctx = multiprocessing.get_context("fork")
     pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_signals)
     try:
-        for done, row in enumerate(pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])):
-            yield row
-            if on_row is not None and done + 1 < len(units):
-                ms, w = units[done + 1]
-                on_row(f"{ms.name} w{w}", done + 1)
+        yield from pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])
         pool.close()
     finally:
         pool.terminate()
@@ -339,8 +335,7 @@ def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int,
 DASK_CONNECT_TIMEOUT = "10s"
 
 
-def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str,
-               on_row: Callable[[str | None, int], None] | None) -> Iterator[dict[str, Any]]:
+def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str) -> Rows:
     """The rows of `units`, in order, proved as tasks on the Dask cluster at `address` (every
     worker needs raceproof installed, and the user's algorithm module importable)."""
     try:
@@ -354,15 +349,9 @@ def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str,
         raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r} ({exc})") from None
     futures = []
     try:
-        if units and on_row is not None:
-            ms, w = units[0]
-            on_row(f"{ms.name} w{w}", 0)
         futures = client.map(_row_in_worker, [(args, ms, w) for ms, w in units], pure=False)
-        for done, fut in enumerate(futures):
+        for fut in futures:
             yield fut.result()
-            if on_row is not None and done + 1 < len(units):
-                ms, w = units[done + 1]
-                on_row(f"{ms.name} w{w}", done + 1)
     finally:
         if futures:
             client.cancel(futures)  # type: ignore[no-untyped-call]
