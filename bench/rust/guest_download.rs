@@ -10,49 +10,14 @@
 //! the end without / with a worker error.
 #[path = "../../tests/fidelity/rust/tarport.rs"]
 mod tarport;
+#[path = "guest_download_job.rs"]
+mod gdjob;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::thread;
-
-fn errno_name(code: i32) -> &'static str {
-    match code {
-        2 => "ENOENT",
-        17 => "EEXIST",
-        20 => "ENOTDIR",
-        21 => "EISDIR",
-        22 => "EINVAL",
-        39 => "ENOTEMPTY",
-        _ => "E?",
-    }
-}
-
-fn kind(op: &str, e: &io::Error) -> String {
-    format!("error {} {}", op, e.raw_os_error().map(errno_name).unwrap_or("other"))
-}
-
-fn job(variant: &str, target: &Path, archive: &[u8]) -> Option<String> {
-    if variant == "pre-cleanup" {
-        if let Err(e) = fs::remove_dir_all(target) {
-            if e.kind() != io::ErrorKind::NotFound {
-                // remove_dir_all's failing calls: the final rmdir (ENOTEMPTY) or an inner openat/unlinkat
-                let op = if e.raw_os_error() == Some(39) { "rmdir" } else { "remove_dir_all" };
-                return Some(kind(op, &e));
-            }
-        }
-    }
-    if let Err(e) = fs::create_dir_all(target) {
-        return Some(kind("mkdir", &e));
-    }
-    match tarport::unpack(archive, target) {
-        Ok(()) => None,
-        Err(tarport::Error::Os(op, e)) => Some(kind(op, &e)),
-        Err(tarport::Error::Tar(m)) => Some(format!("error tar {m}")),
-    }
-}
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
@@ -86,7 +51,7 @@ fn main() {
                 let (target, archive, barrier, variant) = (target.clone(), archive.clone(), barrier.clone(), variant.clone());
                 thread::spawn(move || {
                     barrier.wait();
-                    job(&variant, &target, &archive)
+                    gdjob::job(&variant, &target, &archive)
                 })
             })
             .collect();
