@@ -234,3 +234,35 @@ def test_python_subject_race_is_found_and_replayed() -> None:
     outs = [_cli("exec", "--scenario", str(PY_SCENARIO), "--token", token, "--", *argv) for _ in range(2)]
     assert outs[0].returncode == 0 and "verdict   FAIL" in outs[0].stdout
     assert outs[0].stdout == outs[1].stdout
+
+
+def test_an_interrupted_exec_run_removes_its_sandbox(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of ``raceproof exec``: exit 130, one line, and the host-side sandbox tree
+    (``raceproof-exec-*`` in TMPDIR) is gone with the tracees."""
+    import signal
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    child = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "from raceproof.cli import main; sys.exit(main())"]  # a terminal's Ctrl-C (see test_interrupts)
+    proc = subprocess.Popen([*child, "exec", "--sandbox", "/home/rpx", "--strategy", "random",
+                             "--max-executions", "100000", "--", "/bin/sh", "-c", "mkdir /home/rpx/a; sleep 0.2"],
+                            cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120  # a hang guard, not a measurement
+        while not any(p.name.startswith("raceproof-exec-") for p in tmp.iterdir()):
+            assert proc.poll() is None, f"finished before the signal: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the run never created its sandbox"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err + out
+    assert err.startswith("raceproof: interrupted: SIGINT: ") and len(err.splitlines()) == 1, err
+    assert list(tmp.iterdir()) == [], "the exec sandbox was left behind"

@@ -18,7 +18,7 @@ import ctypes
 import errno as E
 import os
 import re
-import shutil
+import signal
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from raceproof.errors import InputError
 from raceproof.exec import ptrace
+from raceproof.fs import real
 
 CLONE_NEWNS = 0x00020000
 MS_BIND = 4096
@@ -79,7 +80,15 @@ class Sandbox:
     # life cycle --------------------------------------------------------------------------------
     def prepare(self) -> None:
         self.cleanup()
-        self.host_root = tempfile.mkdtemp(prefix="raceproof-exec-")
+        # registered with the real backend's sandboxes before any signal can run, so an interrupt's
+        # clean-up (``raceproof.fs.real.cleanup_all``) removes it too
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            self.host_root = tempfile.mkdtemp(prefix="raceproof-exec-")
+            real.register(self.host_root)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         os.chmod(self.host_root, 0o755)
         t = self.tree_spec
         for d in sorted(t.dirs):
@@ -94,7 +103,7 @@ class Sandbox:
 
     def cleanup(self) -> None:
         if self.host_root:
-            shutil.rmtree(self.host_root, ignore_errors=True)
+            real.unregister_and_remove(self.host_root)
             self.host_root = ""
 
     def child_setup(self) -> None:

@@ -46,6 +46,18 @@ def _remove_root(root: str) -> None:
     _LIVE.pop(root, None)  # only once it is gone: an interrupt during the removal finishes it
 
 
+def register(root: str) -> None:
+    """Another sandbox of this process (``raceproof exec``'s host tree): removed by ``cleanup_all``
+    on an interrupt like the real backend's roots. Call with SIGINT/SIGTERM blocked, right after
+    creating ``root``."""
+    _LIVE[root] = None
+
+
+def unregister_and_remove(root: str) -> None:
+    """Remove a sandbox given to ``register``."""
+    _remove_root(root)
+
+
 #: set once the process is on its way out: no sandbox call may create anything any more
 _STOPPING = threading.Event()
 
