@@ -615,5 +615,5 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:
     for c in columns:
         t.add_column(c)
     for row in rows:  # cells are Text: user text is never read as rich markup
-        t.add_row(*[Text(literal(str(row.get(c, "")))) for c in columns])
+        t.add_row(*[Text(literal("-" if row.get(c) is None else str(row[c]))) for c in columns])
     return t

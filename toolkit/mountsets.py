@@ -263,9 +263,9 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
         bad = ms.invalid is not None and ms.invalid.startswith("accepted")
         ok &= not bad
         rows.append({"set": ms.name, "mounts": " ".join(p.removeprefix(BASE + "/") for p in ms.paths),
-                     "nested": "-", "workers": "-", "verdict": "rejected" if not bad else "accepted",
+                     "nested": "-", "workers": None, "verdict": "rejected" if not bad else "accepted",
                      "expected": "rejected", "ok": "ok" if not bad else "MISMATCH", "executions": 0,
-                     "stop": ms.invalid or "", "token": ""})
+                     "stop": ms.invalid or "", "token": "", "replay_command": ""})
     if on_row is not None:
         on_row(None, len(rows))
     return MountSetRows(rows, ok, inconclusive)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from raceproof.strategies.replay import ReplayChooser
 
 BUGGY = "scenarios/guest-download-2026-04-10.toml"
 FIXED = "scenarios/guest-download-fixed.toml"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fixed_is_proved_completely() -> None:
@@ -107,10 +109,53 @@ def test_exit_codes(args: list[str], code: int) -> None:
         assert data["verdict"] in ("bounded", "inconclusive") and data["complete"] is False
 
 
-def test_every_json_document_names_its_schema(tmp_path) -> None:
-    outs = {}
-    for cmd in (["replay", BUGGY], ["verify", FIXED], ["verify", str(tmp_path / "missing.toml")]):
-        proc = subprocess.run([sys.executable, "-m", "raceproof", *cmd, "--json"], capture_output=True, text=True)
-        outs[cmd[0] + ("-error" if "missing" in cmd[1] else "")] = json.loads(proc.stdout)["schema"]
-    assert outs == {"replay": "raceproof.replay/1", "verify": "raceproof.verify/1",
-                    "verify-error": "raceproof.error/1"}
+CLI_DOCUMENTS = {  # kind: (document, command line); exec's are in tests/exec, stale-states in tests/keepalive
+    "replay": ("replay", ["replay", BUGGY]),
+    "verify": ("verify", ["verify", FIXED]),
+    "verify-counterexample": ("verify", ["verify", BUGGY]),
+    "verify-placements": ("verify", ["verify", "scenarios/chaos-eio.toml"]),
+    "mount-sets": ("mount-sets", ["verify", FIXED, "--mount-sets", "1", "--jobs", "1"]),
+    "error": ("error", ["verify", "scenarios/missing.toml"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CLI_DOCUMENTS))
+def test_every_json_document_matches_its_published_schema(kind: str) -> None:
+    from raceproof.reports import cli_schemas
+
+    name, argv = CLI_DOCUMENTS[kind]
+    proc = subprocess.run([sys.executable, "-m", "raceproof", *argv, "--json"], capture_output=True, text=True,
+                          cwd=ROOT)
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == f"raceproof.{name}/1"
+    cli_schemas.validate(doc, kind)  # raises naming the field that does not match
+    if name == "verify":  # each variant shows the optional part it is here for
+        assert (doc["counterexample"] is not None) == (kind == "verify-counterexample")
+        assert ("fault_placements" in doc) == (kind == "verify-placements")
+
+
+def test_the_schemas_reject_what_they_should() -> None:
+    from raceproof.errors import InputError
+    from raceproof.reports import cli_schemas
+
+    good = {"schema": "raceproof.error/1", "error": {"kind": "error", "exit_code": 2, "message": "x"}}
+    cli_schemas.validate(good)
+    for bad, field in (({**good, "schema": "raceproof.nope/1"}, "schema"),
+                       ({**good, "error": {**good["error"], "exit_code": "2"}}, "error/exit_code"),
+                       ({**good, "extra": 1}, "(top level)")):
+        with pytest.raises(InputError, match=field.replace("(", r"\(").replace(")", r"\)")):
+            cli_schemas.validate(bad)
+
+
+def test_every_document_the_package_prints_has_a_schema() -> None:
+    """A new ``raceproof.X/1`` document needs a schema in reports/schemas (or is one of the files with
+    a schema elsewhere: the compare matrix, the checkpoint)."""
+    import re
+
+    from raceproof.reports import cli_schemas
+
+    printed = set()
+    for d in ("toolkit", "reports", "injectors"):
+        for f in (ROOT / d).rglob("*.py"):
+            printed |= set(re.findall(r'"raceproof\.([a-z-]+)/1"', f.read_text()))
+    assert printed - {"compare", "checkpoint"} == set(cli_schemas.names())

@@ -7,6 +7,7 @@ rustc is missing. Fast tests replay single schedules; the proofs are ``slow``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,6 +80,11 @@ def test_replay_binary_cli_prints_the_comparison_and_replay_command(gdo: str) ->
     assert r.returncode == 0, r.stdout + r.stderr
     assert "model and binary agree on every step; model FAIL, binary FAIL" in r.stdout
     assert f"replay    raceproof replay {BUGGY} --binary {gdo} --token rp1." in r.stdout
+    from raceproof.reports import cli_schemas
+
+    doc = json.loads(_cli("replay", str(BUGGY), "--binary", gdo, "--json").stdout)
+    cli_schemas.validate(doc, "replay --binary --json")
+    assert doc["agree"] is True and doc["verdict"] == doc["model_verdict"] == "fail"
 
 
 def test_random_finds_the_race_on_the_binary_and_its_token_replays_it(gdo: str) -> None:
@@ -92,6 +98,16 @@ def test_random_finds_the_race_on_the_binary_and_its_token_replays_it(gdo: str) 
     assert all(o.returncode == 0 for o in outs), outs[0].stdout + outs[0].stderr
     assert "verdict   FAIL" in outs[0].stdout and "violation no-worker-error" in outs[0].stdout
     assert outs[0].stdout == outs[1].stdout == outs[2].stdout
+    from raceproof.reports import cli_schemas
+
+    doc = json.loads(_cli("exec", "--scenario", str(BUGGY), "--token", token, "--json", "--", gdo, "{variant}",
+                          "{manifest}").stdout)
+    cli_schemas.validate(doc, "exec --token --json")
+    assert doc["verdict"] == "fail" and doc["token"] == token
+    doc = json.loads(_cli("exec", "--sandbox", "/home/rpx", "--strategy", "random", "--max-executions", "3",
+                          "--json", "--", "/bin/true").stdout)
+    cli_schemas.validate(doc, "exec --json")
+    assert doc["verdict"] == "safe" or doc["verdict"] == "inconclusive"
 
 
 def test_exec_verify_in_pytest(raceproof: object, gdo: str) -> None:

@@ -78,10 +78,13 @@ def test_compare_cli_json_and_bad_input(monkeypatch) -> None:  # type: ignore[no
 
 
 def test_verify_stale_on_a_scenario(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from raceproof.reports import cli_schemas
+
     monkeypatch.chdir(ROOT)
     res = CliRunner().invoke(main, ["verify", "scenarios/keepalive-C.toml", "--json"])
     doc = json.loads(res.output)
     assert res.exit_code == 0 and doc["schema"] == "raceproof.stale-states/1"  # expected unsafe: met
+    cli_schemas.validate(doc, "stale-states")
     assert any(r["verdict"] == "unsafe" and "P3" in r["violated"] for r in doc["rows"])
     res = CliRunner().invoke(main, ["verify", BASE_FILE, "--stale", "1", "--json"])
     assert res.exit_code == 0 and all(r["verdict"] == "safe" for r in json.loads(res.output)["rows"])
