@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from raceproof.errors import InputError, StepBudgetExceeded
-from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
+from raceproof.execution import MAX_STEPS, Execution, Runner, RunnerProtocol, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
@@ -97,7 +97,7 @@ def check_programs(programs: Sequence[Any]) -> None:
             raise InputError(f"program {i} ({name}) is not an async function: write 'async def {name}(fs): ...'")
 
 
-def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int | None = None,
+def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_executions: int | None = None,
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
                     progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
                     shrink: bool = False, explain: bool = False,
@@ -136,7 +136,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
 
     loop = Loop(runner, strategy, budget=max_executions)
 
-    async def driver(r: Runner) -> None:
+    async def driver(r: RunnerProtocol) -> None:
         try:
             await loop.run(visit)
         except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so

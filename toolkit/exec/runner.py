@@ -1,8 +1,9 @@
 """Executions of a real program for the strategies: the driver behind raceproof's ``Runner`` face.
 
-``ExecRunner`` has what ``raceproof.loop.Loop`` and ``raceproof.exploration.run_exploration`` use
-(``run_one``, ``run_single``, ``run``), so every strategy, the counterexample's confirmation by
-replay and its classification run unchanged on real programs: each execution is a fresh process.
+``ExecRunner`` satisfies ``raceproof.execution.RunnerProtocol`` (what ``raceproof.loop.Loop``,
+``raceproof.exploration.run_exploration`` and the counterexample pipeline use), so every
+strategy, the counterexample's confirmation by replay and its classification run unchanged on real
+programs: each execution is a fresh process.
 
 Two kinds of programs (``ExecProgram``):
 
@@ -25,19 +26,20 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from raceproof import token as tokens
-from raceproof.errors import InputError, InternalError
+from raceproof.errors import InputError
 from raceproof.exec.driver import DEFAULT_TIMEOUT, Driver, RunRecord
 from raceproof.exec.sandbox import Sandbox, Tree, check_mount_point, mount_point_for
-from raceproof.execution import Execution, Violation
+from raceproof.execution import Execution, Violation, run_without_trio
 from raceproof.scenario import Scenario
 from raceproof.scheduler import Chooser, ThreadResult
 
 EXEC_VERSION = "exec/1"
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,6 +56,11 @@ class ExecProgram:
     workdir: str | None = None  # files the program reads (archives, manifest), removed by close()
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors_are_final(self) -> bool:
+        """The judge is the scenario's or the caller's: no thread error is known to be final."""
+        return False
 
     def close(self) -> None:
         if self.workdir:
@@ -97,15 +104,9 @@ class ExecRunner:
             ex.violations = violations
         return ex
 
-    def run(self, driver: Callable[[Any], Awaitable[Any]]) -> Any:
+    def run(self, driver: Callable[[Self], Coroutine[Any, Any, T]]) -> T:
         """Run an async `driver(self)` that awaits only ``run_one`` (which never suspends)."""
-        coro = driver(self)
-        try:
-            coro.send(None)  # type: ignore[attr-defined]
-        except StopIteration as stop:
-            return stop.value
-        coro.close()  # type: ignore[attr-defined]
-        raise InternalError("an exec exploration awaited something other than run_one")
+        return run_without_trio(driver(self), "an exec exploration awaited something other than run_one")
 
     def run_single(self, chooser: Chooser) -> Execution:
         return self.execute(chooser)
