@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from raceproof.archives import generate
-from raceproof.checks import expected_tree, incident_violations
+from raceproof.checks import CHECKS, DEFAULT_CHECKS, Check, CheckContext, expected_tree, judge, lookup, resolve
 from raceproof.errors import InputError, ScenarioError, closest
 from raceproof.execution import Execution, Violation
 from raceproof.fs import BACKENDS, Vfs
@@ -37,7 +37,7 @@ MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions",
-            "properties", "preserve", "stale_states"}
+            "properties", "preserve", "stale_states", "checks"}
 MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
@@ -92,6 +92,9 @@ class Scenario:
     properties: tuple[str, ...] = ()
     preserve: tuple[str, ...] = ()
     stale_states: int = 0
+    #: the checks that judge each execution (``raceproof.checks``: names, ``module:attr``, or
+    #: ``Check`` objects from Python); empty: ``properties`` if given, else ``DEFAULT_CHECKS``
+    checks: tuple[str | Check, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -105,6 +108,8 @@ class Scenario:
         }
         if self.properties or self.preserve:  # keep-alive keys (absent: the digest of before)
             canon["properties"] = [list(self.properties), list(self.preserve)]
+        if self.checks:  # absent: the digest of before
+            canon["checks"] = [c if isinstance(c, str) else c.name for c in self.checks]
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
     def program(self, inject: Sequence[Any] = ()) -> IncidentProgram:
@@ -145,6 +150,11 @@ class IncidentProgram:
         self.digest = scenario.digest
         self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
         self.initial: dict[str, str] = {}
+        self.checks = resolve(scenario.checks or scenario.properties or DEFAULT_CHECKS)
+        self.context = self._context()
+
+    def _context(self) -> CheckContext:
+        return CheckContext(tuple(self.roots), self.expected, self.initial, self.scenario.stale == "forbid", self)
 
     def _pipeline(self) -> Pipeline:
         s = self.scenario
@@ -175,6 +185,7 @@ class IncidentProgram:
                 raise InputError(f"{where}: {what}: cannot plant its files on the initial tree: {exc.filename}: "
                                  f"{os.strerror(exc.errno or 0)}") from None
         self.initial = vfs.tree()
+        self.context = self._context()
 
     def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
         for job in self.jobs:
@@ -195,13 +206,7 @@ class IncidentProgram:
         return not self.injectors
 
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
-        if self.scenario.properties:  # the keep-alive properties P1-P5 (raceproof.properties)
-            from raceproof.properties import property_violations
-
-            out = property_violations(execution, self)
-        else:
-            out = incident_violations(execution, self.roots, self.expected, self.initial,
-                                      forbid_stale=self.scenario.stale == "forbid")
+        out = judge(self.checks, execution, self.context)
         for inj in self.injectors:  # an injected fault can make a clean job failure the right outcome
             out = list(inj.judge(execution, self, out))
         for inj in self.injectors:
@@ -474,8 +479,9 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
     from raceproof.properties import parse_keepalive_keys
 
     properties, preserve, stale_states = parse_keepalive_keys(file, raw)
+    checks = _checks(file, raw, allow_import)
     scenario = Scenario(
-        properties=properties, preserve=preserve, stale_states=stale_states,
+        properties=properties, preserve=preserve, stale_states=stale_states, checks=checks,
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,
@@ -491,6 +497,38 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
         except TokenError as exc:
             raise _err(file, "token", str(exc).removeprefix("token: ")) from None
     return scenario
+
+
+def _checks(file: str, raw: dict[str, Any], allow_import: Sequence[str]) -> tuple[str, ...]:
+    """``checks = [...]``: registered check names (``raceproof.checks.CHECKS``) or ``module:attr``
+    (a user's own check: refused unless `allow_import` names the module, as for ``algorithm``)."""
+    if "checks" not in raw:
+        return ()
+    names = raw["checks"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise _err(file, "checks", f"must be a non-empty array of check names (got {names!r})")
+    if "properties" in raw:
+        raise _err(file, "checks", "give either 'checks' or 'properties' (P1..P5 are check names too)")
+    for i, name in enumerate(names):
+        fld = f"checks[{i}]"
+        if name in names[:i]:
+            raise _err(file, fld, f"{name!r} is listed twice")
+        if name in CHECKS:
+            continue
+        module, sep, attr = name.partition(":")
+        if not sep:
+            hint = closest(name, CHECKS)
+            raise _err(file, fld, f"unknown check {name!r}{f'; did you mean {hint!r}?' if hint else ''} "
+                                  f"(known: {', '.join(CHECKS)}; or 'module:attr' for your own)")
+        if not module or not attr or module not in import_allowed(allow_import):
+            raise _err(file, fld, f"{name!r} names Python code, and a scenario file is data: it runs only when "
+                                  f"you allow it (raceproof --allow-import {module or 'MODULE'} ...; "
+                                  f"Python: load(path, allow_import=[{module!r}]))")
+        try:
+            lookup(name)
+        except InputError as exc:
+            raise _err(file, fld, str(exc).removeprefix("checks: ")) from None
+    return tuple(names)
 
 
 def _initial_conflicts(file: str, dirs: list[str], files: dict[str, str], links: dict[str, str]) -> None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from raceproof import token as tokens
+from raceproof.checks import CheckContext
+from raceproof.checks import judge as check_all
 from raceproof.errors import InputError
 from raceproof.exec.driver import DEFAULT_TIMEOUT, Driver, RunRecord
 from raceproof.exec.sandbox import Sandbox, Tree, check_mount_point, mount_point_for
@@ -197,9 +199,10 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
     mounts = [m.path for m in sc.mounts]
     digest = _digest({"v": EXEC_VERSION, "scenario": sc.digest, "argv": [os.path.basename(argv[0]), *argv[1:]]})
 
-    def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
-        from raceproof.checks import incident_violations
+    # the scenario's checks (as for the model; ``stale = "forbid"`` is not applied to a binary)
+    context = CheckContext(tuple(program.roots), program.expected, _initial(tree, mp), program=program)
 
+    def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
         names = ["main", *labels, *[f"t{i}" for i in range(len(labels) + 1, rec.threads)]]
         results = [ThreadResult() for _ in names]
         for line in rec.stdout.splitlines():
@@ -211,7 +214,7 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
                 results[job + 1].error = err
                 results[job + 1].failed_step = _failed_step(rec, job + 1, parts[2])
         ex = Execution(choices=rec.choices, trace=rec.trace, results=results, names=names, tree=rec.tree)
-        out = incident_violations(ex, program.roots, program.expected, _initial(tree, mp))
+        out = check_all(program.checks, ex, context)
         out += _base_violations(rec)
         if rec.signal is not None and not rec.hang:
             out.append(Violation(check="exit-status", message=f"the binary was killed by signal {rec.signal}"))
