@@ -18,7 +18,7 @@ from typing import Any
 
 from raceproof.checks import Check, CheckContext, judge, resolve
 from raceproof.errors import InputError, StepBudgetExceeded
-from raceproof.execution import MAX_STEPS, Execution, Runner, RunnerProtocol, Violation, default_violations
+from raceproof.execution import MAX_STEPS, Body, Execution, Runner, RunnerProtocol, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
@@ -72,8 +72,8 @@ class FunctionProgram:
         if self.checks is not None:
             self.context = CheckContext(initial=vfs.tree())
 
-    def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
-        def body(p: Callable[[SchedFS], Awaitable[Any]], tid: int) -> Callable[[], Awaitable[Any]]:
+    def bodies(self, sched: Scheduler) -> list[Body]:
+        def body(p: Callable[[SchedFS], Awaitable[Any]], tid: int) -> Body:
             return lambda: p(SchedFS(sched, tid))
 
         return [body(p, tid) for tid, p in enumerate(self.programs)]
@@ -99,7 +99,7 @@ class FunctionProgram:
         return list(verdict)
 
 
-def check_programs(programs: Sequence[Any]) -> None:
+def check_programs(programs: Sequence[object]) -> None:
     """Each program must be an ``async def`` function taking the scheduled filesystem."""
     for i, p in enumerate(programs):
         fn = p.func if isinstance(p, functools.partial) else p

@@ -30,16 +30,21 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from raceproof.errors import InputError, ScenarioError, UnknownNameError, closest
-from raceproof.execution import Execution, Runner, Violation
+from raceproof.execution import Body, Execution, Runner, Violation
+from raceproof.fs import Vfs
 from raceproof.loop import Loop
 from raceproof.observe import TraceClasses, naive_count
 from raceproof.result import Pin, Placements
-from raceproof.scheduler import Chooser
+from raceproof.scheduler import Chooser, Scheduler
 from raceproof.steps import StepEvent
 from raceproof.strategies.dpor import Dpor
+
+if TYPE_CHECKING:
+    from raceproof.models.guest_download import Job
+    from raceproof.scenario import IncidentProgram, Scenario
 
 #: injector name -> "module:Class" (imported lazily)
 REGISTRY: dict[str, str] = {
@@ -179,14 +184,15 @@ class Injector(Protocol):
     label: str
     max_faults: int
 
-    def bind(self, program: Any) -> None: ...
-    def extra_threads(self, program: Any) -> list[str]: ...
-    def check_program(self, program: Any) -> None: ...
-    def setup(self, vfs: Any) -> None: ...
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]: ...
-    def attach(self, sched: Any, program: Any) -> None: ...
-    def judge(self, execution: Execution, program: Any, violations: list[Violation]) -> list[Violation]: ...
-    def check(self, execution: Execution, program: Any) -> list[Violation]: ...
+    def bind(self, program: IncidentProgram) -> None: ...
+    def extra_threads(self, program: IncidentProgram) -> list[str]: ...
+    def check_program(self, program: IncidentProgram) -> None: ...
+    def setup(self, vfs: Vfs) -> None: ...
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]: ...
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None: ...
+    def judge(self, execution: Execution, program: IncidentProgram,
+              violations: list[Violation]) -> list[Violation]: ...
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]: ...
 
 
 class BaseInjector:
@@ -220,33 +226,33 @@ class BaseInjector:
     def validate(self) -> None:
         """Cross-parameter checks (raise ParamError)."""
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         """Learn the program (mounts, jobs) once, before any set-up."""
 
-    def setup(self, vfs: Any) -> None:
+    def setup(self, vfs: Vfs) -> None:
         """Nothing to plant by default."""
 
-    def attach(self, sched: Any, program: Any) -> None:
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None:
         self.fired = 0
 
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]:
         return bodies
 
-    def extra_threads(self, program: Any) -> list[str]:
+    def extra_threads(self, program: IncidentProgram) -> list[str]:
         return []
 
-    def check_program(self, program: Any) -> None:
+    def check_program(self, program: IncidentProgram) -> None:
         """Check parameters that name parts of the program (threads); raise ParamError."""
 
-    def check(self, execution: Execution, program: Any) -> list[Violation]:
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]:
         return []
 
-    def judge(self, execution: Execution, program: Any, violations: list[Violation]) -> list[Violation]:
+    def judge(self, execution: Execution, program: IncidentProgram, violations: list[Violation]) -> list[Violation]:
         if self.fails_jobs and self.fired:
             return judge_faulted(execution, program, violations, self.name)
         return violations
 
-    def decide(self, sched: Any, tid: int, n: int = 2) -> int:
+    def decide(self, sched: Scheduler, tid: int, n: int = 2) -> int:
         """A recorded fault decision (0 = no fault), within the per-execution budget."""
         if self.fired >= self.max_faults:
             return 0
@@ -255,7 +261,7 @@ class BaseInjector:
             self.fired += 1
         return value
 
-    def job_for(self, program: Any, mount: str) -> Any:
+    def job_for(self, program: IncidentProgram, mount: str) -> Job:
         """The job of parameter `mount` (an index or a mount path)."""
         for job in program.jobs:
             if mount in (str(job.index), job.root, job.label):
@@ -264,7 +270,8 @@ class BaseInjector:
                                   f"(mounts: {', '.join(j.root for j in program.jobs)})")
 
 
-def judge_faulted(execution: Execution, program: Any, violations: list[Violation], name: str) -> list[Violation]:
+def judge_faulted(execution: Execution, program: IncidentProgram, violations: list[Violation],
+                  name: str) -> list[Violation]:
     """Re-judge an execution in which a fault fired: a worker that *reported* an error failed
     cleanly (that is the correct reaction), but a worker that reported success must have put all
     of its archive's entries in place (else: silent loss under a fault). Confinement stays."""
@@ -318,7 +325,7 @@ def make(name: str, params: dict[str, Any], index: int = 0) -> BaseInjector:
     return injector_class(name)(index, **params)
 
 
-def build_injectors(scenario: Any, specs: Sequence[str] = ()) -> list[BaseInjector]:
+def build_injectors(scenario: Scenario, specs: Sequence[str] = ()) -> list[BaseInjector]:
     """The scenario's ``[[inject]]`` tables, then the ``--inject`` specs, as injector objects."""
     out: list[BaseInjector] = []
     for i, table in enumerate(scenario.inject):
@@ -348,7 +355,7 @@ def build_injectors(scenario: Any, specs: Sequence[str] = ()) -> list[BaseInject
     return out
 
 
-def param_error(inj: Any, exc: ParamError) -> InputError:
+def param_error(inj: Injector, exc: ParamError) -> InputError:
     """A ParamError raised when an injector met the program (``bind``), naming where it came from."""
     where, what = inj.origin
     if where.startswith("--inject"):

@@ -16,14 +16,14 @@ import os
 import stat as S
 import sys
 import tomllib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from raceproof.archives import generate
 from raceproof.checks import CHECKS, DEFAULT_CHECKS, Check, CheckContext, expected_tree, judge, lookup, resolve
 from raceproof.errors import InputError, ScenarioError, closest
-from raceproof.execution import Execution, Violation
+from raceproof.execution import Body, Execution, Violation
 from raceproof.fs import BACKENDS, Vfs
 from raceproof.models import tar
 from raceproof.models.guest_download import Job, Pipeline, short_label
@@ -112,7 +112,7 @@ class Scenario:
             canon["checks"] = [c if isinstance(c, str) else c.name for c in self.checks]
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
-    def program(self, inject: Sequence[Any] = ()) -> IncidentProgram:
+    def program(self, inject: Sequence[Injector] = ()) -> IncidentProgram:
         return IncidentProgram(self, inject)
 
     def with_changes(self, **changes: Any) -> Scenario:
@@ -187,7 +187,7 @@ class IncidentProgram:
         self.initial = vfs.tree()
         self.context = self._context()
 
-    def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
+    def bodies(self, sched: Scheduler) -> list[Body]:
         for job in self.jobs:
             job.delivered = None
         self.pipeline = self._pipeline()
