@@ -20,7 +20,7 @@ from raceproof.models import tar
 
 if TYPE_CHECKING:
     from raceproof.execution import Body
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

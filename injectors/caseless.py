@@ -21,7 +21,7 @@ from raceproof.models import tar
 
 if TYPE_CHECKING:
     from raceproof.fs import Vfs
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
 
 
 class CaseInsensitive(BaseInjector):

@@ -31,7 +31,7 @@ from raceproof.sfs import SchedFS
 
 if TYPE_CHECKING:
     from raceproof.execution import Body, Execution, Violation
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

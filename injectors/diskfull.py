@@ -14,7 +14,7 @@ from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param, check_path_param
 
 if TYPE_CHECKING:
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

@@ -21,7 +21,7 @@ from raceproof.inject import BaseInjector, Param
 
 if TYPE_CHECKING:
     from raceproof.execution import Execution, Violation
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

@@ -17,7 +17,7 @@ from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param, ParamError, parse_ops
 
 if TYPE_CHECKING:
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

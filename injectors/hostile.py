@@ -33,7 +33,7 @@ from raceproof.models.tar import Member
 if TYPE_CHECKING:
     from raceproof.execution import Body
     from raceproof.fs import Vfs
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

@@ -18,7 +18,7 @@ from raceproof.inject import BaseInjector, Param, ParamError, check_path_param
 
 if TYPE_CHECKING:
     from raceproof.fs import Vfs
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
 
 
 class StaleFiles(BaseInjector):

@@ -19,7 +19,7 @@ from raceproof.sfs import SchedFS
 
 if TYPE_CHECKING:
     from raceproof.execution import Body
-    from raceproof.scenario import IncidentProgram
+    from raceproof.incident import IncidentProgram
     from raceproof.scheduler import Scheduler
 
 

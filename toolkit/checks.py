@@ -35,7 +35,7 @@ from raceproof.properties import PROPERTIES, property_violations
 from raceproof.scheduler import Crash
 
 if TYPE_CHECKING:
-    from raceproof.inject import Injector
+    from raceproof.injector import Injector
     from raceproof.scenario import Scenario
 
 __all__ = ["CHECKS", "DEFAULT_CHECKS", "Check", "CheckContext", "FunctionCheck", "Properties", "check",

@@ -72,7 +72,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Placements:
-    """What enumerating fault placements found (``raceproof.inject.explore_placements``)."""
+    """What enumerating fault placements found (``raceproof.placements.explore_placements``)."""
 
     placements: int = 0
     executions: int = 0
