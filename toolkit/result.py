@@ -65,8 +65,8 @@ class Coverage:
     """Conflict-pair coverage of the explored executions (observed by ``raceproof.observe``)."""
 
     pairs: Pairs
-    #: digests of the distinct final trees
-    finals: frozenset[str]
+    #: hashes of the distinct final trees (only their number is shown)
+    finals: frozenset[int]
     executions: int
 
 
