@@ -218,13 +218,26 @@ class ConflictCoverage:
                     if t2 != t:
                         add((s2, site))
             me = (t, site)
-            for table, resources in ((writers, writes), (readers, reads), (listers, lists), (touchers, touches)):
-                for r in resources:
-                    steps = table.get(r)
-                    if steps is None:
-                        table[r] = [me]
-                    else:
-                        steps.append(me)
+            for r in writes:
+                if r in writers:
+                    writers[r].append(me)
+                else:
+                    writers[r] = [me]
+            for r in reads:
+                if r in readers:
+                    readers[r].append(me)
+                else:
+                    readers[r] = [me]
+            for d in lists:
+                if d in listers:
+                    listers[d].append(me)
+                else:
+                    listers[d] = [me]
+            for d in touches:
+                if d in touchers:
+                    touchers[d].append(me)
+                else:
+                    touchers[d] = [me]
         self.finals.add(hash(frozenset(ex.tree.items())))
 
     @property
