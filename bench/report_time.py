@@ -1,9 +1,10 @@
 """How long the report of the incident pair takes, next to the two verifies it rests on.
 
-    python bench/report_time.py [--runs N]
+    python bench/report_time.py [--runs N] [--tree DIR]
 
-Prints the best-of-N wall time of ``verify`` on the buggy and the fixed scenario, of their sum,
+Prints the best-of-N CPU time (``time.process_time``) of ``verify`` on the buggy and the fixed scenario, of their sum,
 and of ``build_report`` on the pair (the work behind ``raceproof report``, rendering excluded).
+`--tree DIR` imports raceproof from another checkout (as ``bench/throughput.py`` does).
 Not a test: nothing here asserts.
 """
 
@@ -11,15 +12,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from raceproof.reports import model  # noqa: E402
-from raceproof.runs import verify  # noqa: E402
-from raceproof.scenario import load  # noqa: E402
+
+
+def _use_tree(tree: Path) -> None:
+    """Import raceproof from `tree` (its folders laid out as the package in a temporary directory)."""
+    pkg = Path(tempfile.mkdtemp(prefix="raceproof-tree-")) / "raceproof"
+    pkg.mkdir()
+    for entry in (tree / "toolkit").iterdir():
+        (pkg / entry.name).symlink_to(entry)
+    (pkg / "injectors").symlink_to(tree / "injectors")
+    (pkg / "reports").symlink_to(tree / "reports")
+    sys.path.insert(0, str(pkg.parent))
 
 PAIR = ("scenarios/guest-download-2026-04-10.toml", "scenarios/guest-download-fixed.toml")
 
@@ -27,16 +37,23 @@ PAIR = ("scenarios/guest-download-2026-04-10.toml", "scenarios/guest-download-fi
 def best(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return min(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--tree", type=Path, default=None)
     args = parser.parse_args()
+    if args.tree is not None:
+        _use_tree(args.tree.resolve())
+    from raceproof.reports import model
+    from raceproof.runs import verify
+    from raceproof.scenario import load
+
     buggy, fixed = (load(str(ROOT / p)) for p in PAIR)
     t_buggy = best(lambda: verify(buggy), args.runs)
     t_fixed = best(lambda: verify(fixed), args.runs)

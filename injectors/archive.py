@@ -13,10 +13,15 @@ extraction: a clean job failure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.inject import BaseInjector, Param, ParamError
 from raceproof.models import tar
+
+if TYPE_CHECKING:
+    from raceproof.execution import Body
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
 
 
 class _DownloadFault(BaseInjector):
@@ -26,13 +31,13 @@ class _DownloadFault(BaseInjector):
     def payload(self, data: bytes) -> bytes:
         raise NotImplementedError
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         """Resolve the mount and compute the faulty payload once: a parameter that cannot apply to
         this archive is an error naming it, before any run."""
         self.job = self.job_for(program, self.mount)
         self.delivered = self.payload(self.job.archive)
 
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]:
         job = self.job
         job.delivered = self.delivered
         self.fired = 1 if job.delivered != job.archive else 0

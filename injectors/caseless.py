@@ -11,7 +11,7 @@ with a single writer per spelling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.errors import InputError
 from raceproof.execution import Execution, Violation
@@ -19,13 +19,17 @@ from raceproof.fs.base import join
 from raceproof.inject import BaseInjector
 from raceproof.models import tar
 
+if TYPE_CHECKING:
+    from raceproof.fs import Vfs
+    from raceproof.incident import IncidentProgram
+
 
 class CaseInsensitive(BaseInjector):
     name = "case-insensitive"
     description = "the filesystem ignores case (fake backend): colliding mounts/members are reported"
     params = ()
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         self.paths: list[str] = []
         for job in program.jobs:
             self.paths.append(job.root)
@@ -34,12 +38,12 @@ class CaseInsensitive(BaseInjector):
                 if parts is not None:
                     self.paths.append(join(job.root, "/".join(parts)))
 
-    def setup(self, vfs: Any) -> None:
+    def setup(self, vfs: Vfs) -> None:
         if not vfs.backend.case_insensitive():
             raise InputError(f"injector case-insensitive: needs backend 'fake' (pyfakefs); "
                              f"the {vfs.backend.name} backend is case-sensitive")
 
-    def check(self, execution: Execution, program: Any) -> list[Violation]:
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]:
         seen: dict[str, str] = {}
         for p in self.paths:
             other = seen.setdefault(p.casefold(), p)

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from raceproof.inject import describe
+from raceproof.inject_registry import describe
 
 
 @click.command()

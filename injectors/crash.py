@@ -24,10 +24,16 @@ would have run) and the cache keyed on the tree alone, not the program's other s
 from __future__ import annotations
 
 import errno as E
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.inject import BaseInjector, Param, parse_ops
 from raceproof.sfs import SchedFS
+
+if TYPE_CHECKING:
+    from raceproof.execution import Body, Execution, Violation
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
+
 
 #: the worker pool's steps (``raceproof.models.guest_download``): a crashed job still frees its
 #: worker, so the jobs waiting for one run (and fail at their first step) instead of deadlocking
@@ -56,16 +62,16 @@ class CrashRerun(BaseInjector):
     def validate(self) -> None:
         self.ops = parse_ops("op", self.op)
 
-    def attach(self, sched: Any, program: Any) -> None:
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None:
         super().attach(sched, program)
         n = len(program.pipeline.thread_names())
         self.n = n
         self.down = False
         self.crashed_at: int | None = None
         self.phase = [1] * n
-        self._bodies2: list[Any] | None = None
+        self._bodies2: list[Body] | None = None
 
-        def hook(sched: Any, tid: int, op: str, path: str) -> None:
+        def hook(sched: Scheduler, tid: int, op: str, path: str) -> None:
             if tid >= n or self.phase[tid] != 1 or op in POOL_STEPS:
                 return  # the pool's bookkeeping is not the machine's work: a job still frees its worker
             if op in SYNC_OPS:  # not filesystem steps: the crash is seen at the thread's next one
@@ -81,20 +87,20 @@ class CrashRerun(BaseInjector):
 
         sched.hooks.append(hook)
 
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]:
         n = self.n
 
         def restart() -> bool:
             sched.vfs.fp.reads.add("inject:machine")
             return self.down
 
-        def rerun_bodies() -> list[Any]:
+        def rerun_bodies() -> list[Body]:
             if self._bodies2 is None:
                 program.pipeline.results.clear()
                 self._bodies2 = program.pipeline.bodies(lambda t: SchedFS(sched, t), latch="pool:rerun")
             return self._bodies2
 
-        def wrap(tid: int, body: Any) -> Any:
+        def wrap(tid: int, body: Body) -> Body:
             async def run() -> Any:
                 value, err = None, None
                 try:
@@ -120,7 +126,7 @@ class CrashRerun(BaseInjector):
 
         return [wrap(i, b) if i < n else b for i, b in enumerate(bodies)]
 
-    def check(self, execution: Any, program: Any) -> list[Any]:
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]:
         execution.extra["crash_step"] = self.crashed_at
         return []
 

@@ -8,10 +8,14 @@ already does not fit; the file it was writing stays on disk, partial (see the ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param, check_path_param
+
+if TYPE_CHECKING:
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
 
 
 class DiskFull(BaseInjector):
@@ -29,7 +33,7 @@ class DiskFull(BaseInjector):
     def validate(self) -> None:
         check_path_param("path", self.path)
 
-    def attach(self, sched: Any, program: Any) -> None:
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None:
         super().attach(sched, program)
         vfs = sched.vfs
         used = {"n": 0}

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import errno as E
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param
+
+if TYPE_CHECKING:
+    from raceproof.execution import Execution, Violation
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
 
 
 class SlowDownload(BaseInjector):
@@ -37,10 +42,10 @@ class SlowDownload(BaseInjector):
     fails_jobs = True
     needs_trio = True  # waits in Trio's virtual time: verify always uses the Trio driver
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         self.job = self.job_for(program, self.mount)
 
-    def attach(self, sched: Any, program: Any) -> None:
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None:
         super().attach(sched, program)
         job = self.job
         self.waited = 0.0
@@ -71,6 +76,6 @@ class SlowDownload(BaseInjector):
 
         sched.step_wrappers.append(wrap)
 
-    def check(self, execution: Any, program: Any) -> list[Any]:
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]:
         execution.extra["download_wait_s"] = self.waited
         return []

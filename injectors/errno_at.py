@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import errno as E
 import fnmatch
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.fs.base import oserror
 from raceproof.inject import BaseInjector, Param, ParamError, parse_ops
+
+if TYPE_CHECKING:
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
+
 
 ERRNOS = ("ENOENT", "EEXIST", "EIO", "ENOSPC", "EACCES", "EMFILE", "EXDEV")
 
@@ -56,7 +61,7 @@ class ErrnoAtStep(BaseInjector):
         self.explores = not self.pinned and self.at_most > 0
         self.max_faults = 1 if self.pinned else self.at_most
 
-    def _thread_id(self, program: Any) -> int | None:
+    def _thread_id(self, program: IncidentProgram) -> int | None:
         t = self.thread
         if not t:
             return None
@@ -66,16 +71,16 @@ class ErrnoAtStep(BaseInjector):
             return list(program.names).index(t)
         raise ParamError("thread", f"{t!r} is not a thread of this scenario (threads: {', '.join(program.names)})")
 
-    def check_program(self, program: Any) -> None:
+    def check_program(self, program: IncidentProgram) -> None:
         """Once the program's threads are known: `thread` must name one."""
         self._thread_id(program)
 
-    def attach(self, sched: Any, program: Any) -> None:
+    def attach(self, sched: Scheduler, program: IncidentProgram) -> None:
         super().attach(sched, program)
         only = self._thread_id(program)
         seen: dict[int, int] = {}
 
-        def hook(sched: Any, tid: int, op: str, path: str) -> None:
+        def hook(sched: Scheduler, tid: int, op: str, path: str) -> None:
             index = len(sched.trace)
             if self.step >= 0:
                 # the fault depends on the global step count: steps up to N change it, later steps

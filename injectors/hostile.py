@@ -22,13 +22,20 @@ case-specific ones above. ``strict=true`` also reports members skipped while the
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.execution import Execution, Violation
 from raceproof.fs.base import join
 from raceproof.inject import BaseInjector, Param
 from raceproof.models import tar
 from raceproof.models.tar import Member
+
+if TYPE_CHECKING:
+    from raceproof.execution import Body
+    from raceproof.fs import Vfs
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
+
 
 OUTSIDE = "/var/outside"
 PRECIOUS = b"precious data outside every mount\n"
@@ -67,26 +74,26 @@ class HostileArchive(BaseInjector):
     strict: bool
     fails_jobs = True  # refusing the archive is a correct outcome
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         self.job = self.job_for(program, self.mount)
         members = list(tar.parse(self.job.archive))
         extra = hostile_members(self.case, self.size)
         self.archive = tar.build([m for m, _ in members] + extra)
         self.digest = hashlib.sha256(self.archive).hexdigest()
 
-    def setup(self, vfs: Any) -> None:
+    def setup(self, vfs: Vfs) -> None:
         vfs.put(OUTSIDE + "/target.txt", PRECIOUS)
         if self.case == "stale-symlink":
             vfs.makedirs(self.job.root)
             vfs.symlink(OUTSIDE, join(self.job.root, "child"))
 
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]:
         self.job.delivered = self.archive  # what the server really serves: its digest matches
         self.job.digest = self.digest
         self.fired = 1
         return bodies
 
-    def check(self, execution: Execution, program: Any) -> list[Violation]:
+    def check(self, execution: Execution, program: IncidentProgram) -> list[Violation]:
         out = []
         tree = execution.tree
         if tree.get(OUTSIDE + "/target.txt") != "file:" + PRECIOUS.hex():

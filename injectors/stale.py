@@ -11,10 +11,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.fs.base import join, parent_of
 from raceproof.inject import BaseInjector, Param, ParamError, check_path_param
+
+if TYPE_CHECKING:
+    from raceproof.fs import Vfs
+    from raceproof.incident import IncidentProgram
 
 
 class StaleFiles(BaseInjector):
@@ -50,12 +54,12 @@ class StaleFiles(BaseInjector):
         if "mount" in self._given and self.kind != "files":
             raise ParamError("mount", f"applies to kind=files only (kind is {self.kind!r})")
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         self.roots = [j.root for j in program.jobs]
         if self.kind == "files":
             self.root = self.job_for(program, self.mount).root
 
-    def setup(self, vfs: Any) -> None:
+    def setup(self, vfs: Vfs) -> None:
         roots = self.roots
         if self.kind == "files":
             root = self.root

@@ -10,12 +10,17 @@ so the writer's files simply survive (a stale-content question, see ``stale = "f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raceproof.fs.base import join
 from raceproof.inject import BaseInjector, Param, check_path_param
 from raceproof.models.rust_fs import create_dir_all
 from raceproof.sfs import SchedFS
+
+if TYPE_CHECKING:
+    from raceproof.execution import Body
+    from raceproof.incident import IncidentProgram
+    from raceproof.scheduler import Scheduler
 
 
 class PreviousWriter(BaseInjector):
@@ -33,13 +38,13 @@ class PreviousWriter(BaseInjector):
         if "dir" in self._given:
             check_path_param("dir", self.dir, default_hint="<first mount root>/.session", allow_root=False)
 
-    def bind(self, program: Any) -> None:
+    def bind(self, program: IncidentProgram) -> None:
         self.where = self.dir or join(program.jobs[0].root, ".session")
 
-    def extra_threads(self, program: Any) -> list[str]:
+    def extra_threads(self, program: IncidentProgram) -> list[str]:
         return ["prev-writer"]
 
-    def bodies(self, sched: Any, program: Any, bodies: list[Any]) -> list[Any]:
+    def bodies(self, sched: Scheduler, program: IncidentProgram, bodies: list[Body]) -> list[Body]:
         tid = len(bodies)
         fs = SchedFS(sched, tid)
 

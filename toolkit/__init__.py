@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Check": "raceproof.checks",
+    "CheckContext": "raceproof.checks",
     "Execution": "raceproof.execution",
     "ExploreResult": "raceproof.exploration",
     "InputError": "raceproof.errors",
@@ -31,6 +33,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Check",
+    "CheckContext",
     "Execution",
     "ExploreResult",
     "InputError",
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from raceproof.checks import Check, CheckContext
     from raceproof.errors import (
         InputError,
         NondeterminismError,

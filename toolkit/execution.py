@@ -9,9 +9,9 @@ for inside a single ``trio.run`` under a ``MockClock`` (virtual time, no real sl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, TypeVar
 
 import trio
 import trio.testing
@@ -24,6 +24,8 @@ from raceproof.steps import StepEvent
 #: ``trio``: each virtual thread is a Trio task (virtual time available); ``direct``: the same
 #: coroutines driven without an event loop (faster; no Trio primitives inside steps)
 DRIVERS = ("trio", "direct")
+#: a virtual thread's body: what ``Program.bodies`` returns and injectors wrap
+Body = Callable[[], Awaitable[Any]]
 #: steps one execution may take before it is stopped as ``StepBudgetExceeded`` (a spinning thread)
 MAX_STEPS = 100_000
 
@@ -86,7 +88,7 @@ class Program(Protocol):
     def digest(self) -> str: ...
 
     def setup(self, vfs: Vfs) -> None: ...
-    def bodies(self, sched: Scheduler) -> Sequence[Callable[[], Awaitable[Any]]]: ...
+    def bodies(self, sched: Scheduler) -> Sequence[Body]: ...
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]: ...
     def hooks(self, sched: Scheduler) -> None: ...
 
@@ -95,6 +97,40 @@ class Program(Protocol):
         """Whether `check` reports every thread error as a violation, whatever else happened:
         then an execution whose prefix holds a thread's whole run, ending in an error, fails in
         every continuation (``raceproof.shrink.certain_after`` relies on it)."""
+
+
+class ProgramFacts(Protocol):
+    """What the loop and the counterexample pipeline ask of any runner's program."""
+
+    @property
+    def digest(self) -> str: ...
+    @property
+    def errors_are_final(self) -> bool: ...
+
+
+T = TypeVar("T")
+
+
+class RunnerProtocol(Protocol):
+    """What the loop (``raceproof.loop``), ``run_exploration`` and the counterexample pipeline
+    (``raceproof.pipeline``, ``raceproof.shrink``) call on a runner, and nothing else: the model's
+    ``Runner`` below and ``raceproof.exec.runner.ExecRunner`` (a real program under ptrace) both
+    satisfy it."""
+
+    @property
+    def program(self) -> ProgramFacts: ...
+    @property
+    def vfs(self) -> Vfs | None:
+        """The model filesystem (the pipeline records its tree before every step), or None."""
+
+    def run(self, driver: Callable[[Self], Coroutine[Any, Any, T]]) -> T:
+        """Run `driver(self)`, which awaits ``run_one``, to its end and return its value."""
+
+    async def run_one(self, chooser: Chooser, *, check: bool = True) -> Execution:
+        """One execution under `chooser`, judged by the program's check unless `check` is False."""
+
+    def run_single(self, chooser: Chooser) -> Execution:
+        """One execution under `chooser`, outside any ``run``."""
 
 
 def default_violations(execution: Execution) -> list[Violation]:
@@ -187,20 +223,25 @@ class Runner:
                 execution.violations = self.program.check(execution, self.vfs)
         return execution
 
-    def run(self, driver: Callable[[Runner], Awaitable[Any]]) -> Any:
+    def run(self, driver: Callable[[Self], Coroutine[Any, Any, T]]) -> T:
         """Run `driver(self)` inside one trio.run with a MockClock (or directly, without Trio)."""
         if self.driver == "direct":
-            coro = driver(self)
-            try:
-                coro.send(None)  # type: ignore[attr-defined]
-            except StopIteration as stop:
-                return stop.value
-            coro.close()  # type: ignore[attr-defined]
-            raise InternalError("the direct driver cannot host code that awaits Trio")
+            return run_without_trio(driver(self), "the direct driver cannot host code that awaits Trio")
         return trio.run(driver, self, clock=trio.testing.MockClock(autojump_threshold=0))
 
     def run_single(self, chooser: Chooser) -> Execution:
         async def driver(runner: Runner) -> Execution:
             return await runner.run_one(chooser)
 
-        return self.run(driver)  # type: ignore[no-any-return]
+        return self.run(driver)
+
+
+def run_without_trio(coro: Coroutine[Any, Any, T], what: str) -> T:
+    """Drive a coroutine that never suspends (it awaits only steps the direct driver runs in
+    place) to its end; one that suspends is an ``InternalError`` saying `what`."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise InternalError(what)

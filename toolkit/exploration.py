@@ -16,8 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from raceproof.checks import Check, CheckContext, judge, resolve
 from raceproof.errors import InputError, StepBudgetExceeded
-from raceproof.execution import MAX_STEPS, Execution, Runner, Violation, default_violations
+from raceproof.execution import MAX_STEPS, Body, Execution, Runner, RunnerProtocol, Violation, default_violations
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
@@ -38,33 +39,41 @@ ExploreResult = Result
 
 
 class FunctionProgram:
-    """A program made of user async functions, each taking its ``SchedFS``."""
+    """A program made of user async functions, each taking its ``SchedFS``.
+
+    Each execution is judged by `check` (a function of the execution) or by `checks`
+    (``raceproof.checks``: names or ``Check`` objects), not both; by default a program that raised
+    fails (``no-worker-error``, ``no-deadlock``)."""
 
     def __init__(self, programs: Sequence[Callable[[SchedFS], Awaitable[Any]]],
                  setup: Mapping[str, bytes] | Callable[[Vfs], None] | None = None,
                  check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
-                 names: Sequence[str] | None = None) -> None:
+                 names: Sequence[str] | None = None, checks: Sequence[str | Check] = ()) -> None:
+        if check is not None and checks:
+            raise InputError("give either check= (a function) or checks= (raceproof.checks), not both")
         self.programs = list(programs)
         self.names = list(names) if names else [getattr(p, "__name__", f"t{i}") + f"#{i}"
                                                 for i, p in enumerate(self.programs)]
         self._setup = setup
         self._check = check
+        self.checks = resolve(checks) if checks else None
+        self.context = CheckContext()
         self.digest = fingerprint(self.programs, setup, names)
 
     def setup(self, vfs: Vfs) -> None:
-        if self._setup is None:
-            return
         if callable(self._setup):
             self._setup(vfs)
-            return
-        for path, data in sorted(self._setup.items()):
-            if path.endswith("/"):
-                vfs.makedirs(path.rstrip("/") or "/")
-            else:
-                vfs.put(path, data)
+        elif self._setup is not None:
+            for path, data in sorted(self._setup.items()):
+                if path.endswith("/"):
+                    vfs.makedirs(path.rstrip("/") or "/")
+                else:
+                    vfs.put(path, data)
+        if self.checks is not None:
+            self.context = CheckContext(initial=vfs.tree())
 
-    def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
-        def body(p: Callable[[SchedFS], Awaitable[Any]], tid: int) -> Callable[[], Awaitable[Any]]:
+    def bodies(self, sched: Scheduler) -> list[Body]:
+        def body(p: Callable[[SchedFS], Awaitable[Any]], tid: int) -> Body:
             return lambda: p(SchedFS(sched, tid))
 
         return [body(p, tid) for tid, p in enumerate(self.programs)]
@@ -75,9 +84,11 @@ class FunctionProgram:
     @property
     def errors_are_final(self) -> bool:
         """The default check fails on any program's error; a user check may not."""
-        return self._check is None
+        return self._check is None and self.checks is None
 
     def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
+        if self.checks is not None:
+            return judge(self.checks, execution, self.context)
         if self._check is None:
             return default_violations(execution)
         verdict = self._check(execution)
@@ -88,7 +99,7 @@ class FunctionProgram:
         return list(verdict)
 
 
-def check_programs(programs: Sequence[Any]) -> None:
+def check_programs(programs: Sequence[object]) -> None:
     """Each program must be an ``async def`` function taking the scheduled filesystem."""
     for i, p in enumerate(programs):
         fn = p.func if isinstance(p, functools.partial) else p
@@ -97,7 +108,7 @@ def check_programs(programs: Sequence[Any]) -> None:
             raise InputError(f"program {i} ({name}) is not an async function: write 'async def {name}(fs): ...'")
 
 
-def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int | None = None,
+def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_executions: int | None = None,
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
                     progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
                     shrink: bool = False, explain: bool = False,
@@ -136,7 +147,7 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
 
     loop = Loop(runner, strategy, budget=max_executions)
 
-    async def driver(r: Runner) -> None:
+    async def driver(r: RunnerProtocol) -> None:
         try:
             await loop.run(visit)
         except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
@@ -167,9 +178,10 @@ def run_exploration(runner: Runner, strategy: Strategy, *, max_executions: int |
 def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             setup: Mapping[str, bytes] | Callable[[Vfs], None] | None = None,
             check: Callable[[Execution], Sequence[Violation] | bool | None] | None = None,
-            strategy: str = "dpor", backend: str = "memory", max_executions: int | None = None,
-            seed: int = 0, stop_on_failure: bool = False, names: Sequence[str] | None = None,
-            driver: str = "trio", max_steps: int = MAX_STEPS, **strategy_options: Any) -> ExploreResult:
+            checks: Sequence[str | Check] = (), strategy: str = "dpor", backend: str = "memory",
+            max_executions: int | None = None, seed: int = 0, stop_on_failure: bool = False,
+            names: Sequence[str] | None = None, driver: str = "trio", max_steps: int = MAX_STEPS,
+            **strategy_options: Any) -> ExploreResult:
     """Explore every interleaving of `programs` (up to equivalence with ``dpor``).
 
     Args:
@@ -179,6 +191,8 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             directory) or a callable receiving the unscheduled ``Vfs``.
         check: judges each finished execution: returns violations, ``False`` or ``None``/``True``.
             The default fails an execution in which a program raised.
+        checks: instead of `check`, the checks that judge each execution (``raceproof.checks``:
+            registered names or ``Check`` objects; each violation names its check and entry).
         strategy: ``dpor`` (default), ``dfs``, ``random``, ``pct``, ``preemption``.
         backend: ``memory`` (default), ``fake`` (pyfakefs) or ``real`` (a sandboxed temp dir).
         max_executions: a budget; stopping on it makes the verdict ``inconclusive``.
@@ -205,7 +219,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
     check_programs(programs)
     max_executions = with_defaults(strategy, max_executions, seed, strategy_options)
     strat = make_strategy(strategy, **strategy_options)
-    program = FunctionProgram(programs, setup, check, names)
+    program = FunctionProgram(programs, setup, check, names, checks)
     with Runner(program, backend, driver, max_steps) as runner:
         return run_exploration(runner, strat, max_executions=max_executions,
                                stop_on_failure=stop_on_failure, collect_outcomes=True)

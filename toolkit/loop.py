@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raceproof.execution import Execution, Runner
+from raceproof.execution import Execution, RunnerProtocol
 from raceproof.strategies import Strategy
 
 
@@ -23,7 +23,8 @@ class Loop:
     callback, not an async generator: an async generator left early is finalized by the garbage
     collector, which Trio warns about.)"""
 
-    def __init__(self, runner: Runner, strategy: Strategy, *, budget: int | None = None, check: bool = True) -> None:
+    def __init__(self, runner: RunnerProtocol, strategy: Strategy, *, budget: int | None = None,
+                 check: bool = True) -> None:
         self.runner = runner
         self.strategy = strategy
         self.budget = budget

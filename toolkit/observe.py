@@ -9,10 +9,7 @@ classes and the conflict-pair coverage a report shows. None of them runs anythin
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
-from collections.abc import Hashable
 from typing import Any
 
 from raceproof.execution import Execution
@@ -69,119 +66,64 @@ class Outcomes:
         self.seen.add(ex.outcome())
 
 
-def dependent_pairs(ex: Execution) -> list[tuple[int, int]]:
-    """Every pair ``(i, j)``, ``i < j``, of dependent steps of different threads (a pair dependent
-    through several resources may be listed more than once).
-
-    The same relation as checking ``raceproof.steps.dependent`` on every pair, found through an
-    index of the steps by resource instead (a step is compared only with steps that touched one
-    of its resources)."""
-    writers: dict[str, list[int]] = {}
-    readers: dict[str, list[int]] = {}
-    listers: dict[str, list[int]] = {}
-    touchers: dict[str, list[int]] = {}
-    out: list[tuple[int, int]] = []
-    trace = ex.trace
-    thread = [ev.thread for ev in trace]
-    for j, ev in enumerate(trace):
-        fp = ev.footprint
-        writes, reads, lists, touches = fp.writes, fp.reads, fp.lists, fp.touches
-        if not (writes or reads or lists or touches):
-            continue
-        t = ev.thread
-        for table, keys in (
-            (writers, writes),
-            (readers, writes),
-            (writers, reads),
-            (listers, touches),
-            (touchers, lists),
-        ):
-            for key in keys:
-                earlier = table.get(key)
-                if earlier:
-                    out.extend((i, j) for i in earlier if thread[i] != t)
-        for table, keys in ((writers, writes), (readers, reads), (listers, lists), (touchers, touches)):
-            for key in keys:
-                if key in table:
-                    table[key].append(j)
-                else:
-                    table[key] = [j]
-    return out
+#: how an access joins a resource's history: an exclusive access is a group of its own; reads,
+#: listings and entry-set changes form groups of commuting accesses of their kind
+_EXCLUSIVE, _READ, _LIST, _TOUCH = 0, 1, 2, 3
 
 
-def trace_class(ex: Execution) -> Hashable:
-    """The Mazurkiewicz trace of an execution, as a hashable value: each thread's sequence of
-    events (operation, path, result, footprint) and, per resource, the order of its accesses up to
-    commuting ones.
+def _join(state: dict[str, int], key: str, kind: int) -> int:
+    """The index of the group `key`'s next access of `kind` joins (and note it in `state`, which
+    holds ``4 * group index + kind of the last group``)."""
+    last = state.get(key)
+    if last is None:
+        state[key] = kind
+        return 0
+    if kind != _EXCLUSIVE and last & 3 == kind:
+        return last >> 2
+    group = (last >> 2) + 1
+    state[key] = group << 2 | kind
+    return group
+
+
+def trace_class(ex: Execution) -> int:
+    """The Mazurkiewicz trace of an execution, as a 64-bit hash: each thread's sequence of events
+    (operation, path, result, footprint), each event with the place of its accesses in the
+    histories of the resources it touched.
 
     Two executions are in one trace exactly when every pair of dependent events of different
     threads (``raceproof.steps.dependent``) runs in the same order. Per resource, reads commute
     with reads and every write is ordered against everything; per directory, listings commute with
-    listings and entry-set changes with entry-set changes. So the history of a resource, written
-    as a sequence of groups of commuting accesses (events named ``(thread, k)``), fixes the order
-    of every dependent pair on it, and is fixed by them: linear in the trace. Groups executions
-    exactly as ``raceproof.testing.trace_key`` (the oracle's own, quadratic, pairwise version;
-    tests compare the two)."""
-    counts = [0] * len(ex.names)
-    # resource -> groups: ("", event) orders against everything; [kind, events] is a run of
-    # commuting accesses: reads ("r"), listings ("l") or entry-set changes ("t")
-    history: dict[str, list[Any]] = {}
-    per_thread: dict[int, list[tuple[Any, ...]]] = {}
+    listings and entry-set changes with entry-set changes. So the history of a resource, a
+    sequence of groups of commuting accesses, fixes the order of every dependent pair on it, and
+    is fixed by them; and the histories are fixed by each thread's events together with the index
+    of the group each access joined (a group is the accesses with one index). The value hashes
+    exactly that, per thread, in one pass with a small integer state per resource: linear in the
+    trace, no containers kept. It groups executions as ``raceproof.oracle.trace_key`` (the
+    oracle's own, quadratic, pairwise version; tests compare the two), up to 64-bit hash
+    collisions."""
+    threads = [0] * len(ex.names)
+    res: dict[str, int] = {}
+    dirs: dict[str, int] = {}
+    join = _join
     for ev in ex.trace:
-        t = ev.thread
-        name = (t, counts[t])
-        counts[t] += 1
         fp = ev.footprint
-        per_thread.setdefault(t, []).append((ev.op, ev.path, ev.result, ev.errno, ev.detail, fp))
-        writes, lists, touches = fp.writes, fp.lists, fp.touches
-        if writes:
-            for r in writes:
-                g = history.get(r)
-                if g is None:
-                    history[r] = [("", name)]
-                else:
-                    g.append(("", name))
-        for r in fp.reads:
-            if r in writes:
-                continue
-            g = history.get(r)
-            if g is None:
-                history[r] = [["r", {name}]]
-            elif g[-1][0] == "r":
-                g[-1][1].add(name)
-            else:
-                g.append(["r", {name}])
+        reads, writes, lists, touches = fp.reads, fp.writes, fp.lists, fp.touches
+        acc = 0  # the event's accesses, each (resource, group): summed, so their order does not matter
+        for r in writes:
+            acc += hash((r, join(res, r, _EXCLUSIVE)))
+        for r in reads:
+            if r not in writes:
+                acc += hash((r, join(res, r, _READ)))
         for d in lists:
-            k = "entries:" + d
-            g = history.get(k)
-            if d in touches:
-                if g is None:
-                    history[k] = [("", name)]
-                else:
-                    g.append(("", name))
-                continue
-            if g is None:
-                history[k] = [["l", {name}]]
-            elif g[-1][0] == "l":
-                g[-1][1].add(name)
-            else:
-                g.append(["l", {name}])
+            acc += hash((join(dirs, d, _EXCLUSIVE if d in touches else _LIST), d))
         for d in touches:
-            if d in lists:
-                continue
-            k = "entries:" + d
-            g = history.get(k)
-            if g is None:
-                history[k] = [["t", {name}]]
-            elif g[-1][0] == "t":
-                g[-1][1].add(name)
-            else:
-                g.append(["t", {name}])
-    resources = frozenset(
-        (key, tuple(grp if grp[0] == "" else (grp[0], frozenset(grp[1])) for grp in groups))
-        for key, groups in history.items()
-    )
-    return tuple(sorted((t, tuple(s)) for t, s in per_thread.items())), resources
+            if d not in lists:
+                acc += hash((join(dirs, d, _TOUCH), d))
+        t = ev.thread
+        # the footprint's fields rather than the footprint: the same value, one call less
+        threads[t] = hash((threads[t], ev.op, ev.path, ev.result, ev.errno, ev.detail, reads, writes, lists,
+                           touches, fp.waits, fp.need, acc))
+    return hash(tuple(threads))
 
 
 class TraceClasses:
@@ -195,7 +137,7 @@ class TraceClasses:
         self.seen: set[int] = set()
 
     def visit(self, ex: Execution) -> None:
-        self.seen.add(hash(trace_class(ex)))
+        self.seen.add(trace_class(ex))
 
     @property
     def count(self) -> int:
@@ -210,41 +152,98 @@ def site_of(names: list[str], thread: int, op: str, path: str, occurrence: int) 
 
 class ConflictCoverage:
     """Conflict-pair coverage: every pair of dependent step sites of different threads and the
-    orders it was seen in, and the distinct final trees. Sites are numbered while observing (a
-    site's text is made once, at ``freeze``)."""
+    orders it was seen in, and the number of distinct final trees. Sites are numbered while
+    observing (a site's text is made once, at ``freeze``).
+
+    The pairs are those of ``raceproof.steps.dependent`` on every pair of steps, found through an
+    index of the steps by resource instead (a step is compared only with the earlier steps that
+    touched one of its resources in a conflicting way)."""
 
     def __init__(self) -> None:
-        self._ids: dict[tuple[int, str, str, int], int] = {}
+        #: (thread, op, path) -> the site of its 1st, 2nd, ... occurrence in an execution
+        self._sites: dict[tuple[int, str, str], list[int]] = {}
+        self._keys: list[tuple[int, str, str, int]] = []  # site -> (thread, op, path, occurrence)
         self._names: list[str] = []
         #: (site that ran first, site that ran second)
         self._orders: set[tuple[int, int]] = set()
-        self.finals: set[str] = set()
+        self.finals: set[int] = set()
         self.executions = 0
 
     def visit(self, ex: Execution) -> None:
         self.executions += 1
         if not self._names:
             self._names = list(ex.names)
-        ids = self._ids
+        sites, keys, add = self._sites, self._keys, self._orders.add
         seen: dict[tuple[int, str, str], int] = {}
-        sites: list[int] = []
+        # resource -> (thread, site) of the steps so far that wrote, read, listed or touched it
+        writers: dict[str, list[tuple[int, int]]] = {}
+        readers: dict[str, list[tuple[int, int]]] = {}
+        listers: dict[str, list[tuple[int, int]]] = {}
+        touchers: dict[str, list[tuple[int, int]]] = {}
         for ev in ex.trace:
-            k = (ev.thread, ev.op, ev.path)
-            n = seen[k] = seen.get(k, 0) + 1
-            key = (ev.thread, ev.op, ev.path, n)
-            site = ids.get(key)
-            if site is None:
-                site = ids[key] = len(ids)
-            sites.append(site)
-        orders = self._orders
-        for i, j in dependent_pairs(ex):
-            orders.add((sites[i], sites[j]))
-        self.finals.add(hashlib.sha256(json.dumps(sorted(ex.tree.items())).encode()).hexdigest()[:12])
+            t = ev.thread
+            k = (t, ev.op, ev.path)
+            n = seen.get(k, 0)
+            seen[k] = n + 1
+            occurrences = sites.get(k)
+            if occurrences is None:
+                occurrences = sites[k] = []
+            if n < len(occurrences):
+                site = occurrences[n]
+            else:
+                site = len(keys)
+                keys.append((t, ev.op, ev.path, n + 1))
+                occurrences.append(site)
+            fp = ev.footprint
+            writes, reads, lists, touches = fp.writes, fp.reads, fp.lists, fp.touches
+            if not (writes or reads or lists or touches):
+                continue
+            for r in writes:  # a write conflicts with every earlier access of its resource
+                for t2, s2 in writers.get(r, ()):
+                    if t2 != t:
+                        add((s2, site))
+                for t2, s2 in readers.get(r, ()):
+                    if t2 != t:
+                        add((s2, site))
+            for r in reads:
+                for t2, s2 in writers.get(r, ()):
+                    if t2 != t:
+                        add((s2, site))
+            for d in touches:  # an entry-set change conflicts with a listing of its directory
+                for t2, s2 in listers.get(d, ()):
+                    if t2 != t:
+                        add((s2, site))
+            for d in lists:
+                for t2, s2 in touchers.get(d, ()):
+                    if t2 != t:
+                        add((s2, site))
+            me = (t, site)
+            for r in writes:
+                if r in writers:
+                    writers[r].append(me)
+                else:
+                    writers[r] = [me]
+            for r in reads:
+                if r in readers:
+                    readers[r].append(me)
+                else:
+                    readers[r] = [me]
+            for d in lists:
+                if d in listers:
+                    listers[d].append(me)
+                else:
+                    listers[d] = [me]
+            for d in touches:
+                if d in touchers:
+                    touchers[d].append(me)
+                else:
+                    touchers[d] = [me]
+        self.finals.add(hash(frozenset(ex.tree.items())))
 
     @property
     def pairs(self) -> dict[tuple[str, str], set[str]]:
         """Sorted pair of site texts -> ``"ab"`` if the first ran first, ``"ba"`` if the second did."""
-        text = {i: site_of(self._names, t, op, path, n) for (t, op, path, n), i in self._ids.items()}
+        text = [site_of(self._names, t, op, path, n) for t, op, path, n in self._keys]
         out: dict[tuple[str, str], set[str]] = {}
         for a, b in self._orders:
             sa, sb = text[a], text[b]

@@ -25,7 +25,7 @@ import trio
 
 from raceproof import token as tokens
 from raceproof.errors import NondeterminismError
-from raceproof.execution import Execution, Runner
+from raceproof.execution import Execution, RunnerProtocol
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
 from raceproof.result import PROGRAM_ERROR, RACE, UNCONFIRMED, Counterexample
@@ -37,14 +37,14 @@ from raceproof.strategies.replay import ReplayChooser
 CLASSIFY_BUDGET = 1000
 
 
-def classify(runner: Runner, failing: Execution, budget: int = CLASSIFY_BUDGET) -> str:
+def classify(runner: RunnerProtocol, failing: Execution, budget: int = CLASSIFY_BUDGET) -> str:
     """Whether a failure depends on the interleaving: look for one that passes (dpor, with the
     failing run's data choices kept). ``race`` if one does, ``program-error`` if every one fails
     (the search was exhausted), ``unconfirmed`` if the budget ran out first."""
     strat = Dpor(values=failing.values)
     found = {"kind": PROGRAM_ERROR}
 
-    async def driver(r: Runner) -> None:
+    async def driver(r: RunnerProtocol) -> None:
         loop = Loop(r, strat, budget=budget)
         await loop.run(lambda ex: not ex.violations)  # stop at the first passing one
         if loop.stopped:
@@ -106,12 +106,13 @@ def _same(a: Execution, b: Execution) -> bool:
     ] and [v.check for v in a.violations] == [v.check for v in b.violations]
 
 
-def confirm(runner: Runner, execution: Execution) -> Execution:
+def confirm(runner: RunnerProtocol, execution: Execution) -> Execution:
     """Replay a failing execution once; it must fail the same way."""
     return confirm_recording(runner, execution)[0]
 
 
-def confirm_recording(runner: Runner, execution: Execution) -> tuple[Execution, tuple[dict[str, str] | None, ...]]:
+def confirm_recording(runner: RunnerProtocol,
+                      execution: Execution) -> tuple[Execution, tuple[dict[str, str] | None, ...]]:
     """Replay `execution` once (it must repeat itself) and record the tree before each step."""
     chooser = _Recording(execution.choices, runner.vfs)
     again = runner.run_single(chooser)
@@ -121,7 +122,7 @@ def confirm_recording(runner: Runner, execution: Execution) -> tuple[Execution, 
 
 
 def counterexample(
-    runner: Runner,
+    runner: RunnerProtocol,
     first: Execution,
     *,
     digest: str,

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from raceproof.checks import under
 from raceproof.errors import ScenarioError
 from raceproof.execution import Execution, Violation, default_violations
+from raceproof.fs.base import under
 
 PROPERTIES = {
     "P1": "nothing an archive wrote is lost",

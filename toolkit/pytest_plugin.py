@@ -46,11 +46,14 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from raceproof.result import Counterexample, Result
+
+if TYPE_CHECKING:
+    from raceproof.checks import Check
 
 INLINE_TOKEN_MAX = 100
 #: the strategies a test can use (``raceproof.strategies.REGISTRY`` without ``replay``, which is
@@ -174,11 +177,14 @@ class RaceproofFixture:
                setup: Mapping[str, bytes] | Callable[[Any], None] | None = None,
                check: Callable[[Any], Any] | None = None, expect: str | None = None,
                names: Sequence[str] | None = None, backend: str | None = None, strategy: str | None = None,
-               max_executions: int | None = None, seed: int | None = None) -> Result:
+               max_executions: int | None = None, seed: int | None = None,
+               checks: Sequence[str | Check] = ()) -> Result:
         """Explore `programs` (async functions taking a ``SchedFS``) and check the verdict.
 
         ``expect="safe"`` (default) fails the test on a counterexample or an incomplete search;
-        ``expect="unsafe"`` fails it unless a counterexample is found.
+        ``expect="unsafe"`` fails it unless a counterexample is found. Each execution is judged by
+        `check` (a function of the execution) or `checks` (``raceproof.checks``: names or ``Check``
+        objects); by default a program that raised fails.
         """
         __tracebackhide__ = True
         expect = self._expect(expect)
@@ -194,9 +200,9 @@ class RaceproofFixture:
 
         try:
             check_programs(programs)
+            program = FunctionProgram(programs, setup, check, names, checks)
         except InputError as exc:
             pytest.fail(f"raceproof.verify: {exc}", pytrace=False)
-        program = FunctionProgram(programs, setup, check, names)
         digest = program.digest
         self._digests.append(digest)
         program.digest = digest
@@ -209,16 +215,21 @@ class RaceproofFixture:
 
     def verify_scenario(self, scenario: Any, *, expect: str | None = None, strategy: str | None = None,
                         max_executions: int | None = None, seed: int | None = None,
-                        driver: str | None = None) -> Result:
+                        driver: str | None = None, checks: Sequence[str | Check] = ()) -> Result:
         """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``.
-        `driver` (also a marker key and ``--raceproof-driver``): ``trio`` (default) or ``direct``."""
+        `driver` (also a marker key and ``--raceproof-driver``): ``trio`` (default) or ``direct``.
+        `checks` (``raceproof.checks``: names or ``Check`` objects) replace the scenario's checks."""
         __tracebackhide__ = True
+        from raceproof.checks import resolve
         from raceproof.errors import InputError
         from raceproof.runs import verify
         from raceproof.scenario import load
 
         try:
             sc = load(scenario) if isinstance(scenario, str | os.PathLike) else scenario
+            if checks:
+                resolve(checks)  # an unknown name or a non-check fails here, naming it
+                sc = sc.with_changes(checks=tuple(checks))
         except InputError as exc:
             pytest.fail(f"raceproof: {exc}", pytrace=False)
         expect = self._expect(expect if expect is not None else self._marker.get("expect", sc.expect_verify))

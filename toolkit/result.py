@@ -65,14 +65,14 @@ class Coverage:
     """Conflict-pair coverage of the explored executions (observed by ``raceproof.observe``)."""
 
     pairs: Pairs
-    #: digests of the distinct final trees
-    finals: frozenset[str]
+    #: hashes of the distinct final trees (only their number is shown)
+    finals: frozenset[int]
     executions: int
 
 
 @dataclass(frozen=True)
 class Placements:
-    """What enumerating fault placements found (``raceproof.inject.explore_placements``)."""
+    """What enumerating fault placements found (``raceproof.placements.explore_placements``)."""
 
     placements: int = 0
     executions: int = 0

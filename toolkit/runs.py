@@ -12,9 +12,10 @@ from raceproof import token as tokens
 from raceproof.errors import TokenError
 from raceproof.execution import Runner
 from raceproof.exploration import run_exploration
+from raceproof.incident import IncidentProgram
 from raceproof.pipeline import counterexample
 from raceproof.result import Result
-from raceproof.scenario import IncidentProgram, Scenario
+from raceproof.scenario import Scenario
 from raceproof.strategies import make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
@@ -42,12 +43,12 @@ def program_for(scenario: Scenario, inject: Sequence[str] = ()) -> IncidentProgr
     injectors = []
     specs = list(inject)
     if scenario.inject or specs:
-        from raceproof.inject import build_injectors
+        from raceproof.inject_registry import build_injectors
 
         injectors = build_injectors(scenario, specs)
     program = scenario.program(injectors)
     if specs:  # command-line injectors change the program: tokens must say so
-        from raceproof.inject import specs_digest
+        from raceproof.inject_registry import specs_digest
 
         program.digest = specs_digest(program.digest, specs)
     return program
@@ -169,8 +170,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
                        driver: str = "trio") -> Result:
-    """Every placement of the injected faults, one optimal DPOR each (``raceproof.inject``)."""
-    from raceproof.inject import explore_placements
+    """Every placement of the injected faults, one optimal DPOR each (``raceproof.placements``)."""
+    from raceproof.placements import explore_placements
 
     with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)

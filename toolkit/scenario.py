@@ -1,4 +1,4 @@
-"""Scenario files (TOML) -> a validated ``Scenario`` -> a runnable incident ``Program``.
+"""Scenario files (TOML) -> a validated ``Scenario`` (its runnable program: ``raceproof.incident``).
 
 Every validation error is one line naming the file and the field, e.g.
 ``scenario.toml: mounts[2].path: must be absolute (got 'skills/a')``; unknown keys suggest the
@@ -16,28 +16,25 @@ import os
 import stat as S
 import sys
 import tomllib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from raceproof.archives import generate
-from raceproof.checks import expected_tree, incident_violations
+from raceproof.checks import CHECKS, Check, lookup
 from raceproof.errors import InputError, ScenarioError, closest
-from raceproof.execution import Execution, Violation
-from raceproof.fs import BACKENDS, Vfs
+from raceproof.fs import BACKENDS
+from raceproof.incident import IncidentProgram as IncidentProgram  # re-exported: the old import path
 from raceproof.models import tar
-from raceproof.models.guest_download import Job, Pipeline, short_label
-from raceproof.scheduler import Scheduler
-from raceproof.sfs import SchedFS
 
 if TYPE_CHECKING:
-    from raceproof.inject import Injector
+    from raceproof.injector import Injector
 
 MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs fixes; 3: fidelity (issue 9)
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions",
-            "properties", "preserve", "stale_states"}
+            "properties", "preserve", "stale_states", "checks"}
 MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
@@ -92,6 +89,9 @@ class Scenario:
     properties: tuple[str, ...] = ()
     preserve: tuple[str, ...] = ()
     stale_states: int = 0
+    #: the checks that judge each execution (``raceproof.checks``: names, ``module:attr``, or
+    #: ``Check`` objects from Python); empty: ``properties`` if given, else ``DEFAULT_CHECKS``
+    checks: tuple[str | Check, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -105,108 +105,17 @@ class Scenario:
         }
         if self.properties or self.preserve:  # keep-alive keys (absent: the digest of before)
             canon["properties"] = [list(self.properties), list(self.preserve)]
+        if self.checks:  # absent: the digest of before
+            canon["checks"] = [c if isinstance(c, str) else c.name for c in self.checks]
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
-    def program(self, inject: Sequence[Any] = ()) -> IncidentProgram:
+    def program(self, inject: Sequence[Injector] = ()) -> IncidentProgram:
         return IncidentProgram(self, inject)
 
     def with_changes(self, **changes: Any) -> Scenario:
         import dataclasses
 
         return dataclasses.replace(self, **changes)
-
-
-class IncidentProgram:
-    """The pipeline of a scenario as a ``Program`` (see ``raceproof.execution``)."""
-
-    def __init__(self, scenario: Scenario, inject: Sequence[Injector] = ()) -> None:
-        self.scenario = scenario
-        self.injectors = list(inject)
-        roots = [m.path for m in scenario.mounts]
-        self.roots = roots
-        self.jobs = [Job(i, m.path, m.archive, hashlib.sha256(m.archive).hexdigest(), short_label(m.path, roots),
-                         mounts=tuple(roots), run_id=scenario.digest)
-                     for i, m in enumerate(scenario.mounts)]
-        self.pipeline = self._pipeline()
-        from raceproof.inject import ParamError, param_error
-
-        try:
-            for inj in self.injectors:  # let injectors learn the mounts and jobs
-                current = inj
-                inj.bind(self)
-            # injectors may add virtual threads (e.g. a still-running writer of the previous run)
-            self.names = self.pipeline.thread_names() + [
-                n for inj in self.injectors for n in inj.extra_threads(self)]
-            for inj in self.injectors:  # parameters that name a thread
-                current = inj
-                inj.check_program(self)
-        except ParamError as exc:  # a parameter that cannot apply to this scenario
-            raise param_error(current, exc) from None
-        self.digest = scenario.digest
-        self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
-        self.initial: dict[str, str] = {}
-
-    def _pipeline(self) -> Pipeline:
-        s = self.scenario
-        from raceproof.keepalive import CANDIDATES, KeepalivePipeline
-
-        if s.algorithm in CANDIDATES:
-            return KeepalivePipeline(self.jobs, s.workers, s.algorithm, s.verify_digest, s.rust_enoent_tolerant)
-        return Pipeline(self.jobs, s.workers, s.algorithm, s.verify_digest, s.rust_enoent_tolerant)
-
-    def setup(self, vfs: Vfs) -> None:
-        s = self.scenario
-        try:
-            for d in s.initial_dirs:
-                vfs.makedirs(d)
-            for p, data in sorted(s.initial_files.items()):
-                vfs.put(p, data)
-            for p, target in sorted(s.initial_links.items()):
-                vfs.makedirs(p.rsplit("/", 1)[0] or "/")
-                vfs.symlink(target, p)
-        except OSError as exc:  # validation rules out known conflicts; this names what is left
-            raise ScenarioError(s.file, "initial", f"the initial tree cannot be built: {exc.filename}: "
-                                                   f"{os.strerror(exc.errno or 0)}") from None
-        for inj in self.injectors:
-            try:
-                inj.setup(vfs)
-            except OSError as exc:
-                where, what = inj.origin
-                raise InputError(f"{where}: {what}: cannot plant its files on the initial tree: {exc.filename}: "
-                                 f"{os.strerror(exc.errno or 0)}") from None
-        self.initial = vfs.tree()
-
-    def bodies(self, sched: Scheduler) -> list[Callable[[], Awaitable[Any]]]:
-        for job in self.jobs:
-            job.delivered = None
-        self.pipeline = self._pipeline()
-        bodies = self.pipeline.bodies(lambda tid: SchedFS(sched, tid))
-        for inj in self.injectors:  # may set Job.delivered, wrap bodies, append extra threads
-            bodies = list(inj.bodies(sched, self, bodies))
-        return bodies
-
-    def hooks(self, sched: Scheduler) -> None:
-        for inj in self.injectors:
-            inj.attach(sched, self)
-
-    @property
-    def errors_are_final(self) -> bool:
-        """A worker's error is always a violation, unless an injector may judge it a clean failure."""
-        return not self.injectors
-
-    def check(self, execution: Execution, vfs: Vfs) -> list[Violation]:
-        if self.scenario.properties:  # the keep-alive properties P1-P5 (raceproof.properties)
-            from raceproof.properties import property_violations
-
-            out = property_violations(execution, self)
-        else:
-            out = incident_violations(execution, self.roots, self.expected, self.initial,
-                                      forbid_stale=self.scenario.stale == "forbid")
-        for inj in self.injectors:  # an injected fault can make a clean job failure the right outcome
-            out = list(inj.judge(execution, self, out))
-        for inj in self.injectors:
-            out.extend(inj.check(execution, self))
-        return out
 
 
 # loading -------------------------------------------------------------------------------------
@@ -474,8 +383,9 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
     from raceproof.properties import parse_keepalive_keys
 
     properties, preserve, stale_states = parse_keepalive_keys(file, raw)
+    checks = _checks(file, raw, allow_import)
     scenario = Scenario(
-        properties=properties, preserve=preserve, stale_states=stale_states,
+        properties=properties, preserve=preserve, stale_states=stale_states, checks=checks,
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,
@@ -491,6 +401,38 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
         except TokenError as exc:
             raise _err(file, "token", str(exc).removeprefix("token: ")) from None
     return scenario
+
+
+def _checks(file: str, raw: dict[str, Any], allow_import: Sequence[str]) -> tuple[str, ...]:
+    """``checks = [...]``: registered check names (``raceproof.checks.CHECKS``) or ``module:attr``
+    (a user's own check: refused unless `allow_import` names the module, as for ``algorithm``)."""
+    if "checks" not in raw:
+        return ()
+    names = raw["checks"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise _err(file, "checks", f"must be a non-empty array of check names (got {names!r})")
+    if "properties" in raw:
+        raise _err(file, "checks", "give either 'checks' or 'properties' (P1..P5 are check names too)")
+    for i, name in enumerate(names):
+        fld = f"checks[{i}]"
+        if name in names[:i]:
+            raise _err(file, fld, f"{name!r} is listed twice")
+        if name in CHECKS:
+            continue
+        module, sep, attr = name.partition(":")
+        if not sep:
+            hint = closest(name, CHECKS)
+            raise _err(file, fld, f"unknown check {name!r}{f'; did you mean {hint!r}?' if hint else ''} "
+                                  f"(known: {', '.join(CHECKS)}; or 'module:attr' for your own)")
+        if not module or not attr or module not in import_allowed(allow_import):
+            raise _err(file, fld, f"{name!r} names Python code, and a scenario file is data: it runs only when "
+                                  f"you allow it (raceproof --allow-import {module or 'MODULE'} ...; "
+                                  f"Python: load(path, allow_import=[{module!r}]))")
+        try:
+            lookup(name)
+        except InputError as exc:
+            raise _err(file, fld, str(exc).removeprefix("checks: ")) from None
+    return tuple(names)
 
 
 def _initial_conflicts(file: str, dirs: list[str], files: dict[str, str], links: dict[str, str]) -> None:

@@ -35,8 +35,6 @@ class SchedFS:
         Models build their own steps with it."""
         return await self.sched.step(self.tid, op, path, fn, *args, **kw)
 
-    _step = step  # the name models used before ``step`` was public
-
     # fd-relative primitives (the steps of a directory walk) ----------------------------------
     async def openat(self, path: str, at: int | None = None) -> int:
         """``openat(at or AT_FDCWD, name, O_DIRECTORY|O_NOFOLLOW)``; the inode identifies the fd."""
@@ -88,7 +86,7 @@ class SchedFS:
                 return False
             return True
 
-        return bool(await self._step("exists", path, probe))
+        return bool(await self.step("exists", path, probe))
 
     async def is_dir(self, path: str) -> bool:
         """Rust ``Path::is_dir``: stat (following symlinks); any error means false."""
@@ -99,32 +97,32 @@ class SchedFS:
             except OSError:
                 return False
 
-        return bool(await self._step("is_dir", path, probe))
+        return bool(await self.step("is_dir", path, probe))
 
     async def mkdir(self, path: str) -> None:
-        await self._step("mkdir", path, self.vfs.mkdir, path)
+        await self.step("mkdir", path, self.vfs.mkdir, path)
 
     async def rmdir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
-        await self._step("rmdir", path, lambda: self.vfs.rmdir(path, nofollow_ancestors=nofollow_ancestors))
+        await self.step("rmdir", path, lambda: self.vfs.rmdir(path, nofollow_ancestors=nofollow_ancestors))
 
     async def unlink(self, path: str, *, nofollow_ancestors: bool = False) -> None:
-        await self._step("unlink", path, lambda: self.vfs.unlink(path, nofollow_ancestors=nofollow_ancestors))
+        await self.step("unlink", path, lambda: self.vfs.unlink(path, nofollow_ancestors=nofollow_ancestors))
 
     async def listdir(self, path: str) -> list[str]:
-        entries = await self._step("listdir", path, self.vfs.listdir, path)
+        entries = await self.step("listdir", path, self.vfs.listdir, path)
         return [name for name, _ in entries]
 
     async def readdir(self, path: str, *, nofollow_ancestors: bool = False) -> list[tuple[str, Kind]]:
         """List entries with their types (d_type), without following a final symlink."""
-        return list(await self._step(
+        return list(await self.step(
             "readdir", path,
             lambda: self.vfs.listdir(path, follow=False, nofollow_ancestors=nofollow_ancestors)))
 
     async def opendir(self, path: str, *, nofollow_ancestors: bool = False) -> None:
-        await self._step("opendir", path, lambda: self.vfs.opendir(path, nofollow_ancestors=nofollow_ancestors))
+        await self.step("opendir", path, lambda: self.vfs.opendir(path, nofollow_ancestors=nofollow_ancestors))
 
     async def open(self, path: str, mode: OpenMode = "r") -> int:
-        return int(await self._step("open", path, self.vfs.open, path, mode, detail=mode,
+        return int(await self.step("open", path, self.vfs.open, path, mode, detail=mode,
                                     render=lambda h: "fd"))
 
     async def write(self, handle: int, data: bytes, path: str = "") -> int:
@@ -133,16 +131,16 @@ class SchedFS:
         written = 0
         for start in range(0, max(len(data), 1), PAGE):
             chunk = data[start:start + PAGE]
-            written += int(await self._step("write", path, self.vfs.write, handle, chunk,
+            written += int(await self.step("write", path, self.vfs.write, handle, chunk,
                                             detail=f"{len(chunk)}B", render=str))
         return written
 
     async def read(self, handle: int, path: str = "", size: int = READ_CHUNK) -> bytes:
         """read(2): up to `size` bytes from the handle's offset; ``b""`` at the end of the file."""
-        return bytes(await self._step("read", path, self.vfs.read, handle, size))
+        return bytes(await self.step("read", path, self.vfs.read, handle, size))
 
     async def close(self, handle: int, path: str = "") -> None:
-        await self._step("close", path, self.vfs.close, handle)
+        await self.step("close", path, self.vfs.close, handle)
 
     async def read_file(self, path: str) -> bytes:
         """Rust ``fs::read`` / Python ``open(path, "rb").read()``: open, read until a read
@@ -167,13 +165,13 @@ class SchedFS:
         """The whole file in ONE step. No system call does this: use it for models whose unit of
         atomicity is a whole value (the literature's shared-variable benchmarks), never to model
         real code, which reads in steps (``read_file``)."""
-        return bytes(await self._step("atomic_read_file", path, self.vfs.read_file, path))
+        return bytes(await self.step("atomic_read_file", path, self.vfs.read_file, path))
 
     async def atomic_write_file(self, path: str, data: bytes) -> None:
         """Create or truncate and fill a file in ONE step. No system call does this (a reader
         could never see it empty or partial): for abstract models only; real code is
         ``write_file``."""
-        await self._step("atomic_write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
+        await self.step("atomic_write_file", path, self.vfs.write_file, path, data, detail=f"{len(data)}B")
 
     async def rename(self, src: str, dst: str, *, noreplace: bool = False, exchange: bool = False) -> None:
         """rename(2); with ``noreplace`` or ``exchange`` it is Linux's ``renameat2`` with
@@ -182,28 +180,28 @@ class SchedFS:
         if noreplace and exchange:  # the kernel refuses the combination
             raise OSError(22, "RENAME_NOREPLACE and RENAME_EXCHANGE together", src)
         flags = "noreplace" if noreplace else "exchange" if exchange else ""
-        await self._step("rename", src, self.vfs.rename, src, dst, flags,
+        await self.step("rename", src, self.vfs.rename, src, dst, flags,
                          detail=f"{dst} {flags.upper()}" if flags else dst)
 
     async def symlink(self, target: str, path: str) -> None:
-        await self._step("symlink", path, self.vfs.symlink, target, path, detail=target)
+        await self.step("symlink", path, self.vfs.symlink, target, path, detail=target)
 
     async def readlink(self, path: str) -> str:
-        return str(await self._step("readlink", path, self.vfs.readlink, path))
+        return str(await self.step("readlink", path, self.vfs.readlink, path))
 
     async def link(self, src: str, dst: str) -> None:
-        await self._step("link", dst, self.vfs.link, src, dst, detail=src)
+        await self.step("link", dst, self.vfs.link, src, dst, detail=src)
 
     async def realpath(self, path: str) -> str:
-        return str(await self._step("realpath", path, self.vfs.realpath, path))
+        return str(await self.step("realpath", path, self.vfs.realpath, path))
 
     async def sleep(self, seconds: float, label: str = "sleep") -> None:
         """Wait in virtual time (Trio's MockClock) while holding the baton: one step."""
-        await self._step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s", awaits=True)
+        await self.step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s", awaits=True)
 
     async def local(self, op: str, detail: str = "", path: str = "") -> None:
         """A thread-local step with no filesystem footprint (e.g. a download)."""
-        await self._step(op, path, lambda: None, detail=detail)
+        await self.step(op, path, lambda: None, detail=detail)
 
     # synchronisation: blocking steps partial-order reduction understands ------------------
     async def set_event(self, name: str) -> None:
@@ -212,7 +210,7 @@ class SchedFS:
             self.vfs.fp.writes.add("ev:" + name)
             self.sched.events.add(name)
 
-        await self._step("set_event", name, fire)
+        await self.step("set_event", name, fire)
 
     async def wait_event(self, name: str) -> None:
         """Block until the event `name` is set (a step that cannot run before the ``set_event``)."""
@@ -221,7 +219,7 @@ class SchedFS:
             self.vfs.fp.waits.add("ev:" + name)
             self.vfs.fp.need = 1
 
-        await self._step("wait_event", name, passed, until=lambda: name in self.sched.events)
+        await self.step("wait_event", name, passed, until=lambda: name in self.sched.events)
 
     async def arrive(self, name: str) -> None:
         """Count this thread as arrived at the latch `name` (one step; arrivals commute with each
@@ -232,7 +230,7 @@ class SchedFS:
             self.vfs.fp.touches.add("bar:" + name)
             arrived.add(self.tid)
 
-        await self._step("arrive", name, arrive)
+        await self.step("arrive", name, arrive)
 
     async def wait_arrivals(self, name: str, count: int) -> None:
         """Block until `count` threads have arrived at the latch `name` (a counting latch, like a
@@ -246,7 +244,7 @@ class SchedFS:
             self.vfs.fp.waits.add("bar:" + name)
             self.vfs.fp.need = count
 
-        await self._step("wait_arrivals", name, passed, detail=f"{count} arrivals",
+        await self.step("wait_arrivals", name, passed, detail=f"{count} arrivals",
                          until=lambda: len(arrived) >= count)
 
     async def barrier(self, name: str, parties: int) -> None:
@@ -265,8 +263,8 @@ class SchedFS:
             self.vfs.fp.waits.add("bar:" + name)
             self.vfs.fp.need = parties
 
-        await self._step("barrier_arrive", name, arrive, detail=f"{parties} parties")
-        await self._step("barrier_wait", name, passed, until=lambda: len(arrived) >= parties)
+        await self.step("barrier_arrive", name, arrive, detail=f"{parties} parties")
+        await self.step("barrier_wait", name, passed, until=lambda: len(arrived) >= parties)
 
     def choose(self, label: str, n: int) -> int:
         """A recorded data choice in ``range(n)`` (not a scheduling point)."""

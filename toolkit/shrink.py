@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from raceproof.execution import Execution, Runner
+from raceproof.execution import Execution, RunnerProtocol
 from raceproof.loop import Loop
 from raceproof.scheduler import Crash
 from raceproof.steps import StepEvent, dependent
@@ -120,13 +120,13 @@ def _defer_thread(seq: list[int], end: int, tid: int) -> list[int]:
     return [t for t in head if t != tid] + [t for t in head if t == tid] + seq[end + 1 :]
 
 
-def shrink_execution(runner: Runner, ex: Execution) -> Execution:
+def shrink_execution(runner: RunnerProtocol, ex: Execution) -> Execution:
     best = ex
     best_rank = _rank(ex)
     sig = _signature(ex)
     replays = 0
 
-    async def attempt(r: Runner, seq: list[int]) -> bool:
+    async def attempt(r: RunnerProtocol, seq: list[int]) -> bool:
         """Replay `seq`; keep it when it fails the same way and is cheaper."""
         nonlocal best, best_rank, replays
         replays += 1
@@ -136,7 +136,7 @@ def shrink_execution(runner: Runner, ex: Execution) -> Execution:
             return True
         return False
 
-    async def driver(r: Runner) -> None:
+    async def driver(r: RunnerProtocol) -> None:
         # 1. the causal cone of the failure first, everything independent of it after
         await attempt(r, _cone_first(best))
         # 2. each thread's steps before the failure end, moved after it
@@ -210,7 +210,7 @@ def conflict_pair(ex: Execution) -> tuple[StepEvent, StepEvent] | None:
     return None
 
 
-def certain_after(runner: Runner, ex: Execution, budget: int = 400, search: bool = True) -> int | None:
+def certain_after(runner: RunnerProtocol, ex: Execution, budget: int = 400, search: bool = True) -> int | None:
     """The smallest k such that every continuation of the first k steps fails (or None).
 
     "Every continuation" is checked by a prefix-pinned DPOR whose executions run to completion and
@@ -246,7 +246,7 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400, search: bool
         strat = Dpor(prefix=seq[:k], values=ex.values)
         verdict = {"all_fail": True, "n": 0}
 
-        async def driver(r: Runner) -> None:
+        async def driver(r: RunnerProtocol) -> None:
             loop = Loop(r, strat, budget=budget)
             await loop.run(lambda trial: not trial.violations)  # stop at the first passing one
             if not loop.exhausted:
@@ -268,7 +268,7 @@ def certain_after(runner: Runner, ex: Execution, budget: int = 400, search: bool
     return lo
 
 
-def explain(runner: Runner, ex: Execution, before: Sequence[Mapping[str, str] | None] | None = None,
+def explain(runner: RunnerProtocol, ex: Execution, before: Sequence[Mapping[str, str] | None] | None = None,
             search: bool = True) -> dict[str, Any]:
     """The failing step, the conflicting pair and the mechanism (``raceproof.mechanism``), the step
     after which failure was certain, and the cost. `before` is the tree before each step (the

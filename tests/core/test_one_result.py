@@ -13,8 +13,9 @@ from raceproof import explore
 from raceproof.execution import Execution, Runner
 from raceproof.exploration import FunctionProgram
 from raceproof.loop import Loop
-from raceproof.observe import trace_class
+from raceproof.observe import ConflictCoverage, site_of, trace_class
 from raceproof.result import Result
+from raceproof.steps import dependent
 from raceproof.strategies.dfs import Dfs
 from raceproof.testing import (
     GeneratedProgram,
@@ -50,7 +51,32 @@ def _same_partition(programs: list[Any], setup: Any, budget: int = 5000) -> int:
         assert fast.setdefault(a, b) == b and slow.setdefault(b, a) == a
         assert digest.setdefault(b, c) == c  # one hash per trace
     assert len(set(digest.values())) == len(digest)  # and distinct traces, distinct hashes
+    for ex in seen[:50]:
+        assert _coverage(ex) == _pairwise_coverage(ex)
     return len(fast)
+
+
+def _coverage(ex: Execution) -> dict[tuple[str, str], set[str]]:
+    cov = ConflictCoverage()
+    cov.visit(ex)
+    return cov.pairs
+
+
+def _pairwise_coverage(ex: Execution) -> dict[tuple[str, str], set[str]]:
+    """Conflict-pair coverage by ``dependent`` on every pair of steps (quadratic: the reference)."""
+    seen: dict[tuple[int, str, str], int] = {}
+    text = []
+    for ev in ex.trace:
+        k = (ev.thread, ev.op, ev.path)
+        seen[k] = seen.get(k, 0) + 1
+        text.append(site_of(ex.names, ev.thread, ev.op, ev.path, seen[k]))
+    out: dict[tuple[str, str], set[str]] = {}
+    for j, b in enumerate(ex.trace):
+        for i, a in enumerate(ex.trace[:j]):
+            if a.thread != b.thread and dependent(a.footprint, b.footprint):
+                key = tuple(sorted((text[i], text[j])))
+                out.setdefault(key, set()).add("ab" if key[0] == text[i] else "ba")
+    return out
 
 
 @pytest.mark.parametrize("known", KNOWN, ids=lambda k: k.name)

@@ -7,7 +7,8 @@ import sys
 
 import raceproof
 
-PUBLIC = {"Execution", "ExploreResult", "InputError", "NondeterminismError", "RaceproofError", "SandboxViolation",
+PUBLIC = {"Check", "CheckContext", "Execution", "ExploreResult",
+          "InputError", "NondeterminismError", "RaceproofError", "SandboxViolation",
           "SchedFS", "ScenarioError", "TokenError", "UnknownNameError", "Violation", "__version__", "explore",
           "load_scenario", "replay", "verify"}
 

@@ -102,7 +102,7 @@ def test_dpor_agrees_with_dfs_when_an_enablers_earlier_step_races_with_the_wait(
         def touch() -> None:
             fs.vfs.fp.writes.add("r:x")
 
-        await fs._step("prepare", "", touch)  # races with U's wait (which reads r:x)
+        await fs.step("prepare", "", touch)  # races with U's wait (which reads r:x)
         await fs.set_event("go")
 
     async def u(fs):  # type: ignore[no-untyped-def]
@@ -111,7 +111,7 @@ def test_dpor_agrees_with_dfs_when_an_enablers_earlier_step_races_with_the_wait(
             fs.vfs.fp.waits.add("ev:go")
             fs.vfs.fp.need = 1
 
-        await fs._step("wait_prepared", "go", passed, until=lambda: "go" in fs.sched.events)
+        await fs.step("wait_prepared", "go", passed, until=lambda: "go" in fs.sched.events)
 
     d = explore([t, u], strategy="dpor")
     f = explore([t, u], strategy="dfs")

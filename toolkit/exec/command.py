@@ -6,7 +6,7 @@ import json
 import os
 import shlex
 import sys
-from typing import Any, cast
+from typing import Any
 
 import click
 from rich.console import Console
@@ -14,7 +14,7 @@ from rich.console import Console
 from raceproof import token as tokens
 from raceproof.errors import InputError, TokenError
 from raceproof.exec.driver import DEFAULT_TIMEOUT
-from raceproof.execution import Execution, Runner
+from raceproof.execution import Execution
 
 EXEC_HELP = """\b
 Exit codes:
@@ -146,8 +146,7 @@ def _exec(scenario: str | None, sandboxes: tuple[str, ...], strategy: str, max_e
             sys.exit(code)
         options: dict[str, Any] = {}
         budget = with_defaults(strategy, max_executions, seed, options)
-        # an ExecRunner has the Runner interface the loop uses (run, run_one, run_single, program)
-        res = run_exploration(cast(Runner, runner), make_strategy(strategy, **options), max_executions=budget)
+        res = run_exploration(runner, make_strategy(strategy, **options), max_executions=budget)
     code = 0 if res.verdict == expect else (3 if res.verdict in ("inconclusive", "bounded") else 1)
     cmd = ""
     if res.counterexample is not None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from raceproof.exec.driver import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
-    from raceproof.execution import Runner
     from raceproof.pytest_plugin import RaceproofFixture
     from raceproof.result import Result
 
@@ -67,8 +66,7 @@ def exec_verify(fx: RaceproofFixture, argv: list[str], scenario: Any, sandbox: l
                 strat = make_strategy(strategy, **options)
             except InputError as exc:
                 pytest.fail(f"raceproof: {exc}", pytrace=False)
-            # an ExecRunner has the Runner interface the loop uses (run, run_one, run_single, program)
-            r = run_exploration(cast("Runner", runner), strat, max_executions=max_executions)
+            r = run_exploration(runner, strat, max_executions=max_executions)
     finally:
         program.close()
     cex = r.counterexample

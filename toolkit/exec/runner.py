@@ -1,8 +1,9 @@
 """Executions of a real program for the strategies: the driver behind raceproof's ``Runner`` face.
 
-``ExecRunner`` has what ``raceproof.loop.Loop`` and ``raceproof.exploration.run_exploration`` use
-(``run_one``, ``run_single``, ``run``), so every strategy, the counterexample's confirmation by
-replay and its classification run unchanged on real programs: each execution is a fresh process.
+``ExecRunner`` satisfies ``raceproof.execution.RunnerProtocol`` (what ``raceproof.loop.Loop``,
+``raceproof.exploration.run_exploration`` and the counterexample pipeline use), so every
+strategy, the counterexample's confirmation by replay and its classification run unchanged on real
+programs: each execution is a fresh process.
 
 Two kinds of programs (``ExecProgram``):
 
@@ -25,19 +26,22 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from raceproof import token as tokens
-from raceproof.errors import InputError, InternalError
+from raceproof.checks import CheckContext
+from raceproof.checks import judge as check_all
+from raceproof.errors import InputError
 from raceproof.exec.driver import DEFAULT_TIMEOUT, Driver, RunRecord
 from raceproof.exec.sandbox import Sandbox, Tree, check_mount_point, mount_point_for
-from raceproof.execution import Execution, Violation
+from raceproof.execution import Execution, Violation, run_without_trio
 from raceproof.scenario import Scenario
 from raceproof.scheduler import Chooser, ThreadResult
 
 EXEC_VERSION = "exec/1"
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,6 +58,11 @@ class ExecProgram:
     workdir: str | None = None  # files the program reads (archives, manifest), removed by close()
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors_are_final(self) -> bool:
+        """The judge is the scenario's or the caller's: no thread error is known to be final."""
+        return False
 
     def close(self) -> None:
         if self.workdir:
@@ -97,15 +106,9 @@ class ExecRunner:
             ex.violations = violations
         return ex
 
-    def run(self, driver: Callable[[Any], Awaitable[Any]]) -> Any:
+    def run(self, driver: Callable[[Self], Coroutine[Any, Any, T]]) -> T:
         """Run an async `driver(self)` that awaits only ``run_one`` (which never suspends)."""
-        coro = driver(self)
-        try:
-            coro.send(None)  # type: ignore[attr-defined]
-        except StopIteration as stop:
-            return stop.value
-        coro.close()  # type: ignore[attr-defined]
-        raise InternalError("an exec exploration awaited something other than run_one")
+        return run_without_trio(driver(self), "an exec exploration awaited something other than run_one")
 
     def run_single(self, chooser: Chooser) -> Execution:
         return self.execute(chooser)
@@ -196,9 +199,10 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
     mounts = [m.path for m in sc.mounts]
     digest = _digest({"v": EXEC_VERSION, "scenario": sc.digest, "argv": [os.path.basename(argv[0]), *argv[1:]]})
 
-    def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
-        from raceproof.checks import incident_violations
+    # the scenario's checks (as for the model; ``stale = "forbid"`` is not applied to a binary)
+    context = CheckContext(tuple(program.roots), program.expected, _initial(tree, mp), program=program)
 
+    def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
         names = ["main", *labels, *[f"t{i}" for i in range(len(labels) + 1, rec.threads)]]
         results = [ThreadResult() for _ in names]
         for line in rec.stdout.splitlines():
@@ -210,7 +214,7 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
                 results[job + 1].error = err
                 results[job + 1].failed_step = _failed_step(rec, job + 1, parts[2])
         ex = Execution(choices=rec.choices, trace=rec.trace, results=results, names=names, tree=rec.tree)
-        out = incident_violations(ex, program.roots, program.expected, _initial(tree, mp))
+        out = check_all(program.checks, ex, context)
         out += _base_violations(rec)
         if rec.signal is not None and not rec.hang:
             out.append(Violation(check="exit-status", message=f"the binary was killed by signal {rec.signal}"))

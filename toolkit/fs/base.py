@@ -45,6 +45,11 @@ def join(parent: str, name: str) -> str:
     return parent + name if parent.endswith("/") else parent + "/" + name
 
 
+def under(path: str, root: str) -> bool:
+    """`path` is `root` or below it (component-wise: ``/a/b2`` is not under ``/a/b``)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 class Backend(Protocol):
     """Raw filesystem operations on resolved scenario-namespace paths."""
 

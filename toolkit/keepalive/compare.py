@@ -170,7 +170,7 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
 
     with Runner(program, sc.backend, "direct") as runner:
         if crash:
-            from raceproof.inject import explore_placements
+            from raceproof.placements import explore_placements
 
             pr = explore_placements(runner, program.injectors, max_executions=budget, stop_on_failure=False,
                                     observe=observe)

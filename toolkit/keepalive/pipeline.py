@@ -68,7 +68,7 @@ class KeepalivePipeline(Pipeline):
         async def next_job(fs: SchedFS, i: int, p: int, taken: int) -> Any:
             if self.static:
                 return self.jobs[i] if taken == 0 else None
-            index = await fs._step("take_job", "", _take, queues[p], len(self.jobs), fs.vfs, p,
+            index = await fs.step("take_job", "", _take, queues[p], len(self.jobs), fs.vfs, p,
                                    render=lambda j: "none" if j is None else f"job {j}")
             return None if index is None else self.jobs[index]
 
