@@ -114,3 +114,19 @@ def test_every_json_document_names_its_schema(tmp_path) -> None:
         outs[cmd[0] + ("-error" if "missing" in cmd[1] else "")] = json.loads(proc.stdout)["schema"]
     assert outs == {"replay": "raceproof.replay/1", "verify": "raceproof.verify/1",
                     "verify-error": "raceproof.error/1"}
+
+
+def test_cli_default_probes_first_and_searches_certain_only_on_demand() -> None:
+    """The default strategy is portfolio: the buggy incident falls to a PCT probe, and the costly
+    "certain after" search runs only with --certain (reports still get it: they search)."""
+    from click.testing import CliRunner
+
+    from raceproof.cli import main
+
+    res = CliRunner().invoke(main, ["verify", BUGGY])
+    assert res.exit_code == 0, res.output
+    assert "strategy portfolio" in res.output and "PCT probe" in res.output
+    assert "certain   not searched" in res.output or "at the latest" in res.output
+    data = json.loads(CliRunner().invoke(main, ["verify", BUGGY, "--strategy", "dpor", "--certain", "--json"]).output)
+    assert data["strategy"] == "dpor" and data["probes"] == 0
+    assert data["counterexample"]["explanation"]["certain_searched"] is True
