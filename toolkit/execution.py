@@ -20,15 +20,16 @@ from raceproof.fs import Vfs, make_backend
 from raceproof.scheduler import DRIVER_CLASSES, Chooser, Crash, Scheduler, ThreadResult, errno_name
 from raceproof.steps import StepEvent
 
+
 def mock_clock() -> Any:
     """Trio's virtual-time clock. ``trio.testing.MockClock`` is ``trio._core.MockClock``; importing
     ``trio.testing`` also imports pytest (about 70 ms of a cold start), so the class is taken from
     where it lives when it is there."""
     cls = getattr(trio._core, "MockClock", None)
     if cls is None:  # a Trio that moved it: the public path
-        import trio.testing
+        from trio.testing import MockClock
 
-        cls = trio.testing.MockClock
+        cls = MockClock
     return cls(autojump_threshold=0)
 
 
