@@ -42,7 +42,7 @@ def main() -> None:
         return
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     once("direct")  # warm imports
-    print("| driver | executions | steps | CPU s (best of %d) | executions/s | µs/step |" % repeats)
+    print(f"| driver | executions | steps | CPU s (best of {repeats}) | executions/s | µs/step |")
     print("|---|---|---|---|---|---|")
     for driver in ("direct", "trio"):
         runs = [once(driver) for _ in range(repeats)]
