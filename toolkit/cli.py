@@ -435,9 +435,11 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="Verify every previous-session tree of up to K stale entries (keep-alive); with "
                    "--mount-sets, on every mount set; prints a table.")
 @backend_option
-@click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
+@click.option("--driver", default=None, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
-                   "no virtual time inside steps).")
+                   "no virtual time inside steps; same executions). Default: direct for the built-in "
+                   "algorithms, trio for a user's 'module:function' (it may await Trio); an injector "
+                   "that needs virtual time always gets trio.")
 @inject_option
 @allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -445,7 +447,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 def verify(scenario: str, strategy: str | None, max_executions: int | None, seed: int, certain: bool, bound: int,
            depth: int,
            mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
-           resume: str | None, backend: str | None, driver: str, inject: tuple[str, ...],
+           resume: str | None, backend: str | None, driver: str | None, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
@@ -454,9 +456,11 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     if strategy is not None and (strategy not in REGISTRY or strategy == "replay"):
         raise UnknownNameError("strategy", strategy, [n for n in REGISTRY if n != "replay"])
     check_backend(backend)
-    if driver not in DRIVERS:
+    if driver is not None and driver not in DRIVERS:
         raise UnknownNameError("driver", driver, DRIVERS)
     sc = load_scenario(scenario, allow_import)
+    if driver is None:
+        driver = "trio" if ":" in sc.algorithm else "direct"
     k = mount_sets if mount_sets is not None else sc.mount_sets
     ks = stale if stale is not None else sc.stale_states
     if strategy is None:  # tables of many small rows: no probes per row

@@ -159,7 +159,6 @@ def test_rows_in_processes_from_a_threaded_caller_use_the_fork_server(tmp_path) 
     other = threading.Thread(target=stop.wait, daemon=True)
     try:
         base = load.parse(raw, "user.toml", allow_import=[str(tmp_path / "user_algo_fs.py")])
-        assert start_method() == "fork"  # pytest's main thread alone
         other.start()
         assert start_method() == "forkserver"
         parallel = mount_set_rows(base, 2, workers=(1, 2), jobs=2)
@@ -171,3 +170,6 @@ def test_rows_in_processes_from_a_threaded_caller_use_the_fork_server(tmp_path) 
         sys.modules.pop("user_algo_fs", None)
     assert parallel.rows == serial.rows
     assert any(r["executions"] > 1 for r in serial.rows)
+    alone = subprocess.run([sys.executable, "-c", "from raceproof.mountsets import start_method; print(start_method())"],
+                           capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == "fork"  # a single-threaded caller (the CLI) still forks
