@@ -170,6 +170,6 @@ def test_rows_in_processes_from_a_threaded_caller_use_the_fork_server(tmp_path) 
         sys.modules.pop("user_algo_fs", None)
     assert parallel.rows == serial.rows
     assert any(r["executions"] > 1 for r in serial.rows)
-    alone = subprocess.run([sys.executable, "-c", "from raceproof.mountsets import start_method; print(start_method())"],
-                           capture_output=True, text=True, check=True)
+    probe = "from raceproof.mountsets import start_method; print(start_method())"
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert alone.stdout.strip() == "fork"  # a single-threaded caller (the CLI) still forks
