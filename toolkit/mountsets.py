@@ -362,6 +362,13 @@ def _worker_start(modules: tuple[tuple[str, str | None], ...] = ()) -> None:
             spec.loader.exec_module(module)
 
 
+def row_weight(ms: MountSet, workers: int) -> tuple[int, int, bool, int, int]:
+    """A guess at a row's size, to start big rows first: more mounts, deeper nesting (a chain
+    races on every spine directory), spine layouts, and more jobs running at once."""
+    depth = max((sum(1 for q in ms.paths if p.startswith(q + "/")) for p in ms.paths), default=0)
+    return len(ms.paths), depth, ms.name.endswith("/spine"), min(workers, len(ms.paths)), workers
+
+
 def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) -> Rows:
     """The rows of `units`, in order, proved by `jobs` processes (``start_method``)."""
     method = start_method()
@@ -370,7 +377,12 @@ def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) 
         ctx.set_forkserver_preload(["raceproof.mountsets"])
     pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_start, initargs=(_user_modules(args[0]),))
     try:
-        yield from pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])
+        # the likely largest rows first (longest-processing-time first: a big row started last
+        # would leave the other processes idle at the end); the rows are still yielded in order
+        order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
+        pending = {i: pool.apply_async(_row_in_worker, ((args, *units[i]),)) for i in order}
+        for i in range(len(units)):
+            yield pending[i].get()
         pool.close()
     finally:
         pool.terminate()
@@ -395,7 +407,12 @@ def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str) -
         raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r} ({exc})") from None
     futures = []
     try:
-        futures = client.map(_row_in_worker, [(args, ms, w) for ms, w in units], pure=False)
+        # the likely largest rows first, as for local processes; collected in order
+        order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
+        submitted = client.map(_row_in_worker, [(args, *units[i]) for i in order], pure=False)
+        futures = list(submitted)  # reordered below: futures[i] is unit i's
+        for i, fut in zip(order, submitted, strict=True):
+            futures[i] = fut
         for fut in futures:
             yield fut.result()
     finally:
