@@ -383,9 +383,13 @@ def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) 
         pending = {i: pool.apply_async(_row_in_worker, ((args, *units[i]),)) for i in order}
         for i in range(len(units)):
             yield pending[i].get()
+        # every row is in: let the workers take their end-of-work sentinel and exit. (A
+        # ``terminate`` here raced with idle workers: once a worker blocked on the task queue's
+        # lock was never signalled, and ``join`` waited for it forever.)
         pool.close()
+        pool.join()
     finally:
-        pool.terminate()
+        pool.terminate()  # an interrupt or an error: stop the rows at once (a no-op after join)
         pool.join()
 
 
