@@ -404,12 +404,17 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 
 @main.command(epilog=EXIT_HELP)
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--strategy", default="dpor", show_default=True, metavar="NAME",
-              help=f"Exploration strategy: {', '.join(REGISTRY)}.")
+@click.option("--strategy", default=None, metavar="NAME",
+              help=f"Exploration strategy: {', '.join(n for n in REGISTRY if n != 'replay')}. Default: portfolio "
+                   "(a few seeded PCT probes, then the complete dpor search) for one search, dpor for the "
+                   "--mount-sets rows.")
 @click.option("--max-executions", type=click.IntRange(min=1, max=MAX_BUDGET), default=None,
               help="Stop after N executions (inconclusive); 1..10^9.")
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
-              help="Seed for random and pct; 0..2^63-1.")
+              help="Seed for random, pct and portfolio's probes; 0..2^63-1.")
+@click.option("--certain", is_flag=True,
+              help="Search for the step after which failure was certain (prefix-pinned exhaustive searches; "
+                   "can take seconds). Default: the bound that needs no search, when there is one.")
 @click.option("--bound", type=click.IntRange(min=0, max=64), default=2, show_default=True,
               help="Preemption bound (strategy 'preemption'); 0..64.")
 @click.option("--depth", type=click.IntRange(min=1, max=64), default=3, show_default=True,
@@ -430,29 +435,36 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="Verify every previous-session tree of up to K stale entries (keep-alive); with "
                    "--mount-sets, on every mount set; prints a table.")
 @backend_option
-@click.option("--driver", default="trio", show_default=True, metavar="trio|direct",
+@click.option("--driver", default=None, metavar="trio|direct",
               help="Run virtual threads as Trio tasks, or drive the same coroutines directly (faster; "
-                   "no virtual time inside steps).")
+                   "no virtual time inside steps; same executions). Default: direct for the built-in "
+                   "algorithms, trio for a user's 'module:function' (it may await Trio); an injector "
+                   "that needs virtual time always gets trio.")
 @inject_option
 @allow_import_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
-def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, bound: int, depth: int,
+def verify(scenario: str, strategy: str | None, max_executions: int | None, seed: int, certain: bool, bound: int,
+           depth: int,
            mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
-           resume: str | None, backend: str | None, driver: str, inject: tuple[str, ...],
+           resume: str | None, backend: str | None, driver: str | None, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
     from raceproof.runs import verify_exit_code, verify_json
 
-    if strategy not in REGISTRY or strategy == "replay":
+    if strategy is not None and (strategy not in REGISTRY or strategy == "replay"):
         raise UnknownNameError("strategy", strategy, [n for n in REGISTRY if n != "replay"])
     check_backend(backend)
-    if driver not in DRIVERS:
+    if driver is not None and driver not in DRIVERS:
         raise UnknownNameError("driver", driver, DRIVERS)
     sc = load_scenario(scenario, allow_import)
+    if driver is None:
+        driver = "trio" if ":" in sc.algorithm else "direct"
     k = mount_sets if mount_sets is not None else sc.mount_sets
     ks = stale if stale is not None else sc.stale_states
+    if strategy is None:  # tables of many small rows: no probes per row
+        strategy = "dpor" if k or ks else "portfolio"
     if not k or ks:
         for flag, value in (("--checkpoint", checkpoint), ("--resume", resume), ("--dask", dask)):
             if value is not None:
@@ -473,7 +485,7 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
     progress, finish = _progress(as_json)
     try:
         vr = do_verify(sc, strategy, max_executions, seed, backend, inject, progress=progress, driver=driver,
-                       **options)
+                       certain=certain, **options)
     finally:
         finish()
     r = vr.result
@@ -498,14 +510,20 @@ def verify(scenario: str, strategy: str, max_executions: int | None, seed: int, 
             out.print(f"violation {v.check}: {v.message}", markup=False, style="red")
         if "mechanism" in cex.explanation:
             out.print(f"why       {cex.explanation['mechanism']}", markup=False)
+        searched = cex.explanation.get("certain_searched", True)
         if cex.explanation.get("certain_after") is not None:
             c = cex.explanation["certain_after"]
-            out.print(f"certain   failure was certain after step {c['index']} ({c['thread']} {c['op']} {c['path']})",
+            latest = "" if searched else " at the latest (--certain searches for the earliest step)"
+            out.print(f"certain   failure was certain after step {c['index']} ({c['thread']} {c['op']} {c['path']})"
+                      f"{latest}", markup=False)
+        elif not searched and "certain_searched" in cex.explanation:
+            out.print("certain   not searched (--certain searches for the step after which failure was certain)",
                       markup=False)
         out.print(f"replay    {cex.replay_command}", markup=False)
     classes = f"{r.classes} equivalence classes, " if r.complete else ""
     exp = f" (expected: {vr.expected})" if vr.expected else ""
-    out.print(f"{r.verdict.upper()}{exp}: {r.executions} executions ({classes}{r.blocked} blocked) "
+    probes = f"{r.probes} PCT probes then {r.executions - r.probes} by dpor; " if r.probes else ""
+    out.print(f"{r.verdict.upper()}{exp}: {r.executions} executions ({probes}{classes}{r.blocked} blocked) "
               f"of {format_count(r.naive_interleavings)} naive interleavings; strategy {r.strategy}; "
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")
     if r.verdict == "bounded":

@@ -111,14 +111,16 @@ def check_programs(programs: Sequence[object]) -> None:
 def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_executions: int | None = None,
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
                     progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
-                    shrink: bool = False, explain: bool = False,
+                    shrink: bool = False, explain: bool = False, certain: bool = True,
                     command: Callable[[str], str] | None = None) -> Result:
     """Run the strategy's executions on `runner` (``raceproof.loop.Loop``), show each to the
     observers (``raceproof.observe``) and turn the first failure into a ``Counterexample``
     (``raceproof.pipeline``: classified and confirmed; shrunk and explained on request).
 
     Equivalence classes are counted (distinct Mazurkiewicz traces) for sound strategies only;
-    `coverage` also collects the conflict-pair coverage a report shows."""
+    `coverage` also collects the conflict-pair coverage a report shows. Without `certain`, the
+    explanation's "failure certain after" step is only the bound that needs no search
+    (``raceproof.shrink.certain_after``)."""
     t0 = time.perf_counter()
     tally = Tally()
     observers: list[Callable[[Execution], None]] = [tally.visit]
@@ -162,11 +164,12 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
     cex = None
     if tally.first is not None:
         cex = counterexample(runner, tally.first, digest=runner.program.digest, passed=tally.passed,
-                             shrink=shrink, explain=explain, command=command)
+                             shrink=shrink, explain=explain, command=command, search=certain)
     return Result(
         verdict=search_verdict(tally.first is not None, complete, strategy.sound, strategy.bounded),
         complete=complete and strategy.sound, stop_reason=str(stop["reason"]),
         executions=tally.executions, blocked=loop.blocked, strategy=strategy.name,
+        probes=int(getattr(strategy, "probes_run", 0)),
         naive_interleavings=tally.naive, counterexample=cex, outcomes=frozenset(outcomes.seen),
         failing=tally.failing, steps=tally.steps, wall_time=time.perf_counter() - t0,
         classes=None if classes is None else classes.count,

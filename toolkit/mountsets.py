@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -318,16 +322,74 @@ def _worker_signals() -> None:
 Rows = Generator[dict[str, Any], None, None]
 
 
+def start_method() -> str:
+    """How row processes start: ``fork`` from a single-threaded process (cheap, and a user
+    algorithm imported with ``--allow-import`` is already loaded in every child); ``forkserver``
+    when this process has other threads (pytest's, an embedding program's, Dask's): a fork copies
+    only the calling thread, so a lock another thread held stays locked forever in the child. The
+    fork server is a fresh single-threaded process; the rows reach it pickled, and each child
+    imports the scenario's user module again (``_worker_start``)."""
+    if threading.active_count() > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return "fork"
+
+
+def _user_modules(base: Scenario) -> tuple[tuple[str, str | None], ...]:
+    """The user module a ``module:function`` algorithm needs, with its file (a child started by the
+    fork server imports it again the way ``--allow-import`` did: by name, else from that file)."""
+    module, sep, _ = base.algorithm.partition(":")
+    if not sep or module not in sys.modules:
+        return ()
+    return ((module, getattr(sys.modules[module], "__file__", None)),)
+
+
+def _worker_start(modules: tuple[tuple[str, str | None], ...] = ()) -> None:
+    """A row process starts: its signals (``_worker_signals``), then the user's module, which the
+    user allowed the parent to import (only needed in a child of the fork server)."""
+    _worker_signals()
+    for name, path in modules:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            if path is None:
+                raise
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+
+
+def row_weight(ms: MountSet, workers: int) -> tuple[int, int, bool, int, int]:
+    """A guess at a row's size, to start big rows first: more mounts, deeper nesting (a chain
+    races on every spine directory), spine layouts, and more jobs running at once."""
+    depth = max((sum(1 for q in ms.paths if p.startswith(q + "/")) for p in ms.paths), default=0)
+    return len(ms.paths), depth, ms.name.endswith("/spine"), min(workers, len(ms.paths)), workers
+
+
 def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) -> Rows:
-    """The rows of `units`, in order, proved by `jobs` forked processes (fork: a user algorithm
-    imported with ``--allow-import`` is already loaded in every child)."""
-    ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_signals)
+    """The rows of `units`, in order, proved by `jobs` processes (``start_method``)."""
+    method = start_method()
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["raceproof.mountsets"])
+    pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_start, initargs=(_user_modules(args[0]),))
     try:
-        yield from pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])
+        # the likely largest rows first (longest-processing-time first: a big row started last
+        # would leave the other processes idle at the end); the rows are still yielded in order
+        order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
+        pending = {i: pool.apply_async(_row_in_worker, ((args, *units[i]),)) for i in order}
+        for i in range(len(units)):
+            yield pending[i].get()
+        # every row is in: let the workers take their end-of-work sentinel and exit. (A
+        # ``terminate`` here raced with idle workers: once a worker blocked on the task queue's
+        # lock was never signalled, and ``join`` waited for it forever.)
         pool.close()
+        pool.join()
     finally:
-        pool.terminate()
+        pool.terminate()  # an interrupt or an error: stop the rows at once (a no-op after join)
         pool.join()
 
 
@@ -349,7 +411,12 @@ def _dask_rows(args: RowArgs, units: list[tuple[MountSet, int]], address: str) -
         raise InputError(f"--dask: cannot reach a Dask scheduler at {address!r} ({exc})") from None
     futures = []
     try:
-        futures = client.map(_row_in_worker, [(args, ms, w) for ms, w in units], pure=False)
+        # the likely largest rows first, as for local processes; collected in order
+        order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
+        submitted = client.map(_row_in_worker, [(args, *units[i]) for i in order], pure=False)
+        futures = list(submitted)  # reordered below: futures[i] is unit i's
+        for i, fut in zip(order, submitted, strict=True):
+            futures[i] = fut
         for fut in futures:
             yield fut.result()
     finally:

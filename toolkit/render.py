@@ -51,6 +51,7 @@ def verify_json(r: Result) -> dict[str, Any]:
         "complete": r.complete,
         "stop_reason": r.stop_reason,
         "executions": r.executions,
+        "probes": r.probes,
         "blocked": r.blocked,
         "equivalence_classes": r.equivalence_classes,
         "naive_interleavings": exact(r.naive_interleavings),

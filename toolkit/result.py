@@ -102,6 +102,9 @@ class Result:
     executions: int = 0
     blocked: int = 0
     strategy: str = ""
+    #: how many of `executions` were a portfolio's PCT probes (run before its DPOR search; the
+    #: proof's own executions are ``executions - probes``)
+    probes: int = 0
     naive_interleavings: int = 0
     counterexample: Counterexample | None = None
     #: the distinct observable outcomes (final tree, each thread's result), when collected

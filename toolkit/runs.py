@@ -123,16 +123,18 @@ def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
-           evidence: bool = False, **options: Any) -> Result:
+           evidence: bool = False, certain: bool = True, **options: Any) -> Result:
     """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
-    False), explained and given its replay command.
+    False), explained and given its replay command. Its "failure certain after" step is searched
+    for (prefix-pinned DPOR searches) unless `certain` is False: then it is the bound that needs
+    no search, and ``explanation["certain_searched"]`` says so.
 
     With `evidence`, the result also carries what a report shows and nothing re-runs later: the
     conflict-pair coverage of the explored executions and, for a scenario with a pinned token, that
     schedule replayed and explained (``Result.pinned``)."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 evidence, **options)
+                 evidence, certain, **options)
     EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
     if evidence and scenario.token:
@@ -142,7 +144,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
-            evidence: bool, **options: Any) -> Result:
+            evidence: bool, certain: bool = True, **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -153,7 +155,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         return replace(result, kind="verify", scenario=scenario, backend=backend, inject=tuple(inject),
                        expected=scenario.expect_verify, **more)
 
-    if strategy == "dpor" and any(inj.explores for inj in program.injectors):
+    if strategy in ("dpor", "portfolio") and any(inj.explores for inj in program.injectors):
+        # fault placements are one DPOR search each (a portfolio's probes do not pin placements)
         return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver))
 
     def command(token: str) -> str:
@@ -162,7 +165,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
-                                 coverage=evidence, shrink=shrink, explain=shrink, command=command)
+                                 coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
+                                 command=command)
     cex = result.counterexample
     return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None)
 

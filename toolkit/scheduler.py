@@ -148,7 +148,7 @@ class Scheduler:
 
     def _choose(self) -> int | None:
         """The thread to release next, or None (a deadlock or an abort: the run unwinds)."""
-        enabled = self._enabled()
+        enabled = tuple([t.tid for t in self.threads if t.parked and (t.wait is None or t.wait())])
         if not enabled:
             live = [t.name for t in self.threads if not t.done]
             if live:
@@ -252,16 +252,19 @@ class Scheduler:
             self.fail(StepBudgetExceeded(self.max_steps, self.choices))
             raise Crash()
         enabled = self.enabled_now
-        fp = self.vfs.begin()
-        self.vfs.thread = tid
+        vfs = self.vfs
+        fp = vfs.begin()
+        vfs.thread = tid
         try:
-            for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
-                hook(self, tid, op, path)
+            if self.hooks:
+                for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
+                    hook(self, tid, op, path)
             slow = None
-            for wrap in self.step_wrappers:
-                slow = wrap(tid, op, path, lambda: fn(*args))
-                if slow is not None:
-                    break
+            if self.step_wrappers:
+                for wrap in self.step_wrappers:
+                    slow = wrap(tid, op, path, lambda: fn(*args))
+                    if slow is not None:
+                        break
             if slow is not None:
                 value = await slow()
             else:

@@ -86,11 +86,14 @@ class FootprintBuilder:
         self.need = 0
 
     def build(self) -> Footprint:
-        if not (self.reads or self.writes or self.lists or self.touches):
+        """The footprint (empty parts share one empty frozenset: most steps only read)."""
+        reads, writes, lists, touches, waits = self.reads, self.writes, self.lists, self.touches, self.waits
+        if not (reads or writes or lists or touches):
             return NO_FOOTPRINT
         return Footprint(
-            frozenset(self.reads), frozenset(self.writes), frozenset(self.lists), frozenset(self.touches),
-            frozenset(self.waits), self.need,
+            frozenset(reads) if reads else EMPTY, frozenset(writes) if writes else EMPTY,
+            frozenset(lists) if lists else EMPTY, frozenset(touches) if touches else EMPTY,
+            frozenset(waits) if waits else EMPTY, self.need,
         )
 
 

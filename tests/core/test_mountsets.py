@@ -129,3 +129,47 @@ def test_jobs_out_of_range_is_a_one_line_error() -> None:
                            "--jobs", "0"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "--jobs" in proc.stderr
+
+
+USER_ALGO = '''\
+from raceproof.models.guest_download import Pipeline, fixed
+
+
+async def like_fixed(fs, job):
+    return await fixed(fs, job, Pipeline([job]))
+'''
+
+
+def test_rows_in_processes_from_a_threaded_caller_use_the_fork_server(tmp_path) -> None:
+    """A process with other threads (pytest's, an embedding program's) must not fork: the rows are
+    proved in children of the fork server, which import the user's allowed module again, and the
+    table is the serial one."""
+    import threading
+    import tomllib
+
+    from raceproof import scenario as load
+    from raceproof.mountsets import mount_set_rows, start_method
+
+    (tmp_path / "user_algo_fs.py").write_text(USER_ALGO)
+    with open(SCENARIOS[1], "rb") as f:
+        raw = tomllib.load(f)
+    raw["algorithm"] = "user_algo_fs:like_fixed"
+    raw.pop("token", None)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    try:
+        base = load.parse(raw, "user.toml", allow_import=[str(tmp_path / "user_algo_fs.py")])
+        other.start()
+        assert start_method() == "forkserver"
+        parallel = mount_set_rows(base, 2, workers=(1, 2), jobs=2)
+        stop.set()
+        other.join()
+        serial = mount_set_rows(base, 2, workers=(1, 2), jobs=1)
+    finally:
+        stop.set()
+        sys.modules.pop("user_algo_fs", None)
+    assert parallel.rows == serial.rows
+    assert any(r["executions"] > 1 for r in serial.rows)
+    probe = "from raceproof.mountsets import start_method; print(start_method())"
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == "fork"  # a single-threaded caller (the CLI) still forks

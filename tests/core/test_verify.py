@@ -159,3 +159,19 @@ def test_every_document_the_package_prints_has_a_schema() -> None:
         for f in (ROOT / d).rglob("*.py"):
             printed |= set(re.findall(r'"raceproof\.([a-z-]+)/1"', f.read_text()))
     assert printed - {"compare", "checkpoint"} == set(cli_schemas.names())
+
+
+def test_cli_default_probes_first_and_searches_certain_only_on_demand() -> None:
+    """The default strategy is portfolio: the buggy incident falls to a PCT probe, and the costly
+    "certain after" search runs only with --certain (reports still get it: they search)."""
+    from click.testing import CliRunner
+
+    from raceproof.cli import main
+
+    res = CliRunner().invoke(main, ["verify", BUGGY])
+    assert res.exit_code == 0, res.output
+    assert "strategy portfolio" in res.output and "PCT probe" in res.output
+    assert "certain   not searched" in res.output or "at the latest" in res.output
+    data = json.loads(CliRunner().invoke(main, ["verify", BUGGY, "--strategy", "dpor", "--certain", "--json"]).output)
+    assert data["strategy"] == "dpor" and data["probes"] == 0
+    assert data["counterexample"]["explanation"]["certain_searched"] is True

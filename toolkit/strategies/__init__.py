@@ -60,6 +60,7 @@ class PinnedValues:
 
 REGISTRY: dict[str, str] = {
     "dpor": "raceproof.strategies.dpor:Dpor",
+    "portfolio": "raceproof.strategies.portfolio:Portfolio",
     "dfs": "raceproof.strategies.dfs:Dfs",
     "random": "raceproof.strategies.random:RandomWalk",
     "pct": "raceproof.strategies.pct:Pct",
@@ -86,7 +87,10 @@ def with_defaults(strategy: str, max_executions: int | None, seed: int, options:
                   fallback: int | None = None) -> int | None:
     """Fill in a strategy's defaults: sampling strategies (random, pct) get `seed` and, without a
     budget, ``SAMPLING_BUDGET``; otherwise the budget is `max_executions`, else `fallback`.
-    Returns the budget (None: until the strategy is exhausted)."""
+    Returns the budget (None: until the strategy is exhausted). ``portfolio`` gets `seed` (for its
+    PCT probes) and no budget: it ends when its DPOR search does."""
+    if strategy == "portfolio":
+        options.setdefault("seed", seed)
     if strategy in ("random", "pct"):
         options.setdefault("seed", seed)
         if max_executions is None:
