@@ -61,6 +61,8 @@ class Matrix:
     max_stale: int
     crash: bool
     base: str
+    #: the base scenario's digest: a report embedding this matrix checks it names the same scenario
+    base_digest: str = ""
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     executions: dict[str, int] = field(default_factory=dict)
@@ -81,7 +83,8 @@ class Matrix:
         from raceproof.keepalive.candidates import CANDIDATES
 
         win = self.winner
-        return {"schema": SCHEMA, "base": self.base, "algorithms": self.algorithms, "max_mounts": self.max_mounts,
+        return {"schema": SCHEMA, "base": self.base, "base_digest": self.base_digest,
+                "algorithms": self.algorithms, "max_mounts": self.max_mounts,
                 "max_stale": self.max_stale, "crash": self.crash, "properties": dict(PROPERTIES),
                 "rows": [{"algorithm": a, "runs": self.runs.get(a, 0), "executions": self.executions.get(a, 0),
                           "seconds": round(self.seconds.get(a, 0.0), 3),
@@ -194,7 +197,7 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
 def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
             shrink: bool = True, budget: int | None = None,
             on_run: Callable[[str, int, int], None] | None = None) -> Matrix:
-    m = Matrix(list(algorithms), k, max_stale, crash, base.file)
+    m = Matrix(list(algorithms), k, max_stale, crash, base.file, base.digest)
     for a in algorithms:
         for p in PROPERTIES:
             m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
