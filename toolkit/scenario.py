@@ -145,6 +145,8 @@ class IncidentProgram:
         self.digest = scenario.digest
         self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
         self.initial: dict[str, str] = {}
+        #: keep-alive P1/P2/P4 broken by a crash-free execution seen so far (``properties.p5_violations``)
+        self.crash_free_broken: set[str] = set()
 
     def _pipeline(self) -> Pipeline:
         s = self.scenario

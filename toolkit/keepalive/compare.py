@@ -15,7 +15,6 @@ early (its other runs cannot change the row).
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -146,27 +145,17 @@ def replay_command(base: Scenario, spec: RunSpec, token: str) -> str:
     return shlex.join([*parts, "--token", token])
 
 
-def underlying(message: str) -> str:
-    """The property a P5 violation found broken after the crash (``properties`` writes it)."""
-    found = re.search(r"after the crash, (P\d)", message)
-    return found.group(1) if found else ""
-
-
 def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None = None,
-                already: frozenset[str] = frozenset(),
                 stop_at_first: bool = False) -> tuple[dict[str, Execution], int, bool, Runner, Any]:
     """Explore one run; return the first failing execution per property in `wanted`, the number of
-    executions, whether the search was exhausted, and the program (for replays). A P5 violation
-    counts only when the crash broke a property the same run without a crash did not break
-    (`already`): P5 asks that crash + rerun converge to the crash-free result."""
+    executions, whether the search was exhausted, and the program (for replays). P5 is
+    ``raceproof.properties.p5_violations``, as in ``verify --inject crash``."""
     inject = [CRASH] if crash else []
     program = program_for(sc, inject)
     first: dict[str, Execution] = {}
 
     def observe(ex: Execution) -> bool:
         for v in ex.violations:
-            if v.check == "P5" and underlying(v.message) in already:
-                continue
             if v.check in wanted and v.check not in first:
                 first[v.check] = ex
         return wanted <= set(first) or (stop_at_first and bool(first))
@@ -203,19 +192,14 @@ def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, c
             m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
         t0 = time.perf_counter()
         plan = runs_for(base, a, k, max_stale, crash)
-        broken: dict[tuple[str, int, str], frozenset[str]] = {}  # what each crash-free run broke
         for i, (spec, sc) in enumerate(plan):
             open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
             if not open_props:
                 break
             if on_run is not None:
                 on_run(f"{a} {spec.label}", i, len(plan))
-            key = (spec.mount_set, spec.workers, spec.state)
             wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
-            first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget,
-                                                               broken.get(key, frozenset()))
-            if not spec.crash:
-                broken[key] = frozenset(first)
+            first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
             m.runs[a] = m.runs.get(a, 0) + 1
             m.executions[a] = m.executions.get(a, 0) + n
             for p in open_props & wanted:
