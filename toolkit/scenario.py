@@ -37,7 +37,7 @@ MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions",
-            "properties", "preserve", "stale_states"}
+            "properties", "preserve", "stale_states", "mount_points"}
 MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
@@ -92,6 +92,9 @@ class Scenario:
     properties: tuple[str, ...] = ()
     preserve: tuple[str, ...] = ()
     stale_states: int = 0
+    #: every mount root is a real mount point (``Vfs.mount``): it exists from the start, has an
+    #: st_dev of its own, cannot be removed or renamed (EBUSY) and nothing is renamed across it (EXDEV)
+    mount_points: bool = False
 
     @property
     def digest(self) -> str:
@@ -105,6 +108,8 @@ class Scenario:
         }
         if self.properties or self.preserve:  # keep-alive keys (absent: the digest of before)
             canon["properties"] = [list(self.properties), list(self.preserve)]
+        if self.mount_points:  # absent: the digest of before
+            canon["mount_points"] = True
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
     def program(self, inject: Sequence[Any] = ()) -> IncidentProgram:
@@ -159,6 +164,9 @@ class IncidentProgram:
     def setup(self, vfs: Vfs) -> None:
         s = self.scenario
         try:
+            if s.mount_points:  # mounted before the previous session's files were written
+                for m in s.mounts:
+                    vfs.mount(m.path)
             for d in s.initial_dirs:
                 vfs.makedirs(d)
             for p, data in sorted(s.initial_files.items()):
@@ -476,8 +484,15 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
     from raceproof.properties import parse_keepalive_keys
 
     properties, preserve, stale_states = parse_keepalive_keys(file, raw)
+    mount_points = _typed(file, "mount_points", raw.get("mount_points", False), bool, "true or false")
+    if mount_points:
+        for path in [*dirs, *files, *links]:
+            root = next((m.path for m in mounts if m.path == path or m.path.startswith(path.rstrip("/") + "/")), None)
+            if root is not None and (path in files or path in links):
+                raise _err(file, "initial", f"{path} is a file or symlink where mount point {root} (or its "
+                                            "parent directory) must be a directory (mount_points = true)")
     scenario = Scenario(
-        properties=properties, preserve=preserve, stale_states=stale_states,
+        properties=properties, preserve=preserve, stale_states=stale_states, mount_points=mount_points,
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,

@@ -126,7 +126,9 @@ def _model(backend: str, op: str, args: tuple[Any, ...]) -> Any:
 
 
 def _name(v: Any) -> str:
-    return "ok" if v is None else E.errorcode.get(v, str(v)) if isinstance(v, int) and not isinstance(v, bool) else str(v)
+    if v is None:
+        return "ok"
+    return str(v) if isinstance(v, bool) or not isinstance(v, int) else E.errorcode.get(v, str(v))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
