@@ -319,12 +319,20 @@ Rows = Generator[dict[str, Any], None, None]
 
 
 def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) -> Rows:
-    """The rows of `units`, in order, proved by `jobs` forked processes (fork: a user algorithm
-    imported with ``--allow-import`` is already loaded in every child)."""
+    """The rows of `units`, in order, proved by `jobs` forked processes."""
+    return parallel_map(_row_in_worker, [(args, ms, w) for ms, w in units], jobs)
+
+
+def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int) -> Generator[Any, None, None]:
+    """``fn(item)`` of every item, in order, computed by `jobs` forked processes (fork: a user
+    algorithm imported with ``--allow-import`` is already loaded in every child; `fn` must be a
+    module-level function and its results picklable). Closing the generator (an interrupt, or a
+    caller that has seen enough) stops the processes at once. Also the keep-alive matrix's runs
+    (``raceproof.keepalive.compare``)."""
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_signals)
+    pool = ctx.Pool(max(1, min(jobs, len(items))), initializer=_worker_signals)
     try:
-        yield from pool.imap(_row_in_worker, [(args, ms, w) for ms, w in units])
+        yield from pool.imap(fn, items)
         pool.close()
     finally:
         pool.terminate()

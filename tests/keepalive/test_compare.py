@@ -117,3 +117,21 @@ def test_p5_is_one_definition_for_verify_and_compare(monkeypatch) -> None:  # ty
     assert p5_violations([p2], False, seen) == [p2] and seen == {"P2"}
     out = p5_violations([p2, p1], True, seen)
     assert [v.check for v in out] == ["P2", "P5"] and "after the crash, P1 lost" in out[1].message
+
+
+def test_runs_in_processes_give_the_serial_matrix(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``--jobs 2``: the runs explored in forked processes, collected in plan order: every verdict,
+    proved count, refuting run, message, token and replay command is the serial one."""
+    monkeypatch.chdir(ROOT)
+    base = load(BASE_FILE)
+    serial = compare(base, ["fixed", "C", "A"], 1, 1, True).to_json()
+    parallel = compare(base, ["fixed", "C", "A"], 1, 1, True, jobs=2).to_json()
+    assert serial["winner"] == parallel["winner"] == "A"
+    refuted = 0
+    for rs, rp in zip(serial["rows"], parallel["rows"], strict=True):
+        for cs, cp in zip(rs["cells"], rp["cells"], strict=True):
+            if cs["verdict"] == "refuted":
+                refuted += 1
+                cs, cp = ({k: v for k, v in c.items() if k not in ("runs", "executions")} for c in (cs, cp))
+            assert cs == cp
+    assert refuted >= 2  # fixed's P2 and C's P3 at least

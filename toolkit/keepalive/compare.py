@@ -185,33 +185,88 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
 
 def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
             shrink: bool = True, budget: int | None = None,
-            on_run: Callable[[str, int, int], None] | None = None) -> Matrix:
+            on_run: Callable[[str, int, int], None] | None = None, jobs: int = 1) -> Matrix:
+    """The matrix. With `jobs` > 1 the runs of every candidate are explored in that many forked
+    processes (``raceproof.mountsets.parallel_map``) and collected in plan order: the verdicts,
+    the proved cells' executions, the refuting runs, tokens and replay commands are those of a
+    serial compare. Only a refuted row's totals may be larger: a serial run stops exploring once
+    its open properties are all refuted, and a serial row stops once all its cells are, while the
+    processes explore every run for every property. `seconds` is CPU time summed over the runs."""
     m = Matrix(list(algorithms), k, max_stale, crash, base.file, base.digest)
-    for a in algorithms:
-        for p in PROPERTIES:
-            m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
-        t0 = time.perf_counter()
-        plan = runs_for(base, a, k, max_stale, crash)
-        for i, (spec, sc) in enumerate(plan):
-            open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
-            if not open_props:
-                break
-            if on_run is not None:
-                on_run(f"{a} {spec.label}", i, len(plan))
-            wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
-            first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
-            m.runs[a] = m.runs.get(a, 0) + 1
-            m.executions[a] = m.executions.get(a, 0) + n
-            for p in open_props & wanted:
-                cell = m.cells[(a, p)]
-                cell.runs += 1
-                cell.executions += n
-                if p in first:
-                    _refute(cell, base, spec, sc, first[p], program, shrink)
-                elif not complete and cell.verdict == "proved":
-                    cell.verdict, cell.where = "inconclusive", spec.label
-        m.seconds[a] = time.perf_counter() - t0
+    plans = {a: runs_for(base, a, k, max_stale, crash) for a in algorithms}
+    results: Any = None
+    if jobs > 1:
+        from raceproof.mountsets import parallel_map
+
+        units = [(spec, sc, _all_wanted(spec), budget) for a in algorithms for spec, sc in plans[a]]
+        results = parallel_map(_run_unit, units, jobs)
+    try:
+        for a in algorithms:
+            for p in PROPERTIES:
+                m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
+            plan = plans[a]
+            m.seconds[a] = 0.0
+            for i, (spec, sc) in enumerate(plan):
+                open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
+                if not open_props:  # the whole row is refuted: its other runs cannot change it
+                    if results is None:
+                        break
+                    next(results)  # computed anyway, in plan order
+                    continue
+                if on_run is not None:
+                    on_run(f"{a} {spec.label}", i, len(plan))
+                if results is not None:
+                    first, n, complete, program, cpu = _unit_result(next(results), sc, spec.crash)
+                else:
+                    t0 = time.process_time()
+                    wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
+                    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
+                    cpu = time.process_time() - t0
+                wanted = _all_wanted(spec)
+                m.runs[a] = m.runs.get(a, 0) + 1
+                m.executions[a] = m.executions.get(a, 0) + n
+                m.seconds[a] += cpu
+                for p in open_props & wanted:
+                    cell = m.cells[(a, p)]
+                    cell.runs += 1
+                    cell.executions += n
+                    if p in first:
+                        _refute(cell, base, spec, sc, first[p], program, shrink)
+                    elif not complete and cell.verdict == "proved":
+                        cell.verdict, cell.where = "inconclusive", spec.label
+    finally:
+        if results is not None:
+            results.close()  # stops the processes at once (an interrupt, an error)
     return m
+
+
+def _all_wanted(spec: RunSpec) -> set[str]:
+    return set(PROPERTIES) - {"P5"} if not spec.crash else set(PROPERTIES)
+
+
+def _run_unit(unit: tuple[RunSpec, Scenario, set[str], int | None]) -> dict[str, Any]:
+    """One run in a worker process: what the parent needs, picklable (the first failing execution
+    of each property as its choices; the crash-free breaks P5 was judged against)."""
+    spec, sc, wanted, budget = unit
+    t0 = time.process_time()
+    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
+    return {"first": {p: list(ex.choices) for p, ex in first.items()}, "n": n, "complete": complete,
+            "broken": sorted(program.crash_free_broken), "cpu": time.process_time() - t0}
+
+
+def _unit_result(unit: dict[str, Any], sc: Scenario, crash: bool) -> tuple[dict[str, Execution], int, bool, Any, float]:
+    """A worker's run in the parent: each first failing execution replayed from its choices on a
+    program that knows the same crash-free breaks (so P5 is judged as it was in the worker)."""
+    from raceproof.strategies.replay import ReplayChooser
+
+    program = program_for(sc, [CRASH] if crash else [])
+    program.crash_free_broken.update(unit["broken"])
+    first: dict[str, Execution] = {}
+    if unit["first"]:
+        with Runner(program, sc.backend, "direct") as runner:
+            for p, choices in unit["first"].items():
+                first[p] = runner.run_single(ReplayChooser(choices))
+    return first, int(unit["n"]), bool(unit["complete"]), program, float(unit["cpu"])
 
 
 def _refute(cell: Cell, base: Scenario, spec: RunSpec, sc: Scenario, ex: Execution, program: Any,
