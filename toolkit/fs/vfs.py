@@ -159,7 +159,7 @@ class Vfs:
             moved[root] = num
         self._mounts = moved
 
-    def _observed(self, st: Stat, full: str = "") -> Stat:
+    def _observed(self, st: Stat) -> Stat:
         """The one place a ``Stat`` is handed to a program: what it reveals joins the footprint.
 
         The entry (kind, identity, a link's target) was read by resolving the path. A file's size
@@ -173,7 +173,11 @@ class Vfs:
             size = st.size
         else:
             size = st.size if st.kind == "link" else 0
-        return Stat(st.kind, size, zlib.crc32(fid.encode()), self.dev_of(full) if self._mounts else 0)
+        return Stat(st.kind, size, zlib.crc32(fid.encode()))
+
+    def _on_dev(self, st: Stat, full: str) -> Stat:
+        """`st` with the st_dev of the mount `full` is on (0 without mounts)."""
+        return Stat(st.kind, st.size, st.ino, self.dev_of(full)) if self._mounts else st
 
     # resolution ----------------------------------------------------------------------------
     def resolve(self, path: str, *, follow: bool, nofollow_ancestors: bool = False) -> str:
@@ -311,7 +315,7 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return self._observed(st, full)
+        return self._on_dev(self._observed(st), full)
 
     def kind_of(self, path: str) -> str:
         """stat(2) when only the type is looked at (``exists``, ``is_dir``): the entries along the
@@ -326,7 +330,7 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return self._observed(st, full)
+        return self._on_dev(self._observed(st), full)
 
     def mkdir(self, path: str) -> None:
         full = self._final(path)
