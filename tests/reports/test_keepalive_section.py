@@ -132,3 +132,15 @@ def test_report_cli_embeds_the_matrix_and_refuses_a_bad_one(matrix_file: Path, t
     assert data["keepalive"] == json.loads(matrix_file.read_text())
     assert "--keepalive" in data["command"]
     assert "## Keep-alive" in (out / "report.md").read_text()
+
+
+def test_from_json_can_take_a_matrix_too(matrix_file: Path, tmp_path: Path, monkeypatch, incident_report) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(ROOT)
+    saved = tmp_path / "report.json"
+    saved.write_text(model.dumps(incident_report))
+    out = tmp_path / "again"
+    res = CliRunner().invoke(main, ["report", "--from-json", str(saved), "-o", str(out),
+                                    "--keepalive", str(matrix_file)])
+    assert res.exit_code in (0, 1), res.output
+    assert model.load(str(out / "report.json"))["keepalive"]["winner"] == "A"
+    assert "## Keep-alive" in (out / "report.md").read_text()
