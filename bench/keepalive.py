@@ -28,6 +28,7 @@ def main() -> int:
     ap.add_argument("--mounts", type=int, default=3)
     ap.add_argument("--stale", type=int, default=2)
     ap.add_argument("--no-crash", action="store_true")
+    ap.add_argument("--no-split", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "keepalive-matrix.json"))
     ap.add_argument("algorithms", nargs="*", default=["A", "B", "C", "D"])
     args = ap.parse_args()
@@ -40,7 +41,7 @@ def main() -> int:
             if i % 25 == 0:
                 print(f"  {time.perf_counter() - t0:7.1f} s  run {i}/{total}  {label}", file=sys.stderr, flush=True)
 
-        m = compare(base, [a], args.mounts, args.stale, not args.no_crash, on_run=note)
+        m = compare(base, [a], args.mounts, args.stale, not args.no_crash, on_run=note, split=not args.no_split)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
         doc = m.to_json()

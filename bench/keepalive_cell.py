@@ -46,16 +46,19 @@ def main() -> None:
     ap.add_argument("--crash", action="store_true")
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--old-pool", default=None)
+    ap.add_argument("--split", action="store_true", help="two-stage crash run (raceproof.keepalive.crashsplit)")
     args = ap.parse_args()
     if args.old_pool:
         old_pool(args.old_pool)
     base = load(os.path.join(HERE, "..", "scenarios", "keepalive.toml")).with_changes(algorithm=args.algorithm)
     sc = stale.apply(scenario_for_name(base, f"{args.mount_set}:w{args.workers}"), args.state)
     t0 = time.process_time()
-    first, n, complete, _r, _p = explore_run(sc, args.crash, set(PROPERTIES), args.budget)
+    first, n, complete, _r, _p = explore_run(sc, args.crash, set(PROPERTIES), args.budget,
+                                             split=args.split)
     cpu = time.process_time() - t0
     print(f"{args.algorithm} {args.mount_set}:w{args.workers} stale={args.state} crash={args.crash}"
-          f"{' (old pool)' if args.old_pool else ''}: {n} executions, complete={complete}, "
+          f"{' (old pool)' if args.old_pool else ''}{' (split)' if args.split else ''}: {n} executions, "
+          f"complete={complete}, "
           f"violated={sorted(first)}, cpu {cpu:.2f} s", flush=True)
 
 

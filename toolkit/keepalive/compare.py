@@ -146,10 +146,20 @@ def replay_command(base: Scenario, spec: RunSpec, token: str) -> str:
 
 
 def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None = None,
-                stop_at_first: bool = False) -> tuple[dict[str, Execution], int, bool, Runner, Any]:
+                stop_at_first: bool = False,
+                split: bool = False) -> tuple[dict[str, Execution], int, bool, Runner | None, Any]:
     """Explore one run; return the first failing execution per property in `wanted`, the number of
-    executions, whether the search was exhausted, and the program (for replays). P5 is
-    ``raceproof.properties.p5_violations``, as in ``verify --inject crash``."""
+    executions, whether the search was exhausted, the runner (None when split) and the program
+    (for replays). P5 is ``raceproof.properties.p5_violations``, as in ``verify --inject crash``.
+    With `split`, a crash run is explored in two stages (``raceproof.keepalive.crashsplit``: each
+    distinct crash tree's rerun once) when it can be."""
+    if crash and split and not stop_at_first:
+        from raceproof.keepalive.crashsplit import explore_split
+
+        done = explore_split(sc, wanted, budget)
+        if done is not None:
+            first_s, n_s, complete_s, program_s = done
+            return first_s, n_s, complete_s, None, program_s
     inject = [CRASH] if crash else []
     program = program_for(sc, inject)
     first: dict[str, Execution] = {}
@@ -185,20 +195,22 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
 
 def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
             shrink: bool = True, budget: int | None = None,
-            on_run: Callable[[str, int, int], None] | None = None, jobs: int = 1) -> Matrix:
+            on_run: Callable[[str, int, int], None] | None = None, jobs: int = 1, split: bool = True) -> Matrix:
     """The matrix. With `jobs` > 1 the runs of every candidate are explored in that many forked
     processes (``raceproof.mountsets.parallel_map``) and collected in plan order: the verdicts,
     the proved cells' executions, the refuting runs, tokens and replay commands are those of a
     serial compare. Only a refuted row's totals may be larger: a serial run stops exploring once
     its open properties are all refuted, and a serial row stops once all its cells are, while the
-    processes explore every run for every property. `seconds` is CPU time summed over the runs."""
+    processes explore every run for every property. `seconds` is CPU time summed over the runs.
+    With `split` (the default) a crash run is explored in two stages (``raceproof.keepalive.crashsplit``:
+    the same verdicts, fewer executions); ``split=False`` explores every crash run in full."""
     m = Matrix(list(algorithms), k, max_stale, crash, base.file, base.digest)
     plans = {a: runs_for(base, a, k, max_stale, crash) for a in algorithms}
     results: Any = None
     if jobs > 1:
         from raceproof.mountsets import parallel_map
 
-        units = [(spec, sc, _all_wanted(spec), budget) for a in algorithms for spec, sc in plans[a]]
+        units = [(spec, sc, _all_wanted(spec), budget, split) for a in algorithms for spec, sc in plans[a]]
         results = parallel_map(_run_unit, units, jobs)
     try:
         for a in algorithms:
@@ -220,7 +232,7 @@ def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, c
                 else:
                     t0 = time.process_time()
                     wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
-                    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
+                    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget, split=split)
                     cpu = time.process_time() - t0
                 wanted = _all_wanted(spec)
                 m.runs[a] = m.runs.get(a, 0) + 1
@@ -244,12 +256,12 @@ def _all_wanted(spec: RunSpec) -> set[str]:
     return set(PROPERTIES) - {"P5"} if not spec.crash else set(PROPERTIES)
 
 
-def _run_unit(unit: tuple[RunSpec, Scenario, set[str], int | None]) -> dict[str, Any]:
+def _run_unit(unit: tuple[RunSpec, Scenario, set[str], int | None, bool]) -> dict[str, Any]:
     """One run in a worker process: what the parent needs, picklable (the first failing execution
     of each property as its choices; the crash-free breaks P5 was judged against)."""
-    spec, sc, wanted, budget = unit
+    spec, sc, wanted, budget, split = unit
     t0 = time.process_time()
-    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget)
+    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget, split=split)
     return {"first": {p: list(ex.choices) for p, ex in first.items()}, "n": n, "complete": complete,
             "broken": sorted(program.crash_free_broken), "cpu": time.process_time() - t0}
 
