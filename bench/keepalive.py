@@ -28,31 +28,35 @@ def main() -> int:
     ap.add_argument("--mounts", type=int, default=3)
     ap.add_argument("--stale", type=int, default=2)
     ap.add_argument("--no-crash", action="store_true")
+    ap.add_argument("--no-split", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "keepalive-matrix.json"))
     ap.add_argument("algorithms", nargs="*", default=["A", "B", "C", "D"])
     args = ap.parse_args()
     base = load(os.path.join(HERE, "..", "scenarios", "keepalive.toml"))
     rows, docs = [], []
     for a in args.algorithms:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         def note(label: str, i: int, total: int, t0: float = t0) -> None:
             if i % 25 == 0:
                 print(f"  {time.perf_counter() - t0:7.1f} s  run {i}/{total}  {label}", file=sys.stderr, flush=True)
 
-        m = compare(base, [a], args.mounts, args.stale, not args.no_crash, on_run=note)
+        m = compare(base, [a], args.mounts, args.stale, not args.no_crash, on_run=note, split=not args.no_split)
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         doc = m.to_json()
         docs.append(doc)
         row = doc["rows"][0]
         cells = " | ".join(f"{c['verdict']}" + (f" ({c['executions']})" if c["verdict"] == "proved" else "")
                            for c in row["cells"])
-        rows.append(f"| {a} | {cells} | {row['runs']} | {row['executions']} | {wall:.1f} s |")
+        rows.append(f"| {a} | {cells} | {row['runs']} | {row['executions']} | {cpu:.1f} s CPU ({wall:.1f} s wall) |")
         print(rows[-1], flush=True)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cpus, Python {sys.version.split()[0]}; "
           f"mount sets <= {args.mounts}, stale <= {args.stale}, crash: {not args.no_crash}")
     print("| candidate | P1 | P2 | P3 | P4 | P5 | runs | executions | time |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    with open(os.path.join(HERE, "keepalive-matrix.json"), "w") as fh:
+    with open(args.out, "w") as fh:
         json.dump(docs, fh, indent=2)
     return 0
 

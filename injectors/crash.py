@@ -58,6 +58,9 @@ class CrashRerun(BaseInjector):
     op: str
     explores = True
     max_faults = 1
+    #: False: stop after the crash (no rerun); ``raceproof.keepalive.crashsplit`` explores the crash
+    #: states this way, then each distinct crash tree's rerun once
+    rerun = True
 
     def validate(self) -> None:
         self.ops = parse_ops("op", self.op)
@@ -119,6 +122,8 @@ class CrashRerun(BaseInjector):
                     if err is not None:
                         raise err
                     return value
+                if not self.rerun:
+                    return None
                 self.phase[tid] = 2
                 return await rerun_bodies()[tid]()
 

@@ -1,5 +1,9 @@
 """``raceproof report SCENARIO... -o DIR``: verify scenarios and write report.md/.html/.json and junit.xml.
 
+``--keepalive FILE`` embeds an already computed ``raceproof compare`` matrix as the report's
+keep-alive section (checked first: a malformed one, or one computed for another version of its base
+scenario, is a one-line error and nothing runs).
+
 Every format is rendered from the report JSON; ``--from-json FILE`` re-renders a saved report.json
 (of this schema version) without verifying anything. Exit codes follow ``raceproof verify``: 0 every
 variant met its expectation, 1 one did not, 2 bad input, 3 inconclusive, 4 internal error.
@@ -125,6 +129,14 @@ def exit_code(report: dict[str, Any]) -> int:
     default=None,
     help="Re-render a saved report.json instead of verifying scenarios.",
 )
+@click.option(
+    "--keepalive",
+    "keepalive",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Embed an already computed keep-alive matrix (raceproof compare --json or -o DIR's keepalive.json) "
+    "as the report's keep-alive section.",
+)
 @guarded
 def report(
     scenarios: tuple[str, ...],
@@ -135,6 +147,7 @@ def report(
     seed: int,
     allow_import: tuple[str, ...],
     from_json: str | None,
+    keepalive: str | None,
 ) -> None:
     """Verify SCENARIO... and write a postmortem verification report (Markdown, HTML, JSON, JUnit) to DIR."""
     from raceproof.reports import model
@@ -155,7 +168,15 @@ def report(
         data = model.load(from_json)
     else:
         loaded = [load(s, allow_import=allow_import) for s in scenarios]
+    matrix = None
+    if keepalive:
+        from raceproof.reports.keepalive import load_compare
+
+        matrix = load_compare(keepalive)  # checked before any verification runs
     prepare_output(output)
+    if from_json and matrix is not None:
+        data["keepalive"] = matrix
+        model.validate(data, "report with keep-alive matrix")
     if not from_json:
         argv = ["raceproof", "report", *scenarios, "-o", output]
         if formats != "md,html,json,junit":
@@ -166,14 +187,20 @@ def report(
             argv += ["--max-executions", str(max_executions)]
         if seed:
             argv += ["--seed", str(seed)]
+        if keepalive:
+            argv += ["--keepalive", keepalive]
         data = model.build_report(
-            loaded, strategy=strategy, max_executions=max_executions, seed=seed, command=shlex.join(argv)
+            loaded, strategy=strategy, max_executions=max_executions, seed=seed, command=shlex.join(argv),
+            keepalive=matrix,
         )
         model.validate(data, "generated report")
     written = render_all(data, output, fmts)
     for v in data["variants"]:
         exp = f" (expected {v['expected']}: {'met' if v['expectation_met'] else 'NOT met'})" if v["expected"] else ""
         click.echo(f"{v['id']}: {v['outcome']}{exp}; {v['exploration']['executions']} executions")
+    if data.get("keepalive") is not None:
+        win = data["keepalive"]["winner"]
+        click.echo(f"keep-alive: recommended {win}" if win else "keep-alive: no candidate proved on every cell")
     for path in written:
         click.echo(f"wrote {path}")
     sys.exit(exit_code(data))

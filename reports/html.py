@@ -228,4 +228,13 @@ def render(report: dict[str, Any]) -> str:
         for v in report["variants"]
         if v.get("pinned") and v["pinned"].get("timeline")
     }
-    return template.render(report=report, lanes=lanes, pinned_lanes=pinned, data=embedded_json(report))
+    keepalive = report.get("keepalive")
+    keepalive_html = ""
+    if keepalive is not None:  # the embedded keep-alive matrix, an escaped fragment
+        from markupsafe import Markup
+
+        from raceproof.reports.keepalive import html_section
+
+        keepalive_html = Markup(html_section(keepalive))  # every text in it is escaped
+    return template.render(report=report, lanes=lanes, pinned_lanes=pinned, data=embedded_json(report),
+                           keepalive_html=keepalive_html)

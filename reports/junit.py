@@ -134,5 +134,12 @@ def render(report: dict[str, Any]) -> str:
         for run in v.get("on_buggy_schedules") or []:
             out.append(f"on {run['label']}: {run['text']}; replay: {run['replay_command']}")
         ET.SubElement(case, "system-out").text = "\n".join(out)
+    keepalive = report.get("keepalive")
+    if keepalive is not None:  # the embedded keep-alive matrix (raceproof report --keepalive)
+        from raceproof.reports.keepalive import junit_suite
+
+        tests, fails = junit_suite(suites, keepalive)
+        suites.set("tests", str(len(variants) + tests))
+        suites.set("failures", str(failures + fails))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

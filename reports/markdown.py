@@ -385,6 +385,10 @@ def _render(report: dict[str, Any], full: bool) -> str:
     out += ["", "**Simplified:**", ""] + [f"- {md_text(x)}" for x in lim["simplified"]]
     out += ["", "**Not modelled:**", ""] + [f"- {md_text(x)}" for x in lim["not_modelled"]]
     env = report["environment"]
+    if report.get("keepalive") is not None:  # the embedded keep-alive matrix (raceproof report --keepalive)
+        from raceproof.reports.keepalive import markdown as keepalive_markdown
+
+        out += ["", *keepalive_markdown(report["keepalive"]).rstrip("\n").split("\n")]
     out += [
         "",
         "## Appendix",

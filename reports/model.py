@@ -54,8 +54,10 @@ def build_report(
     seed: int = 0,
     options: dict[str, Any] | None = None,
     command: str = "",
+    keepalive: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Verify every scenario and assemble the report document."""
+    """Verify every scenario and assemble the report document; `keepalive` is an already computed
+    ``raceproof compare`` document (``raceproof.reports.keepalive.load_compare``), embedded as is."""
     options = dict(options or {})
     scenarios = list(scenarios)
     results = gather.verify_all(scenarios, strategy, max_executions, seed, options)
@@ -66,9 +68,12 @@ def build_report(
     }
     assemble.non_vacuity(entries, scenarios, strategy, counterparts)
     gather.fix_on_buggy_schedules(entries, scenarios)
-    return assemble.document(
+    doc = assemble.document(
         entries, scenarios, strategy=strategy, max_executions=max_executions, seed=seed, command=command
     )
+    if keepalive is not None:
+        doc["keepalive"] = keepalive
+    return doc
 
 
 def _pinned(scenario: Scenario) -> dict[str, Any] | None:

@@ -51,6 +51,8 @@ class IncidentProgram:
         self.digest = scenario.digest
         self.expected = expected_tree([(m.path, m.members) for m in scenario.mounts])
         self.initial: dict[str, str] = {}
+        #: keep-alive P1/P2/P4 broken by a crash-free execution seen so far (``properties.p5_violations``)
+        self.crash_free_broken: set[str] = set()
         self.checks = resolve(scenario.checks or scenario.properties or DEFAULT_CHECKS)
         self.context = self._context()
 
@@ -66,6 +68,9 @@ class IncidentProgram:
     def setup(self, vfs: Vfs) -> None:
         s = self.scenario
         try:
+            if s.mount_points:  # mounted before the previous session's files were written
+                for m in s.mounts:
+                    vfs.mount(m.path)
             for d in s.initial_dirs:
                 vfs.makedirs(d)
             for p, data in sorted(s.initial_files.items()):

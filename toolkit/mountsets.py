@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -370,26 +370,37 @@ def row_weight(ms: MountSet, workers: int) -> tuple[int, int, bool, int, int]:
 
 
 def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) -> Rows:
-    """The rows of `units`, in order, proved by `jobs` processes (``start_method``)."""
+    """The rows of `units`, in order, proved by `jobs` processes (``parallel_map``), the likely
+    largest rows first (longest-processing-time first: a big row started last would leave the
+    other processes idle at the end)."""
+    order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
+    return parallel_map(_row_in_worker, [(args, ms, w) for ms, w in units], jobs, order=order,
+                        modules=_user_modules(args[0]))
+
+
+def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order: Sequence[int] | None = None,
+                 modules: tuple[tuple[str, str | None], ...] = ()) -> Generator[Any, None, None]:
+    """``fn(item)`` of every item, yielded in order, computed by `jobs` processes (``start_method``;
+    `fn` must be a module-level function and its results picklable), submitted in `order` (default:
+    item order). `modules` are user modules a fork-server child imports again. Closing the
+    generator (an interrupt, or a caller that has seen enough) stops the processes at once. Also
+    the keep-alive matrix's runs (``raceproof.keepalive.compare``)."""
     method = start_method()
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["raceproof.mountsets"])
-    pool = ctx.Pool(min(jobs, len(units)), initializer=_worker_start, initargs=(_user_modules(args[0]),))
+    pool = ctx.Pool(max(1, min(jobs, len(items))), initializer=_worker_start, initargs=(modules,))
     try:
-        # the likely largest rows first (longest-processing-time first: a big row started last
-        # would leave the other processes idle at the end); the rows are still yielded in order
-        order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
-        pending = {i: pool.apply_async(_row_in_worker, ((args, *units[i]),)) for i in order}
-        for i in range(len(units)):
+        pending = {i: pool.apply_async(fn, (items[i],)) for i in (range(len(items)) if order is None else order)}
+        for i in range(len(items)):
             yield pending[i].get()
-        # every row is in: let the workers take their end-of-work sentinel and exit. (A
+        # every result is in: let the workers take their end-of-work sentinel and exit. (A
         # ``terminate`` here raced with idle workers: once a worker blocked on the task queue's
         # lock was never signalled, and ``join`` waited for it forever.)
         pool.close()
         pool.join()
     finally:
-        pool.terminate()  # an interrupt or an error: stop the rows at once (a no-op after join)
+        pool.terminate()  # an interrupt or an error: stop the processes at once (a no-op after join)
         pool.join()
 
 

@@ -10,7 +10,14 @@
   renamed away later) counts too.
 - **P4** no worker error on a valid configuration (a deadlock included).
 - **P5** idempotent: after a crash at any step (``inject crash``), the rerun on the same tree
-  converges: any P1/P2/P4 violation of an execution in which the machine crashed is reported as P5.
+  converges to the crash-free result: a P1/P2/P4 violation of an execution in which the machine
+  crashed is P5 unless a crash-free execution of the same program already broke that property
+  (then it is reported as that property: the crash did not add it). One definition for
+  ``verify --inject crash`` and ``compare --crash`` (``p5_violations``): the crash explorer
+  (``raceproof.inject.explore_placements``) runs every crash-free execution (its level 0) before
+  any crash, and the program remembers what they broke (``IncidentProgram.crash_free_broken``).
+  A lone ``replay`` of a crashed token has seen no crash-free execution, so it reports every
+  P1/P2/P4 after a crash as P5.
 
 Each violation's ``check`` is the property's name and its ``path`` the entry.
 """
@@ -99,7 +106,21 @@ def property_violations(execution: Execution, program: Any) -> list[Violation]:
         ev = execution.trace[step]
         out.append(Violation("P3", f"{PROPERTIES['P3']}: step {step} {ev.op}({ev.path}) changed {path}",
                              execution.names[ev.thread], ev.op, path, step=step))
-    if _crashed(program):
-        out = [Violation("P5", f"{PROPERTIES['P5']}: after the crash, {v.check} {v.message}", v.thread, v.op,
-                         v.path, v.errno, v.step) if v.check in ("P1", "P2", "P4") else v for v in out]
+    out = p5_violations(out, _crashed(program), getattr(program, "crash_free_broken", set()))
     return [v for v in out if v.check in selected]
+
+
+#: the properties a crash + rerun must not newly break (P3 is judged on every step, crash or not)
+CONVERGENCE = ("P1", "P2", "P4")
+
+
+def p5_violations(violations: list[Violation], crashed: bool, crash_free_broken: set[str]) -> list[Violation]:
+    """The one definition of P5. In a crash-free execution, record which of P1/P2/P4 it broke (into
+    `crash_free_broken`, the program's memory); in an execution where the machine crashed, report
+    each P1/P2/P4 violation as P5 unless a crash-free execution already broke that property."""
+    if not crashed:
+        crash_free_broken.update(v.check for v in violations if v.check in CONVERGENCE)
+        return violations
+    return [Violation("P5", f"{PROPERTIES['P5']}: after the crash, {v.check} {v.message}", v.thread, v.op,
+                      v.path, v.errno, v.step)
+            if v.check in CONVERGENCE and v.check not in crash_free_broken else v for v in violations]

@@ -34,7 +34,7 @@ MODEL_VERSION = "guest-download/3"  # 2: fd-relative remove_dir_all walk, tar-rs
 ALGORITHMS = ("pre-cleanup", "fixed")
 TOP_KEYS = {"name", "description", "algorithm", "workers", "backend", "expect", "token", "seed", "mounts",
             "initial", "verify_digest", "rust_enoent_tolerant", "stale", "mount_sets", "inject", "max_executions",
-            "properties", "preserve", "stale_states", "checks"}
+            "properties", "preserve", "stale_states", "checks", "mount_points"}
 MOUNT_KEYS = {"path", "files", "members", "flavor", "seed"}
 MEMBER_KEYS = {"name", "kind", "data", "target"}
 EXPECT_KEYS = {"replay", "verify"}
@@ -92,6 +92,9 @@ class Scenario:
     #: the checks that judge each execution (``raceproof.checks``: names, ``module:attr``, or
     #: ``Check`` objects from Python); empty: ``properties`` if given, else ``DEFAULT_CHECKS``
     checks: tuple[str | Check, ...] = ()
+    #: every mount root is a real mount point (``Vfs.mount``): it exists from the start, has an
+    #: st_dev of its own, cannot be removed or renamed (EBUSY) and nothing is renamed across it (EXDEV)
+    mount_points: bool = False
 
     @property
     def digest(self) -> str:
@@ -107,6 +110,8 @@ class Scenario:
             canon["properties"] = [list(self.properties), list(self.preserve)]
         if self.checks:  # absent: the digest of before
             canon["checks"] = [c if isinstance(c, str) else c.name for c in self.checks]
+        if self.mount_points:  # absent: the digest of before
+            canon["mount_points"] = True
         return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:12]
 
     def program(self, inject: Sequence[Injector] = ()) -> IncidentProgram:
@@ -384,8 +389,15 @@ def parse(raw: dict[str, Any], file: str = "<scenario>", *, allow_import: Sequen
 
     properties, preserve, stale_states = parse_keepalive_keys(file, raw)
     checks = _checks(file, raw, allow_import)
+    mount_points = _typed(file, "mount_points", raw.get("mount_points", False), bool, "true or false")
+    if mount_points:
+        for path in [*dirs, *files, *links]:
+            root = next((m.path for m in mounts if m.path == path or m.path.startswith(path.rstrip("/") + "/")), None)
+            if root is not None and (path in files or path in links):
+                raise _err(file, "initial", f"{path} is a file or symlink where mount point {root} (or its "
+                                            "parent directory) must be a directory (mount_points = true)")
     scenario = Scenario(
-        properties=properties, preserve=preserve, stale_states=stale_states, checks=checks,
+        properties=properties, preserve=preserve, stale_states=stale_states, mount_points=mount_points, checks=checks,
         file=file, name=name, description=description, algorithm=algorithm,
         workers=workers, backend=backend, mounts=mounts, expect_replay=er, expect_verify=ev, token=token,
         seed=seed, verify_digest=verify_digest, rust_enoent_tolerant=enoent, stale=stale,

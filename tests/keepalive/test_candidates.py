@@ -66,7 +66,9 @@ def test_crash_and_rerun_converges_p5(algorithm: str) -> None:
     assert cell(algorithm, "file", crash=True) == {}
 
 
-def test_p5_names_the_property_the_rerun_broke() -> None:
+def test_p5_is_not_a_property_the_crash_free_run_already_broke() -> None:
+    """`fixed` keeps the stale file with or without a crash: P2 (not P5), as ``compare`` judges it
+    (``properties.p5_violations``; a crash-introduced break is P5: test_compare.py)."""
     found = cell("fixed", "file", workers=1, crash=True)
-    assert "P5" in found
-    assert all("after the crash, P2" in v.message for v in found["P5"] if v.check == "P5")
+    assert set(found) == {"P2"}
+    assert all(v.check != "P5" for vs in found.values() for v in vs)  # type: ignore[attr-defined]

@@ -95,3 +95,46 @@ def test_scenario_keys_are_checked(tmp_path: Path) -> None:
     bad.write_text('name = "k"\nproperties = ["P9"]\n[[mounts]]\npath = "/a"\n')
     res = CliRunner().invoke(main, ["verify", str(bad)])
     assert res.exit_code == 2 and "properties[0]" in res.output and "P9" in res.output
+
+
+def test_p5_is_one_definition_for_verify_and_compare(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`fixed` never cleans: a stale file breaks P2 with or without a crash, so the crash adds
+    nothing and P5 holds, for ``verify --inject crash`` as for ``compare --crash``."""
+    from raceproof.execution import Violation
+    from raceproof.keepalive import stale
+    from raceproof.keepalive.compare import explore_run
+    from raceproof.mountsets import scenario_for_name
+    from raceproof.properties import p5_violations
+    from raceproof.runs import verify
+
+    monkeypatch.chdir(ROOT)
+    base = load(BASE_FILE).with_changes(algorithm="fixed", properties=("P5",))
+    sc = stale.apply(scenario_for_name(base, "1:single:r/spine:w1"), "file")
+    res = verify(sc, inject=["crash"], shrink=False)
+    assert res.verdict == "safe" and res.executions > 1
+    first, n, complete, _r, _p = explore_run(sc, True, {"P5"})
+    assert complete and "P5" not in first and n == res.executions
+    # the definition itself: a crash-free P2 is remembered; after a crash only a new break is P5
+    seen: set[str] = set()
+    p2, p1 = Violation("P2", "stale", path="/x"), Violation("P1", "lost", path="/y")
+    assert p5_violations([p2], False, seen) == [p2] and seen == {"P2"}
+    out = p5_violations([p2, p1], True, seen)
+    assert [v.check for v in out] == ["P2", "P5"] and "after the crash, P1 lost" in out[1].message
+
+
+def test_runs_in_processes_give_the_serial_matrix(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``--jobs 2``: the runs explored in forked processes, collected in plan order: every verdict,
+    proved count, refuting run, message, token and replay command is the serial one."""
+    monkeypatch.chdir(ROOT)
+    base = load(BASE_FILE)
+    serial = compare(base, ["fixed", "C", "A"], 1, 1, True).to_json()
+    parallel = compare(base, ["fixed", "C", "A"], 1, 1, True, jobs=2).to_json()
+    assert serial["winner"] == parallel["winner"] == "A"
+    refuted = 0
+    for rs, rp in zip(serial["rows"], parallel["rows"], strict=True):
+        for cs, cp in zip(rs["cells"], rp["cells"], strict=True):
+            if cs["verdict"] == "refuted":
+                refuted += 1
+                cs, cp = ({k: v for k, v in c.items() if k not in ("runs", "executions")} for c in (cs, cp))
+            assert cs == cp
+    assert refuted >= 2  # fixed's P2 and C's P3 at least

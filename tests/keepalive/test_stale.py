@@ -44,3 +44,23 @@ def test_bad_states_are_one_line_errors() -> None:
     chain = next(ms for ms in all_mount_sets(2) if "chain" in ms.name)
     with pytest.raises(InputError, match="conflicting"):
         stale.apply(scenario_for(BASE, chain, 1), "file-spine+file-root")
+
+
+def test_mount_points_drop_the_letters_a_mount_rules_out_and_refuse_a_file_at_a_root() -> None:
+    import tomllib
+
+    from raceproof.errors import ScenarioError
+    from raceproof.scenario import parse
+
+    root = Path(__file__).resolve().parents[2]
+    raw = tomllib.loads((root / "scenarios" / "keepalive-A-mounted.toml").read_text())
+    sc = parse(raw, "m.toml")
+    assert sc.mount_points and sc.digest != parse({**raw, "mount_points": False}, "m.toml").digest
+    letters = set(stale.plants(sc))
+    assert {"file-root", "file-spine", "empty-root"}.isdisjoint(letters) and "link-out" in letters
+    assert set(stale.plants(parse({**raw, "mount_points": False}, "m.toml"))) >= {"file-root", "file-spine"}
+    bad = {**raw, "initial": {"files": {"/home/user/.claude/skills": "x"}}}
+    with pytest.raises(ScenarioError, match=r"m\.toml: initial: .*mount point"):
+        parse(bad, "m.toml")
+    with pytest.raises(ScenarioError, match="mount_points"):
+        parse({**raw, "mount_points": "yes"}, "m.toml")

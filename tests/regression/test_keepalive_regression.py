@@ -2,7 +2,8 @@
 
 Each ``scenarios/keepalive-*.toml`` pins a candidate's verdict on the incident's mounts over every
 previous-session tree of up to ``stale_states`` entries: ``safe`` means every stale state is proved,
-``unsafe`` that at least one is refuted. The recommended candidate (A) must stay safe everywhere.
+``unsafe`` that at least one is refuted. The recommended candidate (A) must stay safe everywhere,
+also with real mount points (``keepalive-A-mounted.toml``), where B fails (``keepalive-B-mounted.toml``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _cases() -> list[object]:
 def test_every_candidate_has_a_scenario() -> None:
     from raceproof.keepalive import CANDIDATES
 
-    assert {p.stem.removeprefix("keepalive-") for p in SCENARIOS} == set(CANDIDATES)
+    assert {p.stem.removeprefix("keepalive-").removesuffix("-mounted") for p in SCENARIOS} == set(CANDIDATES)
     assert load(ROOT / "scenarios" / "keepalive-A.toml").expect_verify == "safe"
 
 

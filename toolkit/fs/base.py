@@ -29,6 +29,9 @@ class Stat:
     kind: Kind
     size: int
     ino: int
+    #: st_dev: 0 for the root filesystem, else the number of the mount the entry is on
+    #: (``Vfs.mount``; backends report 0, the ``Vfs`` fills it in)
+    dev: int = 0
 
 
 def oserror(code: int, path: str) -> OSError:

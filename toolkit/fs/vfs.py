@@ -52,6 +52,12 @@ class Vfs:
         #: the virtual thread whose step is running (set by the scheduler; -1 during set-up)
         self.thread = -1
         self._kind: Callable[[str], str | None] = backend.kind
+        #: mount points (``mount``): the set-up's root path -> its device number, and where each
+        #: root is now (a rename of an ancestor moves a mount with it). A mount root cannot be
+        #: removed or renamed (EBUSY), a rename or link cannot cross mounts (EXDEV), and ``stat``
+        #: reports the mount's st_dev. The same on every backend (the check is here, not there).
+        self._mount_setup: dict[str, int] = {}
+        self._mounts: dict[str, int] = {}
 
     # lifecycle -----------------------------------------------------------------------------
     def reset_ids(self) -> None:
@@ -69,6 +75,7 @@ class Vfs:
         self._handles = {}
         self._opened = {}
         self._open_dirs = {}
+        self._mounts = dict(self._mount_setup)
 
     def name_setup_files(self) -> dict[int, str]:
         """Name every file of the initial tree by its path (``s:/a/b``): a name that is the same in
@@ -112,6 +119,46 @@ class Vfs:
             fid = self._ids[ino] = f"{self.thread}.{n}" if created else f"?{ino}"
         return fid
 
+    # mount points -----------------------------------------------------------------------
+    def mount(self, path: str) -> None:
+        """Set-up: make `path` (created if missing) a mount point of a filesystem of its own, like
+        ``mount -t tmpfs none PATH``. Idempotent."""
+        self.makedirs(path)
+        full = self.resolve(path, follow=True)
+        if full not in self._mount_setup:
+            self._mount_setup[full] = len(self._mount_setup) + 1
+        self._mounts[full] = self._mount_setup[full]
+
+    def dev_of(self, full: str) -> int:
+        """The st_dev of the resolved path `full`: its deepest mount root's number, else 0."""
+        best, dev = "", 0
+        for root, num in self._mounts.items():
+            if (full == root or full.startswith(root.rstrip("/") + "/")) and len(root) > len(best):
+                best, dev = root, num
+        return dev
+
+    def _busy(self, full: str, path: str) -> None:
+        """EBUSY if `full` is a mount root (rmdir, rename)."""
+        if full in self._mounts:
+            raise oserror(E.EBUSY, path)
+
+    def _cross(self, s: str, d: str, path: str) -> None:
+        """EXDEV if the parent directories of `s` and `d` are on different mounts (the kernel's
+        ``old_path.mnt != new_path.mnt``, checked once both parents are looked up)."""
+        if self._mounts and self.dev_of(parent_of(s)) != self.dev_of(parent_of(d)):
+            raise oserror(E.EXDEV, path)
+
+    def _move_mounts(self, moves: dict[str, str]) -> None:
+        """Mounts below a renamed directory move with it (every prefix in `moves` at once)."""
+        moved = {}
+        for root, num in self._mounts.items():
+            for old, new in moves.items():
+                if root.startswith(old + "/"):
+                    root = new + root[len(old):]
+                    break
+            moved[root] = num
+        self._mounts = moved
+
     def _observed(self, st: Stat) -> Stat:
         """The one place a ``Stat`` is handed to a program: what it reveals joins the footprint.
 
@@ -127,6 +174,10 @@ class Vfs:
         else:
             size = st.size if st.kind == "link" else 0
         return Stat(st.kind, size, zlib.crc32(fid.encode()))
+
+    def _on_dev(self, st: Stat, full: str) -> Stat:
+        """`st` with the st_dev of the mount `full` is on (0 without mounts)."""
+        return Stat(st.kind, st.size, st.ino, self.dev_of(full)) if self._mounts else st
 
     # resolution ----------------------------------------------------------------------------
     def resolve(self, path: str, *, follow: bool, nofollow_ancestors: bool = False) -> str:
@@ -264,7 +315,7 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return self._observed(st)
+        return self._on_dev(self._observed(st), full)
 
     def kind_of(self, path: str) -> str:
         """stat(2) when only the type is looked at (``exists``, ``is_dir``): the entries along the
@@ -279,7 +330,7 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is None:
             raise oserror(E.ENOENT, path)
-        return self._observed(st)
+        return self._on_dev(self._observed(st), full)
 
     def mkdir(self, path: str) -> None:
         full = self._final(path)
@@ -298,6 +349,7 @@ class Vfs:
         st = self.backend.lstat(full)
         if st is not None and st.kind != "dir":  # a file or a symlink (pyfakefs says ENOENT for a dangling one)
             raise oserror(E.ENOTDIR, path)
+        self._busy(full, path)  # a mount root, empty or not (the kernel's check precedes ENOTEMPTY)
         try:
             self.backend.rmdir(full)
         except OSError as exc:
@@ -450,6 +502,7 @@ class Vfs:
         d = self._final(dst)
         if self.backend.lstat(s) is None:
             raise oserror(E.ENOENT, src)
+        self._cross(s, d, dst)
         try:
             self.backend.link(s, d)
         except OSError as exc:
@@ -466,6 +519,8 @@ class Vfs:
             raise ValueError(f"rename: flags must be '', 'noreplace' or 'exchange' (got {flags!r})")
         s = self._final(src)
         d = self._final(dst)
+        if self._mounts:
+            self._cross(s, d, src)  # before the source is looked up, as in do_renameat2
         if flags:
             self._rename2(src, dst, s, d, flags)
             return
@@ -475,14 +530,37 @@ class Vfs:
         src_st = self.backend.lstat(s)
         if src_st is not None and src_st.kind == "dir":
             self.fp.lists.add(s)
+        if self._mounts and (s in self._mounts or d in self._mounts):
+            self._rename_busy(src, dst, s, d, src_st, dst_st)
         try:
             self.backend.rename(s, d)
         except OSError as exc:
             raise self._rethrow(exc, src) from None
-        if self._open_dirs and src_st is not None and src_st.kind == "dir" and s != d:
-            self._move_open_dirs({s: d})
+        if src_st is not None and src_st.kind == "dir" and s != d:
+            if self._open_dirs:
+                self._move_open_dirs({s: d})
+            if self._mounts:
+                self._move_mounts({s: d})
         self._created(s)
         self._created(d)
+
+    def _rename_busy(self, src: str, dst: str, s: str, d: str, src_st: Stat | None, dst_st: Stat | None) -> None:
+        """rename(2) with a mount root as source or target: the kernel's errors that come first
+        (ENOENT, the ancestor traps EINVAL/ENOTEMPTY, the type checks ENOTDIR/EISDIR; the same
+        entry is a no-op), then EBUSY (``vfs_rename``: ``is_local_mountpoint``)."""
+        if src_st is None:
+            raise oserror(E.ENOENT, src)
+        if s == d:
+            return
+        if (d + "/").startswith(s + "/"):
+            raise oserror(E.EINVAL, dst)
+        if (s + "/").startswith(d + "/"):
+            raise oserror(E.ENOTEMPTY, dst)
+        if dst_st is not None and src_st.kind == "dir" and dst_st.kind != "dir":
+            raise oserror(E.ENOTDIR, dst)
+        if dst_st is not None and src_st.kind != "dir" and dst_st.kind == "dir":
+            raise oserror(E.EISDIR, dst)
+        raise oserror(E.EBUSY, src if s in self._mounts else dst)
 
     def _move_open_dirs(self, moves: dict[str, str]) -> None:
         """Open directory fds move with their directory (every prefix in `moves` at once)."""
@@ -506,6 +584,9 @@ class Vfs:
             raise oserror(E.EINVAL, dst)
         if d == "/" or ((s + "/").startswith(d + "/") and s != d):  # the target is an ancestor of the source
             raise oserror(E.EINVAL if flags == "exchange" else E.ENOTEMPTY, dst)
+        if self._mounts and s != d and (s in self._mounts or d in self._mounts):
+            # NOREPLACE has no target here (EEXIST above); EXCHANGE does no type checks
+            raise oserror(E.EBUSY, src if s in self._mounts else dst)
         if flags == "noreplace":
             try:
                 self.backend.rename(s, d)
@@ -513,6 +594,8 @@ class Vfs:
                 raise self._rethrow(exc, src) from None
             if self._open_dirs and src_st.kind == "dir":
                 self._move_open_dirs({s: d})
+            if self._mounts and src_st.kind == "dir":
+                self._move_mounts({s: d})
         else:
             assert dst_st is not None
             if s == d or src_st.ino == dst_st.ino:  # the same entry, or two links to one file: a no-op
@@ -529,6 +612,8 @@ class Vfs:
                 raise self._rethrow(exc, src) from None
             if self._open_dirs:
                 self._move_open_dirs({s: d, d: s})
+            if self._mounts:
+                self._move_mounts({s: d, d: s})
         self._created(s)
         self._created(d)
 

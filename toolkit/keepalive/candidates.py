@@ -198,7 +198,7 @@ _register(Candidate(
     "delete in the same subtree, so the incident's overlap cannot happen.",
     """fn keep_alive(mounts: &[Mount]) -> io::Result<()> {
     validate(mounts)?;                      // normalized, no duplicates, no symlinked root or spine
-    let barrier = Barrier::new(mounts.len().min(4));
+    let barrier = Barrier::new(mounts.len());  // one party per spawned thread (a pool: see below)
     thread::scope(|s| for m in mounts { s.spawn(|| {
         let cleaned = clean(&m.root, &nested_roots(m, mounts));   // never the root itself
         barrier.wait();                     // a failed clean still arrives
@@ -230,8 +230,11 @@ fn clean(root: &Path, keep: &[PathBuf]) -> io::Result<()> {
      "mount paths are normalized and compared component-wise (skills vs skills2 are siblings); "
      "duplicates rejected",
      "no archive may contain an entry on a spine or nested-root path (reject it before extracting)",
-     "roots may be real mount points: the root itself is never removed or renamed (no EBUSY)",
-     "the pool size is the barrier's party count; a failed clean still arrives at the barrier")))
+     "roots may be real mount points: the root itself is never removed or renamed (no EBUSY; proved "
+     "with mount_points = true, where B fails)",
+     "the barrier's party count is the number of threads that wait on it (one per mount; with a pool "
+     "of W < mounts workers, each cleans its share of the mounts in mount order, then W parties meet); "
+     "a failed clean still arrives at the barrier")))
 _register(Candidate(
     "B", "ordered: parent mount before child (remove_dir_all, create_dir_all, unpack)", (ordered,),
     "A mount's worker starts only after its parent mount's worker finished cleaning and extracting; "

@@ -61,18 +61,24 @@ def render_text(m: Matrix) -> list[str]:
 @click.option("--crash", is_flag=True, help="Also run every cell with a crash at every step, then a rerun (P5).")
 @click.option("--max-executions", type=click.IntRange(min=1, max=10**9), default=None,
               help="Budget per run (a budget stop makes a cell inconclusive).")
+@click.option("--jobs", type=click.IntRange(min=1, max=1024), default=1, show_default=True, metavar="N",
+              help="Explore the runs in N processes (the verdicts, proved counts and replay commands of a "
+                   "serial run; a refuted row's totals may be larger).")
+@click.option("--no-split", "no_split", is_flag=True,
+              help="With --crash: explore every crash run in full, not in two stages (each distinct crash "
+                   "tree's rerun once; the same verdicts, fewer executions).")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
               help="Also write the matrix as keepalive.md, keepalive.html, keepalive.json and keepalive.xml.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema raceproof.compare/1).")
 @guarded
 def compare(algorithms: tuple[str, ...], base: str, mount_sets: int, stale: int, crash: bool,
-            max_executions: int | None, out: str | None, as_json: bool) -> None:
+            max_executions: int | None, jobs: int, no_split: bool, out: str | None, as_json: bool) -> None:
     """Prove or refute each keep-alive candidate against P1-P5 over mount sets x stale states."""
     check_algorithms(algorithms)
     sc = load(base)
     if not sc.properties:
         raise InputError(f"{base}: properties: the base scenario must select the properties (P1..P5)")
-    m = do_compare(sc, algorithms, mount_sets, stale, crash, budget=max_executions)
+    m = do_compare(sc, algorithms, mount_sets, stale, crash, budget=max_executions, jobs=jobs, split=not no_split)
     if out is not None:
         from raceproof.reports.keepalive import write_all
 

@@ -15,7 +15,6 @@ early (its other runs cannot change the row).
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +60,8 @@ class Matrix:
     max_stale: int
     crash: bool
     base: str
+    #: the base scenario's digest: a report embedding this matrix checks it names the same scenario
+    base_digest: str = ""
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     executions: dict[str, int] = field(default_factory=dict)
@@ -81,7 +82,8 @@ class Matrix:
         from raceproof.keepalive.candidates import CANDIDATES
 
         win = self.winner
-        return {"schema": SCHEMA, "base": self.base, "algorithms": self.algorithms, "max_mounts": self.max_mounts,
+        return {"schema": SCHEMA, "base": self.base, "base_digest": self.base_digest,
+                "algorithms": self.algorithms, "max_mounts": self.max_mounts,
                 "max_stale": self.max_stale, "crash": self.crash, "properties": dict(PROPERTIES),
                 "rows": [{"algorithm": a, "runs": self.runs.get(a, 0), "executions": self.executions.get(a, 0),
                           "seconds": round(self.seconds.get(a, 0.0), 3),
@@ -143,27 +145,27 @@ def replay_command(base: Scenario, spec: RunSpec, token: str) -> str:
     return shlex.join([*parts, "--token", token])
 
 
-def underlying(message: str) -> str:
-    """The property a P5 violation found broken after the crash (``properties`` writes it)."""
-    found = re.search(r"after the crash, (P\d)", message)
-    return found.group(1) if found else ""
-
-
 def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None = None,
-                already: frozenset[str] = frozenset(),
-                stop_at_first: bool = False) -> tuple[dict[str, Execution], int, bool, Runner, Any]:
+                stop_at_first: bool = False,
+                split: bool = False) -> tuple[dict[str, Execution], int, bool, Runner | None, Any]:
     """Explore one run; return the first failing execution per property in `wanted`, the number of
-    executions, whether the search was exhausted, and the program (for replays). A P5 violation
-    counts only when the crash broke a property the same run without a crash did not break
-    (`already`): P5 asks that crash + rerun converge to the crash-free result."""
+    executions, whether the search was exhausted, the runner (None when split) and the program
+    (for replays). P5 is ``raceproof.properties.p5_violations``, as in ``verify --inject crash``.
+    With `split`, a crash run is explored in two stages (``raceproof.keepalive.crashsplit``: each
+    distinct crash tree's rerun once) when it can be."""
+    if crash and split and not stop_at_first:
+        from raceproof.keepalive.crashsplit import explore_split
+
+        done = explore_split(sc, wanted, budget)
+        if done is not None:
+            first_s, n_s, complete_s, program_s = done
+            return first_s, n_s, complete_s, None, program_s
     inject = [CRASH] if crash else []
     program = program_for(sc, inject)
     first: dict[str, Execution] = {}
 
     def observe(ex: Execution) -> bool:
         for v in ex.violations:
-            if v.check == "P5" and underlying(v.message) in already:
-                continue
             if v.check in wanted and v.check not in first:
                 first[v.check] = ex
         return wanted <= set(first) or (stop_at_first and bool(first))
@@ -193,38 +195,90 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
 
 def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
             shrink: bool = True, budget: int | None = None,
-            on_run: Callable[[str, int, int], None] | None = None) -> Matrix:
-    m = Matrix(list(algorithms), k, max_stale, crash, base.file)
-    for a in algorithms:
-        for p in PROPERTIES:
-            m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
-        t0 = time.perf_counter()
-        plan = runs_for(base, a, k, max_stale, crash)
-        broken: dict[tuple[str, int, str], frozenset[str]] = {}  # what each crash-free run broke
-        for i, (spec, sc) in enumerate(plan):
-            open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
-            if not open_props:
-                break
-            if on_run is not None:
-                on_run(f"{a} {spec.label}", i, len(plan))
-            key = (spec.mount_set, spec.workers, spec.state)
-            wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
-            first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget,
-                                                               broken.get(key, frozenset()))
-            if not spec.crash:
-                broken[key] = frozenset(first)
-            m.runs[a] = m.runs.get(a, 0) + 1
-            m.executions[a] = m.executions.get(a, 0) + n
-            for p in open_props & wanted:
-                cell = m.cells[(a, p)]
-                cell.runs += 1
-                cell.executions += n
-                if p in first:
-                    _refute(cell, base, spec, sc, first[p], program, shrink)
-                elif not complete and cell.verdict == "proved":
-                    cell.verdict, cell.where = "inconclusive", spec.label
-        m.seconds[a] = time.perf_counter() - t0
+            on_run: Callable[[str, int, int], None] | None = None, jobs: int = 1, split: bool = True) -> Matrix:
+    """The matrix. With `jobs` > 1 the runs of every candidate are explored in that many forked
+    processes (``raceproof.mountsets.parallel_map``) and collected in plan order: the verdicts,
+    the proved cells' executions, the refuting runs, tokens and replay commands are those of a
+    serial compare. Only a refuted row's totals may be larger: a serial run stops exploring once
+    its open properties are all refuted, and a serial row stops once all its cells are, while the
+    processes explore every run for every property. `seconds` is CPU time summed over the runs.
+    With `split` (the default) a crash run is explored in two stages (``raceproof.keepalive.crashsplit``:
+    the same verdicts, fewer executions); ``split=False`` explores every crash run in full."""
+    m = Matrix(list(algorithms), k, max_stale, crash, base.file, base.digest)
+    plans = {a: runs_for(base, a, k, max_stale, crash) for a in algorithms}
+    results: Any = None
+    if jobs > 1:
+        from raceproof.mountsets import parallel_map
+
+        units = [(spec, sc, _all_wanted(spec), budget, split) for a in algorithms for spec, sc in plans[a]]
+        results = parallel_map(_run_unit, units, jobs)
+    try:
+        for a in algorithms:
+            for p in PROPERTIES:
+                m.cells[(a, p)] = Cell(a, p, "proved" if crash or p != "P5" else "not-run")
+            plan = plans[a]
+            m.seconds[a] = 0.0
+            for i, (spec, sc) in enumerate(plan):
+                open_props = {p for p in PROPERTIES if m.cells[(a, p)].verdict not in ("refuted", "not-run")}
+                if not open_props:  # the whole row is refuted: its other runs cannot change it
+                    if results is None:
+                        break
+                    next(results)  # computed anyway, in plan order
+                    continue
+                if on_run is not None:
+                    on_run(f"{a} {spec.label}", i, len(plan))
+                if results is not None:
+                    first, n, complete, program, cpu = _unit_result(next(results), sc, spec.crash)
+                else:
+                    t0 = time.process_time()
+                    wanted = set(PROPERTIES) - {"P5"} if not spec.crash else open_props
+                    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget, split=split)
+                    cpu = time.process_time() - t0
+                wanted = _all_wanted(spec)
+                m.runs[a] = m.runs.get(a, 0) + 1
+                m.executions[a] = m.executions.get(a, 0) + n
+                m.seconds[a] += cpu
+                for p in open_props & wanted:
+                    cell = m.cells[(a, p)]
+                    cell.runs += 1
+                    cell.executions += n
+                    if p in first:
+                        _refute(cell, base, spec, sc, first[p], program, shrink)
+                    elif not complete and cell.verdict == "proved":
+                        cell.verdict, cell.where = "inconclusive", spec.label
+    finally:
+        if results is not None:
+            results.close()  # stops the processes at once (an interrupt, an error)
     return m
+
+
+def _all_wanted(spec: RunSpec) -> set[str]:
+    return set(PROPERTIES) - {"P5"} if not spec.crash else set(PROPERTIES)
+
+
+def _run_unit(unit: tuple[RunSpec, Scenario, set[str], int | None, bool]) -> dict[str, Any]:
+    """One run in a worker process: what the parent needs, picklable (the first failing execution
+    of each property as its choices; the crash-free breaks P5 was judged against)."""
+    spec, sc, wanted, budget, split = unit
+    t0 = time.process_time()
+    first, n, complete, _runner, program = explore_run(sc, spec.crash, wanted, budget, split=split)
+    return {"first": {p: list(ex.choices) for p, ex in first.items()}, "n": n, "complete": complete,
+            "broken": sorted(program.crash_free_broken), "cpu": time.process_time() - t0}
+
+
+def _unit_result(unit: dict[str, Any], sc: Scenario, crash: bool) -> tuple[dict[str, Execution], int, bool, Any, float]:
+    """A worker's run in the parent: each first failing execution replayed from its choices on a
+    program that knows the same crash-free breaks (so P5 is judged as it was in the worker)."""
+    from raceproof.strategies.replay import ReplayChooser
+
+    program = program_for(sc, [CRASH] if crash else [])
+    program.crash_free_broken.update(unit["broken"])
+    first: dict[str, Execution] = {}
+    if unit["first"]:
+        with Runner(program, sc.backend, "direct") as runner:
+            for p, choices in unit["first"].items():
+                first[p] = runner.run_single(ReplayChooser(choices))
+    return first, int(unit["n"]), bool(unit["complete"]), program, float(unit["cpu"])
 
 
 def _refute(cell: Cell, base: Scenario, spec: RunSpec, sc: Scenario, ex: Execution, program: Any,

@@ -1,14 +1,22 @@
 """A worker pool with phases: the shape every keep-alive candidate runs in.
 
 A candidate is one or more *phases*, each an ``async def phase(fs, job, pipeline)`` run once per
-job. With at least as many workers as jobs each thread runs its own job; otherwise the workers take
-jobs from one shared queue per phase, in mount order (parents first), one ``take_job`` step each.
-Between two phases every thread meets at a barrier (``std::sync::Barrier`` over the pool; a thread
-whose phase failed still arrives, as a Rust worker must, or the others would wait forever). The
-last phase's return value (the extracted paths) is the job's result.
+job. Every job is a virtual thread of its own, as in the incident's ``Pipeline``: which worker runs
+which job is not observable, so identical workers are not told apart. With fewer workers than jobs,
+each phase is gated by a counting latch of its own (``SchedFS.wait_arrivals``/``arrive``): in phase
+``p`` job ``k`` starts once ``k - workers + 1`` jobs have finished phase ``p`` (a pool taking the
+phase's jobs in mount order, parents first). Between two phases every job meets the others at a
+barrier (``std::sync::Barrier``; a job whose phase failed still arrives, as a Rust worker must, or
+the others would wait forever). A job whose phase failed skips its later phases (it still takes
+its turn in each phase's latch, a no-op job). The last phase's return value (the extracted paths)
+is the job's result.
 
-Events and barriers are named with the pipeline's *generation* (one per ``bodies`` call), so the
-rerun after a crash (``injectors/crash.py``) does not see the first run's events.
+Before this, the pool was ``workers`` threads taking jobs from a shared queue (one ``take_job``
+step each): every order of the takes was explored although none is observable (a 3-sibling mount
+set with 2 workers and crashes: over 30,000 executions, now a fraction; BENCHMARKS.md).
+
+Events, latches and barriers are named with the pipeline's *generation* (one per ``bodies`` call),
+so the rerun after a crash (``injectors/crash.py``) does not see the first run's.
 """
 
 from __future__ import annotations
@@ -47,46 +55,36 @@ class KeepalivePipeline(Pipeline):
     def done_event(self, root: str) -> str:
         return f"ka{self.generation}:done:{root}"
 
-    def thread_names(self) -> list[str]:
-        """Worker threads (not one thread per job as ``Pipeline``): a phase's barrier is met by
-        the pool's workers, and with fewer workers than jobs they take jobs from a queue."""
-        if self.static:
-            return [job.label for job in self.jobs]
-        return [f"worker-{i}" for i in range(self.workers)]
-
-    def bodies(self, fs_for: Callable[[int], SchedFS], latch: str = "") -> list[Callable[[], Awaitable[Any]]]:
-        """One body per worker; `latch` is ``Pipeline``'s (unused: events and barriers are named
-        per generation here)."""
+    def bodies(self, fs_for: Callable[[int], SchedFS], latch: str = "pool") -> list[Callable[[], Awaitable[Any]]]:
+        """One body per job: each phase gated by its latch (fewer workers than jobs), then the
+        phase barrier. `latch` prefixes the latches' names (the crash rerun passes its own)."""
         from raceproof.keepalive.candidates import CANDIDATES
 
         self.generation += 1
         gen = self.generation
         phases = CANDIDATES[self.algorithm].phases
-        n = len(self.thread_names())
-        queues = [{"next": 0} for _ in phases]
-
-        async def next_job(fs: SchedFS, i: int, p: int, taken: int) -> Any:
-            if self.static:
-                return self.jobs[i] if taken == 0 else None
-            index = await fs.step("take_job", "", _take, queues[p], len(self.jobs), fs.vfs, p,
-                                   render=lambda j: "none" if j is None else f"job {j}")
-            return None if index is None else self.jobs[index]
+        n = len(self.jobs)
+        workers = self.workers
+        pooled = not self.static
 
         async def thread(i: int) -> Any:
             fs = fs_for(i)
+            job = self.jobs[i]
             error: Exception | None = None
             value: Any = None
             for p, phase in enumerate(phases):
+                gate = f"{latch}:ka{gen}:phase{p}"
+                if pooled and i >= workers:
+                    await fs.wait_arrivals(gate, i - workers + 1)  # a worker is free for this job
                 if error is None:
                     try:
-                        taken = 0
-                        while (job := await next_job(fs, i, p, taken)) is not None:
-                            taken += 1
-                            value = await phase(fs, job, self)
-                            if p == len(phases) - 1 and isinstance(value, list):
-                                self.results[job.index] = value
-                    except Exception as exc:  # still meet the others at the barrier, then fail
+                        value = await phase(fs, job, self)
+                        if p == len(phases) - 1 and isinstance(value, list):
+                            self.results[job.index] = value
+                    except Exception as exc:  # still free the worker and meet the others, then fail
                         error = exc
+                if pooled and i < n - 1:  # the last job frees no one: every other job started before it
+                    await fs.arrive(gate)
                 if p < len(phases) - 1:
                     await fs.barrier(f"ka{gen}:phase{p}", n)
             if error is not None:
@@ -97,14 +95,3 @@ class KeepalivePipeline(Pipeline):
             return lambda: thread(i)
 
         return [body(i) for i in range(n)]
-
-
-def _take(queue: dict[str, int], n: int, vfs: Any, phase: int) -> int | None:
-    fp = vfs.fp
-    index = queue["next"]
-    if index >= n:
-        fp.reads.add(f"q:jobs{phase}")
-        return None
-    fp.writes.add(f"q:jobs{phase}")
-    queue["next"] = index + 1
-    return index

@@ -13,6 +13,10 @@ directory it sits in when that is not its parent's root):
 - ``previous``: the last mount's previous complete extraction, with one file since removed
   upstream, and D's manifest of it (``STATE_DIR``).
 
+With ``mount_points = true`` every root is mounted (it exists, as do its spine directories), so the
+letters that put something else there (``link-out`` on the spine, ``file-spine``, ``file-root``)
+and ``empty-root`` (the same tree as ``none``) do not apply; ``link-out`` goes in mount 0.
+
 A stale *state* is a set of up to K compatible letters (two letters on one path, or one below a
 file or symlink, are incompatible). ``none`` is the empty state.
 """
@@ -65,6 +69,8 @@ def plants(scenario: Scenario) -> dict[str, Plant]:
     }
     outside = (OUTSIDE + "/keep", b"not ours\n")
     spine = child[1] if child else ""
+    if scenario.mount_points:  # the child root and its spine are directories (mounted), and exist
+        spine, child = "", None
     if spine:
         name = child[0].rsplit("/", 1)[1] if child else ""
         out["link-out"] = Plant(files=(outside, (join(OUTSIDE, name + "/keep"), b"not ours\n")),

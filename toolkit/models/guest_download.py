@@ -51,6 +51,18 @@ class Job:
     def payload(self) -> bytes:
         return self.archive if self.delivered is None else self.delivered
 
+    def members(self, data: bytes | None = None) -> list[tar.Member]:
+        """The archive's members without extracting anything, like tar-rs's ``Archive::entries``
+        over the downloaded bytes: no filesystem step (parsing is local). `data` defaults to what
+        the download returns (``payload``). A malformed or cut archive raises ``tar.TarError`` (an
+        ``OSError``, EIO for a cut member), as extracting it would."""
+        out = []
+        for member, complete in tar.parse(self.payload() if data is None else data):
+            if not complete:
+                raise tar.TarError(E.EIO, f"{self.root}: archive member {member.name} is cut short")
+            out.append(member)
+        return out
+
 
 @dataclass
 class Pipeline:
