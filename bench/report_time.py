@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from source_tree import use_tree  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
-
-
-def _use_tree(tree: Path) -> None:
-    """Import raceproof from `tree` (its folders laid out as the package in a temporary directory)."""
-    pkg = Path(tempfile.mkdtemp(prefix="raceproof-tree-")) / "raceproof"
-    pkg.mkdir()
-    for entry in (tree / "toolkit").iterdir():
-        (pkg / entry.name).symlink_to(entry)
-    (pkg / "injectors").symlink_to(tree / "injectors")
-    (pkg / "reports").symlink_to(tree / "reports")
-    sys.path.insert(0, str(pkg.parent))
 
 PAIR = ("scenarios/guest-download-2026-04-10.toml", "scenarios/guest-download-fixed.toml")
 
@@ -49,7 +40,7 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=None)
     args = parser.parse_args()
     if args.tree is not None:
-        _use_tree(args.tree.resolve())
+        use_tree(args.tree.resolve())
     from raceproof.reports import model
     from raceproof.runs import verify
     from raceproof.scenario import load

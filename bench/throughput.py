@@ -14,22 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _use_tree(tree: Path) -> None:
-    pkg = Path(tempfile.mkdtemp(prefix="raceproof-tree-")) / "raceproof"
-    pkg.mkdir()
-    for entry in (tree / "toolkit").iterdir():
-        (pkg / entry.name).symlink_to(entry)
-    (pkg / "injectors").symlink_to(tree / "injectors")
-    (pkg / "reports").symlink_to(tree / "reports")
-    sys.path.insert(0, str(pkg.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from source_tree import use_tree  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +29,7 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=None)
     args = parser.parse_args()
     if args.tree is not None:
-        _use_tree(args.tree.resolve())
+        use_tree(args.tree.resolve())
     import raceproof
     from raceproof.runs import verify
     from raceproof.scenario import load

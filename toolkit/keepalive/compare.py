@@ -189,8 +189,8 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
             await loop.run(visit)
             return loop.exhausted or loop.stopped
 
-        done = runner.run(driver)
-    return first, state["n"], bool(done), runner, program
+        finished = runner.run(driver)
+    return first, state["n"], finished, runner, program
 
 
 def compare(base: Scenario, algorithms: Sequence[str], k: int, max_stale: int, crash: bool, *,
