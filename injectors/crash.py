@@ -27,6 +27,7 @@ import errno as E
 from typing import TYPE_CHECKING, Any
 
 from raceproof.inject import BaseInjector, Param, parse_ops
+from raceproof.properties import MACHINE
 from raceproof.sfs import SchedFS
 
 if TYPE_CHECKING:
@@ -79,13 +80,13 @@ class CrashRerun(BaseInjector):
                 return  # the pool's bookkeeping is not the machine's work: a job still frees its worker
             if op in SYNC_OPS:  # not filesystem steps: the crash is seen at the thread's next one
                 return
-            sched.vfs.fp.reads.add("inject:machine")
+            sched.vfs.fp.reads.add(MACHINE)
             if self.down:
                 raise MachineDown(E.ECANCELED, "machine down (crashed)", path)
             if op in self.ops and self.decide(sched, tid):
                 self.down = True
                 self.crashed_at = len(sched.trace)
-                sched.vfs.fp.writes.add("inject:machine")
+                sched.vfs.fp.writes.add(MACHINE)
                 raise MachineDown(E.ECANCELED, "machine crashed here", path)
 
         sched.hooks.append(hook)
@@ -94,7 +95,7 @@ class CrashRerun(BaseInjector):
         n = self.n
 
         def restart() -> bool:
-            sched.vfs.fp.reads.add("inject:machine")
+            sched.vfs.fp.reads.add(MACHINE)
             return self.down
 
         def rerun_bodies() -> list[Body]:

@@ -56,8 +56,14 @@ def parse_keepalive_keys(file: str, raw: dict[str, Any]) -> tuple[tuple[str, ...
     return tuple(dict.fromkeys(props)), tuple(preserve), k
 
 
-def _crashed(program: Any) -> bool:
-    return any(getattr(inj, "name", "") == "crash" and getattr(inj, "down", False) for inj in program.injectors)
+#: the resource the crash injector (``raceproof.injectors.crash``) writes at the step where the
+#: machine goes down (and every later step of the crashed machine reads)
+MACHINE = "inject:machine"
+
+
+def _crashed(execution: Execution) -> bool:
+    """Did the machine crash in this execution? Judged on the trace, like every property."""
+    return any(MACHINE in ev.footprint.writes for ev in execution.trace)
 
 
 def outside_writes(execution: Execution, roots: list[str], allowed: list[str]) -> list[tuple[int, str]]:
@@ -106,7 +112,7 @@ def property_violations(execution: Execution, program: Any) -> list[Violation]:
         ev = execution.trace[step]
         out.append(Violation("P3", f"{PROPERTIES['P3']}: step {step} {ev.op}({ev.path}) changed {path}",
                              execution.names[ev.thread], ev.op, path, step=step))
-    out = p5_violations(out, _crashed(program), getattr(program, "crash_free_broken", set()))
+    out = p5_violations(out, _crashed(execution), program.crash_free_broken)
     return [v for v in out if v.check in selected]
 
 

@@ -74,3 +74,23 @@ def test_the_split_explores_the_crash_outcomes_of_the_full_run(algorithm: str, m
     f_full, _n, c_full, _r, _p = explore_run(sc, True, set(ALL))
     f_split, _n2, c_split, _r2, _p2 = explore_run(sc, True, set(ALL), split=True)
     assert c_full and c_split and set(f_full) == set(f_split)
+
+
+def test_p5_knows_a_crash_from_the_trace_alone() -> None:
+    """P5 is judged on the execution (the crash step writes ``properties.MACHINE``), not by asking the
+    crash injector: on every execution of a crash run the two agree, and both kinds occur."""
+    from raceproof.properties import _crashed
+
+    sc = stale.apply(scenario_for_name(BASE.with_changes(algorithm="D"), "2:chain:r0/spine:w1"), "previous")
+    program = program_for(sc, ["crash"])
+    seen: set[bool] = set()
+
+    def observe(ex: Execution) -> bool:
+        crashed = ex.extra.get("crash_step") is not None
+        assert _crashed(ex) == crashed, ex.choices
+        seen.add(crashed)
+        return False
+
+    with Runner(program, sc.backend, "direct") as runner:
+        explore_placements(runner, program.injectors, max_executions=400, stop_on_failure=False, observe=observe)
+    assert seen == {True, False}
