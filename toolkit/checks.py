@@ -53,6 +53,8 @@ class ScenarioProgram(Protocol):
     def expected(self) -> dict[str, str]: ...
     @property
     def injectors(self) -> list[Injector]: ...
+    @property
+    def crash_free_broken(self) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,8 @@ class Properties:
             return program
         if self._view is None or self._view[0] is not program:
             self._view = (program, _PropertyView(dataclasses.replace(program.scenario, properties=self.names),
-                                                 program.roots, program.expected, program.injectors))
+                                                 program.roots, program.expected, program.injectors,
+                                                 program.crash_free_broken))
         return self._view[1]
 
 
@@ -261,6 +264,7 @@ class _PropertyView:
     roots: list[str]
     expected: dict[str, str]
     injectors: list[Injector]
+    crash_free_broken: set[str]  # the program's own set: P5's memory is shared, not copied
 
 
 # the registry ------------------------------------------------------------------------------------
