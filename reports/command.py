@@ -137,6 +137,9 @@ def exit_code(report: dict[str, Any]) -> int:
     help="Embed an already computed keep-alive matrix (raceproof compare --json or -o DIR's keepalive.json) "
     "as the report's keep-alive section.",
 )
+@click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
+              help="Verify the scenarios in N processes (default: every usable core; 1: in this process). "
+                   "The report is the same.")
 @guarded
 def report(
     scenarios: tuple[str, ...],
@@ -148,8 +151,10 @@ def report(
     allow_import: tuple[str, ...],
     from_json: str | None,
     keepalive: str | None,
+    jobs: int | None,
 ) -> None:
     """Verify SCENARIO... and write a postmortem verification report (Markdown, HTML, JSON, JUnit) to DIR."""
+    from raceproof.cli import usable_cores
     from raceproof.reports import model
     from raceproof.scenario import load
     from raceproof.strategies import REGISTRY
@@ -191,7 +196,7 @@ def report(
             argv += ["--keepalive", keepalive]
         data = model.build_report(
             loaded, strategy=strategy, max_executions=max_executions, seed=seed, command=shlex.join(argv),
-            keepalive=matrix,
+            keepalive=matrix, jobs=jobs or usable_cores(),
         )
         model.validate(data, "generated report")
     written = render_all(data, output, fmts)

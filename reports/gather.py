@@ -17,11 +17,25 @@ from raceproof.shrink import SequenceChooser
 
 
 def verify_all(
-    scenarios: Sequence[Scenario], strategy: str, max_executions: int | None, seed: int, options: dict[str, Any]
+    scenarios: Sequence[Scenario], strategy: str, max_executions: int | None, seed: int, options: dict[str, Any],
+    jobs: int = 1,
 ) -> list[Result]:
     """``raceproof verify`` of each scenario, with the evidence a report shows (``evidence=True``:
-    coverage, the counterexample's trees, the pinned schedule explained)."""
-    return [verify(s, strategy, max_executions, seed, evidence=True, **options) for s in scenarios]
+    coverage, the counterexample's trees, the pinned schedule explained). With `jobs` > 1 the
+    verifications run in that many processes (``raceproof.mountsets.parallel_map``): each is
+    deterministic, so the results are the serial ones."""
+    units = [(s, strategy, max_executions, seed, options) for s in scenarios]
+    if jobs <= 1 or len(units) <= 1:
+        return [_verify_unit(u) for u in units]
+    from raceproof.mountsets import _user_modules, parallel_map
+
+    modules = tuple(m for s in scenarios for m in _user_modules(s))
+    return list(parallel_map(_verify_unit, units, jobs, modules=modules))
+
+
+def _verify_unit(unit: tuple[Scenario, str, int | None, int, dict[str, Any]]) -> Result:
+    s, strategy, max_executions, seed, options = unit
+    return verify(s, strategy, max_executions, seed, evidence=True, **options)
 
 
 def counterpart(

@@ -55,12 +55,14 @@ def build_report(
     options: dict[str, Any] | None = None,
     command: str = "",
     keepalive: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Verify every scenario and assemble the report document; `keepalive` is an already computed
-    ``raceproof compare`` document (``raceproof.reports.keepalive.load_compare``), embedded as is."""
+    """Verify every scenario (in `jobs` processes) and assemble the report document; `keepalive` is
+    an already computed ``raceproof compare`` document (``raceproof.reports.keepalive.load_compare``),
+    embedded as is."""
     options = dict(options or {})
     scenarios = list(scenarios)
-    results = gather.verify_all(scenarios, strategy, max_executions, seed, options)
+    results = gather.verify_all(scenarios, strategy, max_executions, seed, options, jobs)
     entries = [assemble.variant_entry(r, max_executions=max_executions, seed=seed) for r in results]
     counterparts = {
         i: gather.counterpart(scenarios[i], strategy, max_executions, seed, options)

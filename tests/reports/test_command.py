@@ -128,3 +128,20 @@ def test_the_readme_command_on_the_incident(tmp_path, monkeypatch):
     md = (out / "report.md").read_text()
     block = re.search(r"```mermaid\n(.*?)```", md, re.S).group(1)
     assert len(re.findall(r"^\s*participant T\d+ as ", block, re.M)) == 4
+
+
+def test_report_in_two_processes_is_the_report_of_one(tmp_path, monkeypatch):
+    """``--jobs 2`` verifies the scenarios in two processes: the same document (up to wall times and
+    the command line), the same files."""
+    from raceproof.reports.schema_io import normalize
+
+    docs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        result = _run(["report", *SCENARIOS, "-o", str(out), "--jobs", jobs], monkeypatch)
+        assert result.exit_code == 0, result.output
+        doc = normalize(json.loads((out / "report.json").read_text()))
+        doc.pop("command")
+        docs.append(doc)
+    assert docs[0] == docs[1]
+    assert docs[0]["variants"][0]["exploration"]["executions"] > 0
