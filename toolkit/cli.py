@@ -522,14 +522,19 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
         out.print(f"replay    {cex.replay_command}", markup=False)
     classes = f"{r.classes} equivalence classes, " if r.complete else ""
     exp = f" (expected: {vr.expected})" if vr.expected else ""
-    probes = f"{r.probes} PCT probes then {r.executions - r.probes} by dpor; " if r.probes else ""
-    out.print(f"{r.verdict.upper()}{exp}: {r.executions} executions ({probes}{classes}{r.blocked} blocked) "
+    probes = f"{_count(r.probes, 'PCT probe')} then {r.executions - r.probes} by dpor; " if r.probes else ""
+    out.print(f"{r.verdict.upper()}{exp}: {_count(r.executions, 'execution')} ({probes}{classes}{r.blocked} blocked) "
               f"of {format_count(r.naive_interleavings)} naive interleavings; strategy {r.strategy}; "
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")
     if r.verdict == "bounded":
         out.print("note: a bounded search is NOT a proof: interleavings beyond the bound were not explored",
                   markup=False)
     sys.exit(code)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 execution``, ``2 executions``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Callable[[], None]]:
