@@ -282,3 +282,19 @@ def test_an_interrupted_exec_run_removes_its_sandbox(tmp_path: Path) -> None:
     assert "Traceback" not in err + out
     assert err.startswith("raceproof: interrupted: SIGINT: ") and len(err.splitlines()) == 1, err
     assert list(tmp.iterdir()) == [], "the exec sandbox was left behind"
+
+
+def test_a_binary_is_judged_by_the_scenarios_stale_rule_as_the_model_is(gdo: str, tmp_path: Path) -> None:
+    """``stale = "forbid"``: the fixed binary leaves a stale file, and both the model and the binary
+    are refuted for it (the binary used to be judged as if stale files were allowed)."""
+    sc = tmp_path / "stale.toml"
+    sc.write_text('name = "stale-forbid-binary"\nalgorithm = "fixed"\nworkers = 1\nstale = "forbid"\n'
+                  'expect = { verify = "unsafe" }\n[initial]\ndirs = ["/home/user/.claude"]\n'
+                  'files = { "/home/user/.claude/old.md" = "stale" }\n'
+                  '[[mounts]]\npath = "/home/user/.claude"\nfiles = 1\n')
+    model = subprocess.run([*RAPI, "verify", str(sc), "--strategy", "dpor", "--json"], capture_output=True, text=True)
+    real = _cli("exec", "--scenario", str(sc), "--strategy", "dpor", "--json", "--", gdo, "{variant}", "{manifest}")
+    m, r = json.loads(model.stdout), json.loads(real.stdout)
+    assert m["verdict"] == r["verdict"] == "unsafe", (model.stdout, real.stdout)
+    assert [v["path"] for v in r["violations"]] == [v["path"] for v in m["counterexample"]["violations"]] \
+        == ["/home/user/.claude/old.md"]

@@ -199,8 +199,9 @@ def scenario_program(sc: Scenario, argv: Sequence[str], *, timeout: float = DEFA
     mounts = [m.path for m in sc.mounts]
     digest = _digest({"v": EXEC_VERSION, "scenario": sc.digest, "argv": [os.path.basename(argv[0]), *argv[1:]]})
 
-    # the scenario's checks (as for the model; ``stale = "forbid"`` is not applied to a binary)
-    context = CheckContext(tuple(program.roots), program.expected, _initial(tree, mp), program=program)
+    # the scenario's checks, exactly as for the model (``stale = "forbid"`` included)
+    context = CheckContext(tuple(program.roots), program.expected, _initial(tree, mp), sc.stale == "forbid",
+                           program=program)
 
     def judge(rec: RunRecord) -> tuple[list[str], list[ThreadResult], list[Violation]]:
         names = ["main", *labels, *[f"t{i}" for i in range(len(labels) + 1, rec.threads)]]
