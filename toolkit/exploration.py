@@ -169,7 +169,7 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
         verdict=search_verdict(tally.first is not None, complete, strategy.sound, strategy.bounded),
         complete=complete and strategy.sound, stop_reason=str(stop["reason"]),
         executions=tally.executions, blocked=loop.blocked, strategy=strategy.name,
-        probes=int(getattr(strategy, "probes_run", 0)),
+        probes=strategy.probes_run,
         naive_interleavings=tally.naive, counterexample=cex, outcomes=frozenset(outcomes.seen),
         failing=tally.failing, steps=tally.steps, wall_time=time.perf_counter() - t0,
         classes=None if classes is None else classes.count,

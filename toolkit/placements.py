@@ -45,6 +45,7 @@ class PinnedStrategy:
     name = "dpor+placements"
     sound = True
     bounded = False
+    probes_run = 0
 
     def __init__(self, pins: dict[tuple[str, int, int], int]) -> None:
         self.inner = Dpor()

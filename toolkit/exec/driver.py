@@ -128,7 +128,7 @@ class Driver:
     # one execution ---------------------------------------------------------------------------
     def run(self, chooser: Chooser) -> RunRecord:
         self.chooser = chooser
-        self.sees_forced = bool(getattr(chooser, "sees_forced", False))
+        self.sees_forced = chooser.sees_forced
         self.threads: dict[int, _Thread] = {}
         self.order: list[_Thread] = []
         self.early: set[int] = set()  # new threads that stopped before their parent's clone event

@@ -23,6 +23,8 @@ class Strategy(Protocol):
     sound: bool
     #: exhausting it proves the property only within a bound (verdict ``bounded``)
     bounded: bool
+    #: how many executions so far were probes ahead of the complete search (``portfolio``), 0 for others
+    probes_run: int
 
     def next_execution(self) -> Chooser | None:
         """The chooser for the next execution, or None when the strategy is exhausted."""

@@ -51,6 +51,7 @@ class _PathChooser:
 
 
 class Dfs:
+    probes_run = 0  # no probes: every execution is part of the search
     name = "dfs"
     sound = True
     bounded = False

@@ -144,6 +144,7 @@ class _DporChooser:
 
 
 class Dpor:
+    probes_run = 0  # no probes: every execution is part of the search
     name = "dpor"
     sound = True
     bounded = False

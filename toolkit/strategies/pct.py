@@ -42,6 +42,7 @@ class _PctChooser:
 
 
 class Pct:
+    probes_run = 0  # no probes: every execution is part of the search
     name = "pct"
     sound = False
     bounded = False

@@ -25,6 +25,7 @@ class _RandomChooser:
 
 
 class RandomWalk:
+    probes_run = 0  # no probes: every execution is part of the search
     name = "random"
     sound = False
     bounded = False

@@ -79,6 +79,7 @@ def _short(value: int) -> str:
 
 class Replay:
     """Strategy wrapper: exactly one execution, following `choices`."""
+    probes_run = 0  # no probes: every execution is part of the search
 
     name = "replay"
     sound = False
