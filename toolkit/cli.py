@@ -522,7 +522,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
         out.print(f"replay    {cex.replay_command}", markup=False)
     classes = f"{r.classes} equivalence classes, " if r.complete else ""
     exp = f" (expected: {vr.expected})" if vr.expected else ""
-    probes = f"{_count(r.probes, 'PCT probe')} then {r.executions - r.probes} by dpor; " if r.probes else ""
+    probes = f"{_count(r.probes, 'PCT probe')}, {r.executions - r.probes} by dpor; " if r.probes else ""
     out.print(f"{r.verdict.upper()}{exp}: {_count(r.executions, 'execution')} ({probes}{classes}{r.blocked} blocked) "
               f"of {format_count(r.naive_interleavings)} naive interleavings; strategy {r.strategy}; "
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")

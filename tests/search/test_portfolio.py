@@ -57,3 +57,15 @@ def test_portfolio_has_dpor_outcomes_and_classes(program: GeneratedProgram) -> N
     d = explore(fns, setup=program.setup, strategy="dpor")
     assert p.verdict == d.verdict and p.outcomes == d.outcomes and p.classes == d.classes
     assert p.executions == d.executions + 4
+
+
+def test_a_small_proof_does_not_wait_for_every_probe() -> None:
+    """After the first probes, DPOR and the probes take turns: a proof shorter than the probe budget
+    ends with its DPOR search (same verdict, classes and outcomes as plain DPOR)."""
+    known = lastzero(2)
+    d = explore(known.programs, setup=known.setup, strategy="dpor")
+    r = explore(known.programs, setup=known.setup, strategy="portfolio", probes=32, upfront=4)
+    assert d.executions < 28  # short enough that the turns end before the probes do
+    assert r.verdict == d.verdict and r.outcomes == d.outcomes and r.classes == d.classes
+    assert r.executions == d.executions + r.probes
+    assert 4 + d.executions - 1 <= r.probes <= 4 + d.executions  # one probe per DPOR turn, no more

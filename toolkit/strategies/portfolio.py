@@ -1,13 +1,14 @@
-"""Portfolio: a short seeded PCT phase that finds shallow bugs at once, then the sound DPOR search.
+"""Portfolio: seeded PCT probes that find shallow bugs at once, beside the sound DPOR search.
 
-The first `probes` executions are PCT's (``raceproof.strategies.pct``, seeded: the same seed gives
-the same probes and so the same first counterexample); if none of them fails the loop goes on, the
-DPOR search (``raceproof.strategies.dpor``) starts from scratch and runs to its end. The proof is
-DPOR's alone: exhausting this strategy means the complete DPOR search was exhausted, so ``safe``
-still rests on every Mazurkiewicz trace having been run (the probes are extra executions, counted
-separately in ``Result.probes``). Probes never abort, so ``blocked`` is DPOR's.
+The first `upfront` executions are PCT probes (``raceproof.strategies.pct``, seeded: the same seed
+gives the same probes and so the same first counterexample); then DPOR (``raceproof.strategies.dpor``,
+a search of its own that never sees a probe) and the remaining probes take turns, one DPOR execution
+then one probe, until the `probes` are spent; DPOR then runs alone to its end. A small proof ends
+with its DPOR search and does not pay for probes it no longer needs. The proof is DPOR's alone:
+exhausting this strategy means the complete DPOR search was exhausted, so ``safe`` still rests on
+every Mazurkiewicz trace having been run (the probes are extra executions, counted separately in
+``Result.probes``). Probes never abort, so ``blocked`` is DPOR's.
 """
-
 from __future__ import annotations
 
 from raceproof.execution import Execution
@@ -15,9 +16,11 @@ from raceproof.scheduler import Chooser
 from raceproof.strategies.dpor import Dpor
 from raceproof.strategies.pct import Pct
 
-#: PCT executions before the exhaustive search (a few ms on the incident; every unsafe scenario
-#: shipped here fails within the first three probes for most seeds, see BENCHMARKS.md)
+#: PCT probes in all (a few ms on the incident; every unsafe scenario shipped here fails within the
+#: first three probes for most seeds, see BENCHMARKS.md)
 PROBES = 32
+#: of which run before the first DPOR execution; the rest take turns with DPOR's executions
+UPFRONT = 4
 
 
 class Portfolio:
@@ -25,29 +28,40 @@ class Portfolio:
     sound = True
     bounded = False
 
-    def __init__(self, seed: int = 0, depth: int = 3, probes: int = PROBES, **_: object) -> None:
+    def __init__(self, seed: int = 0, depth: int = 3, probes: int = PROBES, upfront: int = UPFRONT,
+                 **_: object) -> None:
         self.pct = Pct(seed=seed, depth=depth)
         self.dpor = Dpor()
         self.probes = probes
+        self.upfront = min(upfront, probes)
         #: PCT executions started so far (all of them count: a probe never aborts)
         self.probes_run = 0
+        self._probing = False  # whether the execution running now is a probe
+        self._dpor_done = False
 
-    @property
-    def phase(self) -> str:
-        return "pct" if self.probes_run < self.probes else "dpor"
+    def _probe_next(self) -> bool:
+        if self.probes_run >= self.probes:
+            return False
+        if self.probes_run < self.upfront:
+            return True
+        return not self._probing  # take turns: a probe after each DPOR execution
 
     def next_execution(self) -> Chooser | None:
-        if self.probes_run < self.probes:
+        if self._dpor_done:
+            return None
+        if self._probe_next():
+            self._probing = True
             self.probes_run += 1
             return self.pct.next_execution()
-        return self.dpor.next_execution()
+        self._probing = False
+        chooser = self.dpor.next_execution()
+        if chooser is None:  # the proof is complete: the probes left are not needed
+            self._dpor_done = True
+        return chooser
 
     def observe(self, execution: Execution) -> None:
-        if self.dpor.started:
-            self.dpor.observe(execution)
-        else:
-            self.pct.observe(execution)
+        (self.pct if self._probing else self.dpor).observe(execution)
 
     def pending(self) -> int:
-        """Probes left plus DPOR's lower bound."""
-        return self.probes - self.probes_run + max(self.dpor.pending(), 0)
+        """DPOR's lower bound (the probes left are not needed to finish)."""
+        return max(self.dpor.pending(), 0)
