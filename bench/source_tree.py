@@ -4,6 +4,7 @@ beside the working tree in the same minutes (``--tree`` of bench/report_time.py,
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -18,3 +19,15 @@ def use_tree(tree: Path) -> None:
     (pkg / "injectors").symlink_to(tree / "injectors")
     (pkg / "reports").symlink_to(tree / "reports")
     sys.path.insert(0, str(pkg.parent))
+
+
+def bench_args() -> argparse.Namespace:
+    """``--runs N`` (default 3) and ``--tree DIR``; with ``--tree`` raceproof is imported from DIR
+    from here on (``use_tree``)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--tree", type=Path, default=None)
+    args = parser.parse_args()
+    if args.tree is not None:
+        use_tree(args.tree.resolve())
+    return args

@@ -12,7 +12,6 @@ Not a test: nothing here asserts.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,16 +19,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from source_tree import use_tree  # noqa: E402
+from source_tree import bench_args  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--tree", type=Path, default=None)
-    args = parser.parse_args()
-    if args.tree is not None:
-        use_tree(args.tree.resolve())
+    args = bench_args()
     import raceproof
     from raceproof.runs import verify
     from raceproof.scenario import load

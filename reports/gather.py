@@ -27,9 +27,9 @@ def verify_all(
     units = [(s, strategy, max_executions, seed, options) for s in scenarios]
     if jobs <= 1 or len(units) <= 1:
         return [_verify_unit(u) for u in units]
-    from raceproof.mountsets import _user_modules, parallel_map
+    from raceproof.mountsets import parallel_map, user_modules
 
-    modules = tuple(m for s in scenarios for m in _user_modules(s))
+    modules = tuple(m for s in scenarios for m in user_modules(s))
     return list(parallel_map(_verify_unit, units, jobs, modules=modules))
 
 

@@ -334,7 +334,7 @@ def start_method() -> str:
     return "fork"
 
 
-def _user_modules(base: Scenario) -> tuple[tuple[str, str | None], ...]:
+def user_modules(base: Scenario) -> tuple[tuple[str, str | None], ...]:
     """The user module a ``module:function`` algorithm needs, with its file (a child started by the
     fork server imports it again the way ``--allow-import`` did: by name, else from that file)."""
     module, sep, _ = base.algorithm.partition(":")
@@ -375,7 +375,7 @@ def _parallel_rows(args: RowArgs, units: list[tuple[MountSet, int]], jobs: int) 
     other processes idle at the end)."""
     order = sorted(range(len(units)), key=lambda i: row_weight(*units[i]), reverse=True)
     return parallel_map(_row_in_worker, [(args, ms, w) for ms, w in units], jobs, order=order,
-                        modules=_user_modules(args[0]))
+                        modules=user_modules(args[0]))
 
 
 def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order: Sequence[int] | None = None,
