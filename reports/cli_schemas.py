@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from raceproof.errors import InputError
+from raceproof.reports.schema_io import first_error
 
 DIR = Path(__file__).parent / "schemas"
 _NAME = re.compile(r"raceproof\.([a-z-]+)/1")
@@ -27,14 +28,11 @@ def schema(name: str) -> dict[str, Any]:
 
 def validate(doc: Any, source: str = "document") -> None:
     """Raise InputError (one line, naming the field) unless `doc` is a valid CLI document."""
-    import jsonschema
-
     tag = doc.get("schema") if isinstance(doc, dict) else None
     m = _NAME.fullmatch(tag) if isinstance(tag, str) else None
     if m is None or m.group(1) not in names():
         raise InputError(f"{source}: schema: {tag!r} is not a raceproof CLI document ({', '.join(names())})")
-    validator = jsonschema.Draft202012Validator(schema(m.group(1)))
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise InputError(f"{source}: {where}: {errors[0].message.splitlines()[0][:200]}")
+    found = first_error(schema(m.group(1)), doc)
+    if found is not None:
+        where, message, _others = found
+        raise InputError(f"{source}: {where}: {message}")

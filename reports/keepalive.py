@@ -23,10 +23,8 @@ def load_compare(path: str) -> dict[str, Any]:
     """A ``raceproof compare --json`` document from `path`, or a one-line ReportError naming the file
     and field: valid against ``$defs/keepalive``, consistent (rows = algorithms, winner proved), and
     computed for the base scenario as it is now (its digest)."""
-    import jsonschema
-
     from raceproof.errors import InputError
-    from raceproof.reports.schema_io import ReportError, schema
+    from raceproof.reports.schema_io import ReportError, first_error, schema
     from raceproof.scenario import load, read_input
 
     text = read_input(path, "keep-alive matrix", 1 << 26)
@@ -38,12 +36,10 @@ def load_compare(path: str) -> dict[str, Any]:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise ReportError(f"{path}: schema: not a raceproof compare document (want 'raceproof.compare/1', got {got!r})")
     full = schema()
-    validator = jsonschema.Draft202012Validator({"$defs": full["$defs"], "$ref": "#/$defs/keepalive"})
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ReportError(f"{path}: {where}: {err.message.splitlines()[0][:200]}")
+    found = first_error({"$defs": full["$defs"], "$ref": "#/$defs/keepalive"}, doc)
+    if found is not None:
+        where, message, _others = found
+        raise ReportError(f"{path}: {where}: {message}")
     rows = [row["algorithm"] for row in doc["rows"]]
     if rows != doc["algorithms"]:
         raise ReportError(f"{path}: rows: the rows {rows} are not the algorithms {doc['algorithms']}")

@@ -33,15 +33,25 @@ def validate(report: Any, source: str = "report") -> None:
             f"{source}: schema_version {version!r} is not supported "
             f"(this raceproof reads schema_version {SCHEMA_VERSION})"
         )
+    found = first_error(schema(), report)
+    if found is not None:
+        where, message, others = found
+        more = f" (+{others} more)" if others else ""
+        raise ReportError(f"{source}: invalid report at {where}: {message}{more}")
+
+
+def first_error(json_schema: dict[str, Any], doc: Any) -> tuple[str, str, int] | None:
+    """The first place `doc` breaks `json_schema` (draft 2020-12), in path order: the field as
+    ``a/b/0`` (``(top level)``), the message's first line, and how many other errors there are."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(report), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ReportError(f"{source}: invalid report at {where}: {err.message.splitlines()[0][:200]}{more}")
+    validator = jsonschema.Draft202012Validator(json_schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    err = errors[0]
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    return where, err.message.splitlines()[0][:200], len(errors) - 1
 
 
 def load(path: str) -> dict[str, Any]:
