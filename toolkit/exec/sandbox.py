@@ -18,9 +18,7 @@ import ctypes
 import errno as E
 import os
 import re
-import signal
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -80,15 +78,9 @@ class Sandbox:
     # life cycle --------------------------------------------------------------------------------
     def prepare(self) -> None:
         self.cleanup()
-        # registered with the real backend's sandboxes before any signal can run, so an interrupt's
-        # clean-up (``raceproof.fs.real.cleanup_all``) removes it too
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
-            self.host_root = tempfile.mkdtemp(prefix="raceproof-exec-")
-            real.register(self.host_root)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        # registered with the real backend's sandboxes, so an interrupt's clean-up
+        # (``raceproof.fs.real.cleanup_all``) removes it too
+        self.host_root = real.new_root("raceproof-exec-")
         os.chmod(self.host_root, 0o755)
         t = self.tree_spec
         for d in sorted(t.dirs):
@@ -103,7 +95,7 @@ class Sandbox:
 
     def cleanup(self) -> None:
         if self.host_root:
-            real.unregister_and_remove(self.host_root)
+            real.remove_root(self.host_root)
             self.host_root = ""
 
     def child_setup(self) -> None:

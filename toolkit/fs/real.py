@@ -46,15 +46,21 @@ def _remove_root(root: str) -> None:
     _LIVE.pop(root, None)  # only once it is gone: an interrupt during the removal finishes it
 
 
-def register(root: str) -> None:
-    """Another sandbox of this process (``raceproof exec``'s host tree): removed by ``cleanup_all``
-    on an interrupt like the real backend's roots. Call with SIGINT/SIGTERM blocked, right after
-    creating ``root``."""
-    _LIVE[root] = None
+def new_root(prefix: str = "raceproof-") -> str:
+    """A fresh temp dir, registered for ``cleanup_all`` before any signal handler can run (the real
+    backend's root, ``raceproof exec``'s host tree). ``remove_root`` removes it."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        root = os.path.realpath(tempfile.mkdtemp(prefix=prefix))
+        _LIVE[root] = None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return root
 
 
-def unregister_and_remove(root: str) -> None:
-    """Remove a sandbox given to ``register``."""
+def remove_root(root: str) -> None:
+    """Remove a root from ``new_root``."""
     _remove_root(root)
 
 
@@ -81,13 +87,7 @@ class RealBackend(BackendBase):
 
     def __init__(self) -> None:
         # no signal handler may run between creating the temp dir and registering it for clean-up
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
-            self.root = os.path.realpath(tempfile.mkdtemp(prefix="raceproof-"))
-            _LIVE[self.root] = None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        self.root = new_root()
         # the temp dir goes away even if the owner never reaches close() (a failed set-up before a
         # context manager was entered, an exception in a constructor): at collection or exit
         self._finalizer = weakref.finalize(self, _remove_root, self.root)
