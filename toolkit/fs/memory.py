@@ -79,6 +79,19 @@ class MemoryBackend(BackendBase):
         self._handles = {}
         self._next_handle = 3
 
+    def entries(self) -> tuple[dict[str, tuple[str, int, str]], dict[int, bytes]]:
+        """The whole state a tree is made of, in two layers: every name but the root as
+        ``{path: (kind, inode, link target)}``, and every file's bytes by inode, an unlinked file
+        still open included (``raceproof.keepalive.crashstates`` diffs both per step: a write
+        through a handle changes a file, not a name)."""
+        names = {p: (n.kind, n.ino, n.target) for p, n in self._nodes.items() if p != "/"}
+        data = {n.ino: bytes(n.data) for n in self._nodes.values() if n.kind == "file"}
+        for h in self._handles.values():
+            node = h[0]
+            if node.kind == "file":
+                data[node.ino] = bytes(node.data)
+        return names, data
+
     def _peek_ino(self) -> int:
         value = next(self._inos)
         self._inos = itertools.count(value)

@@ -86,18 +86,45 @@ def _dpor(runner: Runner, visit: Any, budget: int | None) -> tuple[int, bool]:
     return count["n"], bool(done)
 
 
-def crash_trees(sc: Scenario, wanted: set[str], budget: int | None = None
+def crash_trees(sc: Scenario, wanted: set[str], budget: int | None = None, placements: bool = False
                 ) -> tuple[dict[str, Execution], list[dict[str, str]], int, bool, Any] | None:
     """Stage 1: the first crash-free execution breaking each property in `wanted` (P1-P4), every
     distinct crash tree (first-reached order), the executions, completeness and the program; None
-    when the run must not be split (extra threads, a deadlocked or aborted crashed prefix)."""
-    from raceproof.inject import explore_placements
+    when the run must not be split (extra threads, a deadlocked or aborted crashed prefix).
 
+    The crash trees are read off the crash-free executions (``raceproof.keepalive.crashstates``)
+    when they can be, else (or with `placements`) found by exploring every crash placement."""
     program = program_for(sc, [CRASH])
-    crash = next(inj for inj in program.injectors if inj.name == CRASH)
     if len(program.names) != len(program.pipeline.thread_names()):
         return None  # extra threads (a writer): the rerun is not a function of the tree alone
-    crash.rerun = False  # type: ignore[attr-defined]
+    if not placements and [inj.name for inj in program.injectors] == [CRASH]:
+        from raceproof.keepalive import crashstates
+
+        first: dict[str, Execution] = {}
+
+        def judge(ex: Execution) -> bool:
+            for v in ex.violations:
+                if v.check in wanted and v.check not in first:
+                    first[v.check] = ex
+            return False
+
+        try:
+            states, n, complete = crashstates.explore(program, sc.backend, budget, judge)
+            trees = [crashstates.describe(state) for state in states]
+            if all(tree is not None for tree in trees):
+                return first, [tree for tree in trees if tree is not None], n, complete, program
+        except crashstates.NotHandled:
+            pass
+        program = program_for(sc, [CRASH])  # a fresh one: its crash-free breaks start empty
+    return _crash_trees_by_placement(sc, program, wanted, budget)
+
+
+def _crash_trees_by_placement(sc: Scenario, program: Any, wanted: set[str], budget: int | None
+                              ) -> tuple[dict[str, Execution], list[dict[str, str]], int, bool, Any] | None:
+    from raceproof.inject import explore_placements
+
+    crash = next(inj for inj in program.injectors if inj.name == CRASH)
+    crash.rerun = False
     first: dict[str, Execution] = {}
     trees: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
     bad = {"split": True}
