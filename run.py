@@ -61,8 +61,9 @@ def incident() -> int:
         run("raceproof", "verify", FIXED),
         run("raceproof", "verify", INCIDENT),
         # keep-alive (issue 11): the cleanup candidates' matrix and the recommendation (out/keepalive.*),
-        # computed once, then embedded in the report as its keep-alive section
-        run("raceproof", "compare", "A", "B", "C", "D", "--mount-sets", "2", "--stale", "1", "-o", "out"),
+        # with a crash at every step then a rerun (P5), computed once, then embedded in the report as
+        # its keep-alive section
+        run("raceproof", "compare", "A", "B", "C", "D", "--mount-sets", "2", "--stale", "1", "--crash", "-o", "out"),
         run("raceproof", "report", INCIDENT, FIXED, "-o", "out", "--keepalive", os.path.join("out", "keepalive.json")),
     ]
     bad = [c for c in codes if c != 0]

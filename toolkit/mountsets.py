@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raceproof.errors import InputError, ScenarioError, closest
+from raceproof.errors import InputError, InternalError, ScenarioError, closest
 from raceproof.models import tar
 from raceproof.scenario import Mount, Scenario, check_mount_path
 
@@ -261,6 +261,8 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
             if remote:  # a local row counted itself (runs.verify)
                 EXPLORED["finished"] += int(row["executions"])
             done(row)
+        for _ in results:  # every row was taken: let the processes end normally (close, join)
+            raise InternalError("mount sets: more rows came back than were planned")
     ok = all(r["ok"] == "ok" or r["verdict"] == "inconclusive" for r in rows)
     inconclusive = any(r["verdict"] in ("inconclusive", "bounded") for r in rows)
     for ms in invalid_sets():
@@ -400,7 +402,14 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
         pool.close()
         pool.join()
     finally:
-        pool.terminate()  # an interrupt or an error: stop the processes at once (a no-op after join)
+        # an interrupt, an error, or a consumer that stopped early: stop the processes at once (a
+        # no-op after join). Each live worker is sent SIGTERM here first: ``Pool.terminate`` was seen
+        # twice to leave a worker that waited for the task queue's lock unsignalled, and its
+        # ``join`` then waited forever (the worker's handler removes its sandboxes and exits).
+        for worker in list(getattr(pool, "_pool", ())):
+            if worker.is_alive():
+                worker.terminate()
+        pool.terminate()
         pool.join()
 
 

@@ -7,20 +7,25 @@ exploration (``raceproof.inject.explore_placements``) explores the rerun's inter
 every crash prefix, although many prefixes leave the same tree (a read, a failed step or a
 synchronisation step changes no entry).
 
-**Stage 1** explores the same program with the rerun switched off (``CrashRerun.rerun = False``):
-every crash-free execution is judged as usual (P1-P4, and the crash-free breaks P5 is judged
-against), every crashed one contributes its final tree (= the tree at the crash: after it, a
-thread's filesystem steps fail without touching anything). **Stage 2** runs, for each distinct
-crash tree in the order first reached, one optimal DPOR of the pipeline from that tree (a program
-whose initial tree is it, no injector), and judges each execution as the full run would judge a
-crashed one (``properties.p5_violations`` with ``crashed=True``; P3 on the rerun's steps).
+**Stage 1** explores the crash-free program once (one optimal DPOR: every crash-free execution is
+judged as usual, P1-P4 and the crash-free breaks P5 is judged against) and reads every crash tree
+off its executions (``raceproof.keepalive.crashstates``: a crash state is an ideal of an explored
+execution's happens-before order). Where that cannot be done (a backend other than memory, a hard
+link) it explores the same program with the rerun switched off (``CrashRerun.rerun = False``) and
+every crash placement, each crashed execution contributing its final tree (= the tree at the
+crash: after it, a thread's filesystem steps fail without touching anything). **Stage 2** runs,
+for each distinct crash tree in the order first reached, one optimal DPOR of the pipeline from that
+tree (a program whose initial tree is it, no injector), and judges each execution as the full run
+would judge a crashed one (``properties.p5_violations`` with ``crashed=True``; P3 on the rerun's
+steps).
 
 Why this explores the same violations (the soundness argument):
 
 1. Every prefix of a full execution is an execution of the stage-1 program (the rerun starts only
    after every thread passed the ``crash:rerun`` barrier, so the steps before it are the same), and
    DPOR covers every Mazurkiewicz trace of it; equivalent traces leave the same tree. So every
-   crash tree of the full run is reached in stage 1, and stage 1 reaches no other.
+   crash tree of the full run is reached in stage 1, and stage 1 reaches no other (read off the
+   crash-free executions: ``crashstates`` gives the argument).
 2. The rerun depends on nothing but that tree: it is a fresh ``bodies`` of the pipeline (a new
    generation: its events, latches and barriers are new names; ``results`` cleared; the failed set
    keyed by generation), its threads are out of the crash hook (phase 2), and nothing else runs
