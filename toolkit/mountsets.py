@@ -403,12 +403,11 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
         pool.join()
     finally:
         # an interrupt, an error, or a consumer that stopped early: stop the processes at once (a
-        # no-op after join). Each live worker is sent SIGTERM here first: ``Pool.terminate`` was seen
-        # twice to leave a worker that waited for the task queue's lock unsignalled, and its
-        # ``join`` then waited forever (the worker's handler removes its sandboxes and exits).
-        for worker in list(getattr(pool, "_pool", ())):
-            if worker.is_alive():
-                worker.terminate()
+        # no-op after join). Callers that took every result let the generator end (above) rather
+        # than close it: ``terminate`` on idle workers twice left one of them unsignalled, blocked
+        # on the task queue's lock, and ``join`` waited for it forever. (Signalling the workers
+        # before ``terminate`` is worse: a worker killed while holding that lock blocks
+        # ``terminate`` itself, which takes the lock first.)
         pool.terminate()
         pool.join()
 
