@@ -138,3 +138,14 @@ def test_runs_in_processes_give_the_serial_matrix(monkeypatch) -> None:  # type:
                 cs, cp = ({k: v for k, v in c.items() if k not in ("runs", "executions")} for c in (cs, cp))
             assert cs == cp
     assert refuted >= 2  # fixed's P2 and C's P3 at least
+
+
+@pytest.mark.slow
+def test_a_is_proved_on_every_cell_with_crashes_on_3_mounts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11's done-when at 3 mounts (stale entries <= 1 here; <= 2 in BENCHMARKS.md): the
+    recommended candidate proved on P1-P5, a crash at every step then a rerun included. Crash runs
+    read their crash trees off the crash-free exploration (``raceproof.keepalive.crashstates``)."""
+    monkeypatch.chdir(ROOT)
+    m = compare(load(BASE_FILE), ["A"], 3, 1, True)
+    assert [c.verdict for c in m.row("A")] == ["proved"] * 5
+    assert m.runs["A"] == 426 and all(c.executions > 0 for c in m.row("A"))
