@@ -79,7 +79,7 @@ class MemoryBackend(BackendBase):
         self._handles = {}
         self._next_handle = 3
 
-    def entries(self) -> tuple[dict[str, tuple[str, int, str]], dict[int, bytes]]:
+    def entries(self) -> tuple[dict[str, tuple[Kind, int, str]], dict[int, bytes]]:
         """The whole state a tree is made of, in two layers: every name but the root as
         ``{path: (kind, inode, link target)}``, and every file's bytes by inode, an unlinked file
         still open included (``raceproof.keepalive.crashstates`` diffs both per step: a write

@@ -46,13 +46,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from raceproof.execution import Execution, Runner
+from raceproof.fs.base import Kind
 from raceproof.fs.memory import MemoryBackend
 from raceproof.loop import Loop
 from raceproof.scheduler import Scheduler
 from raceproof.steps import StepEvent
 from raceproof.strategies.dpor import Dpor
 
-Name = tuple[str, int, str]  # kind, inode, link target
+Name = tuple[Kind, int, str]  # kind, inode, link target
 #: a tree in two layers (``MemoryBackend.entries``): names by path, file bytes by inode
 Entries = tuple[dict[str, Name], dict[int, bytes]]
 Change = tuple[tuple[tuple[str, Name | None], ...], tuple[tuple[int, bytes | None], ...]]
