@@ -72,6 +72,54 @@ def dependent(a: Footprint, b: Footprint) -> bool:
     return bool(b.touches) and not b.touches.isdisjoint(a.lists)
 
 
+class Accesses:
+    """Who touched what so far in one trace: enough to name a step's *immediate* dependence
+    predecessors without comparing it with every earlier step. Writes of one resource are totally
+    ordered by happens-before, so a read only depends directly on the last write of its resource,
+    and a write on the last write and the reads since it. Entry-set listings and changes
+    (``lists``/``touches``) do not order among themselves, so every one is kept. Used by DPOR's race
+    detection and by the crash-state reading (``raceproof.keepalive.crashstates``)."""
+
+    __slots__ = ("last_writer", "listers", "readers", "touchers")
+
+    def __init__(self) -> None:
+        self.last_writer: dict[str, int] = {}
+        self.readers: dict[str, list[int]] = {}  # reads since the last write
+        self.touchers: dict[str, list[int]] = {}
+        self.listers: dict[str, list[int]] = {}
+
+    def predecessors(self, fp: Footprint) -> set[int]:
+        """The earlier steps (any thread) a step with footprint `fp` directly depends on."""
+        last_writer = self.last_writer
+        preds: set[int] = set()
+        for k in fp.reads:
+            w = last_writer.get(k)
+            if w is not None:
+                preds.add(w)
+        for k in fp.writes:
+            w = last_writer.get(k)
+            if w is not None:
+                preds.add(w)
+            preds.update(self.readers.get(k, ()))
+        for d in fp.lists:
+            preds.update(self.touchers.get(d, ()))
+        for d in fp.touches:
+            preds.update(self.listers.get(d, ()))
+        return preds
+
+    def record(self, j: int, fp: Footprint) -> None:
+        """Step `j` (footprint `fp`) happened."""
+        for k in fp.reads:
+            self.readers.setdefault(k, []).append(j)
+        for k in fp.writes:
+            self.last_writer[k] = j
+            self.readers[k] = []
+        for d in fp.lists:
+            self.listers.setdefault(d, []).append(j)
+        for d in fp.touches:
+            self.touchers.setdefault(d, []).append(j)
+
+
 class FootprintBuilder:
     """Accumulates a step's footprint while the step runs."""
 

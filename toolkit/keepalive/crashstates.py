@@ -50,7 +50,7 @@ from raceproof.fs.base import Kind
 from raceproof.fs.memory import MemoryBackend
 from raceproof.loop import Loop
 from raceproof.scheduler import Scheduler
-from raceproof.steps import StepEvent
+from raceproof.steps import Accesses, StepEvent
 from raceproof.strategies.dpor import Dpor
 
 Name = tuple[Kind, int, str]  # kind, inode, link target
@@ -150,31 +150,14 @@ def _clocks(trace: Sequence[StepEvent], threads: int) -> list[list[int]]:
     """Vector clocks of happens-before (the dependence of ``raceproof.steps.dependent``, built as
     ``Dpor._races`` builds it): ``vc[j][u]`` is how many of thread u's steps are at or before j."""
     vc: list[list[int]] = []
-    last_writer: dict[str, int] = {}
-    readers: dict[str, list[int]] = {}
-    touchers: dict[str, list[int]] = {}
-    listers: dict[str, list[int]] = {}
+    seen = Accesses()
     last_of_thread: dict[int, int] = {}
     count = [0] * threads
     for j, ev in enumerate(trace):
         fp = ev.footprint
-        preds: set[int] = set()
-        for k in fp.reads:
-            w = last_writer.get(k)
-            if w is not None:
-                preds.add(w)
-        for k in fp.writes:
-            w = last_writer.get(k)
-            if w is not None:
-                preds.add(w)
-            preds.update(readers.get(k, ()))
-        for d in fp.lists:
-            preds.update(touchers.get(d, ()))
-        for d in fp.touches:
-            preds.update(listers.get(d, ()))
         prev = last_of_thread.get(ev.thread)
         v = list(vc[prev]) if prev is not None else [0] * threads
-        for p in preds:
+        for p in seen.predecessors(fp):
             for u, c in enumerate(vc[p]):
                 if c > v[u]:
                     v[u] = c
@@ -182,15 +165,7 @@ def _clocks(trace: Sequence[StepEvent], threads: int) -> list[list[int]]:
         v[ev.thread] = count[ev.thread]
         vc.append(v)
         last_of_thread[ev.thread] = j
-        for k in fp.reads:
-            readers.setdefault(k, []).append(j)
-        for k in fp.writes:
-            last_writer[k] = j
-            readers[k] = []
-        for d in fp.lists:
-            listers.setdefault(d, []).append(j)
-        for d in fp.touches:
-            touchers.setdefault(d, []).append(j)
+        seen.record(j, fp)
     return vc
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from raceproof.errors import NondeterminismError
 from raceproof.execution import Execution
 from raceproof.scheduler import ABORT, Chooser
-from raceproof.steps import Footprint, StepEvent, dependent
+from raceproof.steps import Accesses, Footprint, StepEvent, dependent
 from raceproof.strategies import PinnedValues
 
 Seq = list[tuple[int, Footprint | None]]
@@ -225,36 +225,18 @@ class Dpor:
     def _races(self, trace: Sequence[StepEvent]) -> None:
         """Happens-before masks and the reversible races of one execution.
 
-        Only the accesses that can be *immediate* predecessors are compared: writes of one
-        resource are totally ordered by happens-before, so a read only races with the last write
-        of its resource, and a write with the last write and the reads since it. Entry-set
-        listings and changes (``lists``/``touches``) do not order among themselves, so every one
-        is kept.
+        Only the accesses that can be *immediate* predecessors are compared (``steps.Accesses``:
+        a read only races with the last write of its resource, a write with the last write and
+        the reads since it, a listing with every change of the entry set and back).
         """
         n = len(trace)
         hb = [0] * n
-        last_writer: dict[str, int] = {}
-        readers: dict[str, list[int]] = {}  # reads since the last write
-        touchers: dict[str, list[int]] = {}
-        listers: dict[str, list[int]] = {}
+        seen = Accesses()
         last_of_thread: dict[int, int] = {}
         for j in range(n):
             ev = trace[j]
             fp = ev.footprint
-            preds: set[int] = set()
-            for k in fp.reads:
-                w = last_writer.get(k)
-                if w is not None:
-                    preds.add(w)
-            for k in fp.writes:
-                w = last_writer.get(k)
-                if w is not None:
-                    preds.add(w)
-                preds.update(readers.get(k, ()))
-            for d in fp.lists:
-                preds.update(touchers.get(d, ()))
-            for d in fp.touches:
-                preds.update(listers.get(d, ()))
+            preds = seen.predecessors(fp)
             prev = last_of_thread.get(ev.thread)
             mask = 0 if prev is None else hb[prev] | (1 << prev)
             for p in sorted(preds, reverse=True):
@@ -265,15 +247,7 @@ class Dpor:
                 mask |= hb[p] | (1 << p)
             hb[j] = mask
             last_of_thread[ev.thread] = j
-            for k in fp.reads:
-                readers.setdefault(k, []).append(j)
-            for k in fp.writes:
-                last_writer[k] = j
-                readers[k] = []
-            for d in fp.lists:
-                listers.setdefault(d, []).append(j)
-            for d in fp.touches:
-                touchers.setdefault(d, []).append(j)
+            seen.record(j, fp)
 
     def _reverse(self, i: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> None:
         """Schedule the reversal of the race i -> j at node i (unless a sleeping thread covers it)."""
