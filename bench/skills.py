@@ -1,0 +1,47 @@
+"""Parent mount + K skill mounts, each with F files: executions and CPU time of the fixed
+algorithm's proof, with the pool (W workers) and without it (a worker per job).
+
+    python bench/skills.py K [F] [W] [BUDGET]     # default F=1, W=4, BUDGET=2,000,000
+
+Prints one line per run: K, F, workers, verdict, executions, CPU seconds. Not a test.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from raceproof import scenario
+from raceproof.runs import verify
+
+
+def make(k: int, files: int, workers: int, directory: str) -> scenario.Scenario:
+    lines = [f'name = "parent-{k}-skills"', 'algorithm = "fixed"', f"workers = {workers}", "seed = 1",
+             "[initial]", 'dirs = ["/home/user"]', "[[mounts]]", 'path = "/home/user/.claude"', f"files = {files}"]
+    for i in range(k):
+        lines += ["[[mounts]]", f'path = "/home/user/.claude/skills/s{i}"', f"files = {files}"]
+    path = os.path.join(directory, f"parent-{k}-skills-{files}-w{workers}.toml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return scenario.load(path)
+
+
+def main() -> None:
+    k = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    files = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    pooled = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    budget = int(sys.argv[4]) if len(sys.argv) > 4 else 2_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in sorted({pooled, k + 1}):
+            sc = make(k, files, workers, tmp)
+            t0 = time.process_time()
+            r = verify(sc, "dpor", driver="direct", max_executions=budget, shrink=False)
+            pool = "pool" if workers < k + 1 else "no pool"
+            print(f"parent + {k} skills x {files} files, {workers} workers ({pool}): {r.verdict}, "
+                  f"{r.executions} executions, {time.process_time() - t0:.2f} s CPU", flush=True)
+
+
+if __name__ == "__main__":
+    main()
