@@ -408,8 +408,27 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
         # on the task queue's lock, and ``join`` waited for it forever. (Signalling the workers
         # before ``terminate`` is worse: a worker killed while holding that lock blocks
         # ``terminate`` itself, which takes the lock first.)
-        pool.terminate()
-        pool.join()
+        _stop(pool)
+
+
+#: how long stopping the processes may take before the ones still alive are killed
+STOP_TIMEOUT = 10.0
+
+
+def _stop(pool: Any) -> None:
+    """``terminate`` and ``join`` `pool` in a helper thread. A worker still alive after
+    ``STOP_TIMEOUT`` seconds (``terminate`` was seen to leave one unsignalled) is killed (SIGKILL),
+    which ends the join; a worker killed so cannot remove a real-backend sandbox it made (a
+    ``raceproof-*`` directory may be left in the temp dir; nothing outside it is touched)."""
+    stopper = threading.Thread(target=lambda: (pool.terminate(), pool.join()), daemon=True,
+                               name="raceproof-pool-stop")
+    stopper.start()
+    stopper.join(STOP_TIMEOUT)
+    if stopper.is_alive():
+        for worker in list(getattr(pool, "_pool", ())):
+            if worker.is_alive():
+                worker.kill()
+        stopper.join(STOP_TIMEOUT)
 
 
 #: how long ``--dask`` waits for the scheduler to answer

@@ -173,3 +173,36 @@ def test_rows_in_processes_from_a_threaded_caller_use_the_fork_server(tmp_path) 
     probe = "from raceproof.mountsets import start_method; print(start_method())"
     alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert alone.stdout.strip() == "fork"  # a single-threaded caller (the CLI) still forks
+
+
+def _ignores_sigterm(x: int) -> int:
+    """A row process that does not stop on the pool's SIGTERM (as ``terminate`` was seen to leave
+    one worker running): the second item ignores it and sleeps."""
+    import signal
+    import time
+
+    if x == 1:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(120)
+    return x
+
+
+def test_stopping_the_processes_ends_even_when_a_worker_ignores_sigterm(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Closing ``parallel_map`` early (an interrupt, a caller that has seen enough) stops every
+    process: one still alive after ``STOP_TIMEOUT`` is killed, so the close returns (the
+    ``Pool.terminate`` hang on an unsignalled worker cannot hang raceproof)."""
+    import multiprocessing
+    import threading
+
+    import raceproof.mountsets as mountsets
+
+    monkeypatch.setattr(mountsets, "STOP_TIMEOUT", 0.5)
+    results = mountsets.parallel_map(_ignores_sigterm, [0, 1], 2)
+    assert next(results) == 0
+    workers = multiprocessing.active_children()
+    assert workers  # the sleeping one at least
+    closer = threading.Thread(target=results.close, daemon=True)
+    closer.start()
+    closer.join(60)  # a bound for a failing run, not a timing (without the kill: a hang)
+    assert not closer.is_alive()
+    assert not any(w.is_alive() for w in workers)
