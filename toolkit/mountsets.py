@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raceproof.errors import InputError, InternalError, ScenarioError, closest
+from raceproof.errors import InputError, ScenarioError, closest
 from raceproof.models import tar
 from raceproof.scenario import Mount, Scenario, check_mount_path
 
@@ -261,8 +261,6 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
             if remote:  # a local row counted itself (runs.verify)
                 EXPLORED["finished"] += int(row["executions"])
             done(row)
-        for _ in results:  # every row was taken: let the processes end normally (close, join)
-            raise InternalError("mount sets: more rows came back than were planned")
     ok = all(r["ok"] == "ok" or r["verdict"] == "inconclusive" for r in rows)
     inconclusive = any(r["verdict"] in ("inconclusive", "bounded") for r in rows)
     for ms in invalid_sets():
@@ -387,6 +385,8 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
     item order). `modules` are user modules a fork-server child imports again. Closing the
     generator (an interrupt, or a caller that has seen enough) stops the processes at once. Also
     the keep-alive matrix's runs (``raceproof.keepalive.compare``)."""
+    if not items:
+        return
     method = start_method()
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
@@ -395,19 +395,21 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
     try:
         pending = {i: pool.apply_async(fn, (items[i],)) for i in (range(len(items)) if order is None else order)}
         for i in range(len(items)):
-            yield pending[i].get()
-        # every result is in: let the workers take their end-of-work sentinel and exit. (A
-        # ``terminate`` here raced with idle workers: once a worker blocked on the task queue's
-        # lock was never signalled, and ``join`` waited for it forever.)
-        pool.close()
-        pool.join()
+            result = pending[i].get()
+            if i == len(items) - 1:
+                # every result is in: the workers take their end-of-work sentinel and exit, before
+                # the last result is handed over (a caller that takes exactly the results it
+                # planned and then closes the generator never resumes it past its last yield).
+                # ``terminate`` on idle workers twice left one unsignalled, blocked on the task
+                # queue's lock, and its ``join`` waited forever.
+                pool.close()
+                pool.join()
+            yield result
     finally:
         # an interrupt, an error, or a consumer that stopped early: stop the processes at once (a
-        # no-op after join). Callers that took every result let the generator end (above) rather
-        # than close it: ``terminate`` on idle workers twice left one of them unsignalled, blocked
-        # on the task queue's lock, and ``join`` waited for it forever. (Signalling the workers
-        # before ``terminate`` is worse: a worker killed while holding that lock blocks
-        # ``terminate`` itself, which takes the lock first.)
+        # no-op after join). Signalling the workers before ``terminate`` is worse than ``_stop``'s
+        # deadline: a worker killed while holding the task queue's lock blocks ``terminate``
+        # itself, which takes that lock first.
         _stop(pool)
 
 
