@@ -130,3 +130,11 @@ def p5_violations(violations: list[Violation], crashed: bool, crash_free_broken:
     return [Violation("P5", f"{PROPERTIES['P5']}: after the crash, {v.check} {v.message}", v.thread, v.op,
                       v.path, v.errno, v.step)
             if v.check in CONVERGENCE and v.check not in crash_free_broken else v for v in violations]
+
+
+def note_first(first: dict[str, Execution], wanted: set[str], execution: Execution) -> None:
+    """Keep `execution` in `first` as the first to break each property of `wanted` it breaks (a
+    matrix cell's counterexample is the first execution, in exploration order, that refutes it)."""
+    for v in execution.violations:
+        if v.check in wanted and v.check not in first:
+            first[v.check] = execution

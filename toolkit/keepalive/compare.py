@@ -26,7 +26,7 @@ from raceproof.execution import Execution, Runner
 from raceproof.keepalive import stale
 from raceproof.loop import Loop
 from raceproof.mountsets import all_mount_sets, scenario_for
-from raceproof.properties import PROPERTIES
+from raceproof.properties import PROPERTIES, note_first
 from raceproof.runs import program_for
 from raceproof.scenario import Scenario
 from raceproof.strategies.dpor import Dpor
@@ -165,9 +165,7 @@ def explore_run(sc: Scenario, crash: bool, wanted: set[str], budget: int | None 
     first: dict[str, Execution] = {}
 
     def observe(ex: Execution) -> bool:
-        for v in ex.violations:
-            if v.check in wanted and v.check not in first:
-                first[v.check] = ex
+        note_first(first, wanted, ex)
         return wanted <= set(first) or (stop_at_first and bool(first))
 
     with Runner(program, sc.backend, "direct") as runner:

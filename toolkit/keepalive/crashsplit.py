@@ -50,7 +50,7 @@ from typing import Any
 
 from raceproof.execution import Execution, Runner
 from raceproof.loop import Loop
-from raceproof.properties import p5_violations
+from raceproof.properties import note_first, p5_violations
 from raceproof.runs import program_for
 from raceproof.scenario import Scenario
 from raceproof.strategies.dpor import Dpor
@@ -108,9 +108,7 @@ def crash_trees(sc: Scenario, wanted: set[str], budget: int | None = None, place
         first: dict[str, Execution] = {}
 
         def judge(ex: Execution) -> bool:
-            for v in ex.violations:
-                if v.check in wanted and v.check not in first:
-                    first[v.check] = ex
+            note_first(first, wanted, ex)
             return False
 
         try:
@@ -141,9 +139,7 @@ def _crash_trees_by_placement(sc: Scenario, program: Any, wanted: set[str], budg
                 return True
             trees.setdefault(tuple(sorted(ex.tree.items())), ex.tree)
             return False
-        for v in ex.violations:
-            if v.check in wanted and v.check not in first:
-                first[v.check] = ex
+        note_first(first, wanted, ex)
         return False
 
     with Runner(program, sc.backend, "direct") as runner:
