@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raceproof.errors import InputError
+from raceproof.signals import deferred
 
 SCHEMA = "raceproof.checkpoint/1"
 #: a checkpoint is read whole: refuse anything larger than a very large table would be
@@ -36,17 +37,21 @@ class Checkpoint:
 
 
 def write(path: str, checkpoint: Checkpoint) -> None:
-    """Replace `path` with `checkpoint` in one rename (never a half-written file)."""
+    """Replace `path` with `checkpoint` in one rename (never a half-written file). An interrupt
+    waits for the rename: one that came between creating the temporary file and the ``try`` left
+    that file behind (seen once in the full suite)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".raceproof-checkpoint-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(checkpoint.to_json())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    text = checkpoint.to_json()
+    with deferred():
+        fd, tmp = tempfile.mkstemp(prefix=".raceproof-checkpoint-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def read(path: str, search: dict[str, Any]) -> Checkpoint:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno as E
 import os
 import shutil
-import signal
 import stat as S
 import tempfile
 import threading
@@ -20,6 +19,7 @@ import weakref
 
 from raceproof.errors import SandboxViolation
 from raceproof.fs.base import BackendBase, Kind, OpenMode, Stat, oserror
+from raceproof.signals import deferred
 
 _FLAGS = {
     "r": os.O_RDONLY,
@@ -49,13 +49,9 @@ def _remove_root(root: str) -> None:
 def new_root(prefix: str = "raceproof-") -> str:
     """A fresh temp dir, registered for ``cleanup_all`` before any signal handler can run (the real
     backend's root, ``raceproof exec``'s host tree). ``remove_root`` removes it."""
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
+    with deferred():
         root = os.path.realpath(tempfile.mkdtemp(prefix=prefix))
         _LIVE[root] = None
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return root
 
 
