@@ -419,6 +419,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="Preemption bound (strategy 'preemption'); 0..64.")
 @click.option("--depth", type=click.IntRange(min=1, max=64), default=3, show_default=True,
               help="PCT depth; 1..64.")
+@click.option("--symmetry/--no-symmetry", default=True, show_default=True,
+              help="Explore identical jobs (same archive, sibling roots, no pool) as one: the same verdict "
+                   "from fewer executions. A counterexample is searched again without it, so its token "
+                   "replays as is.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
@@ -445,7 +449,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str | None, max_executions: int | None, seed: int, certain: bool, bound: int,
-           depth: int,
+           depth: int, symmetry: bool,
            mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
            resume: str | None, backend: str | None, driver: str | None, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
@@ -485,7 +489,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     progress, finish = _progress(as_json)
     try:
         vr = do_verify(sc, strategy, max_executions, seed, backend, inject, progress=progress, driver=driver,
-                       certain=certain, **options)
+                       certain=certain, symmetry=symmetry, **options)
     finally:
         finish()
     r = vr.result
@@ -526,6 +530,8 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     out.print(f"{r.verdict.upper()}{exp}: {_count(r.executions, 'execution')} ({probes}{classes}{r.blocked} blocked) "
               f"of {format_count(r.naive_interleavings)} naive interleavings; strategy {r.strategy}; "
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")
+    if r.symmetry:
+        out.print(f"symmetry  {r.symmetry}", markup=False)
     if r.verdict == "bounded":
         out.print("note: a bounded search is NOT a proof: interleavings beyond the bound were not explored",
                   markup=False)

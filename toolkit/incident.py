@@ -18,6 +18,7 @@ from raceproof.keepalive import CANDIDATES, KeepalivePipeline
 from raceproof.models.guest_download import Job, Pipeline, short_label
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
+from raceproof.symmetry import Symmetry
 
 if TYPE_CHECKING:
     from raceproof.injector import Injector
@@ -55,6 +56,9 @@ class IncidentProgram:
         self.crash_free_broken: set[str] = set()
         self.checks = resolve(scenario.checks or scenario.properties or DEFAULT_CHECKS)
         self.context = self._context()
+        #: groups of identical jobs explored under the leader rule (``raceproof.symmetry``); set
+        #: by ``runs`` for a proof, [] otherwise
+        self.symmetric_groups: list[tuple[int, ...]] = []
 
     def _context(self) -> CheckContext:
         return CheckContext(tuple(self.roots), self.expected, self.initial, self.scenario.stale == "forbid", self)
@@ -101,6 +105,8 @@ class IncidentProgram:
         return bodies
 
     def hooks(self, sched: Scheduler) -> None:
+        if self.symmetric_groups:
+            sched.symmetry = Symmetry(self.symmetric_groups, self.roots, len(self.names))
         for inj in self.injectors:
             inj.attach(sched, self)
 

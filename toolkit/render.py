@@ -54,6 +54,7 @@ def verify_json(r: Result) -> dict[str, Any]:
         "probes": r.probes,
         "blocked": r.blocked,
         "equivalence_classes": r.equivalence_classes,
+        "symmetry": r.symmetry or None,
         "naive_interleavings": exact(r.naive_interleavings),
         "failing_executions": r.failing,
         "steps": r.steps,

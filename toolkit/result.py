@@ -114,6 +114,9 @@ class Result:
     wall_time: float = 0.0
     #: distinct Mazurkiewicz traces among the executions (counted for sound strategies), else None
     classes: int | None = None
+    #: symmetry over identical jobs (``raceproof.symmetry``): which jobs were explored as one, or
+    #: why it was dropped ("" when no job had an identical sibling)
+    symmetry: str = ""
     #: set when an execution exceeded the step budget (``stop_reason == "step-budget"``)
     overrun: StepBudgetExceeded | None = None
     # what was run (scenario commands)

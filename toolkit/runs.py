@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,9 +17,10 @@ from raceproof.incident import IncidentProgram
 from raceproof.pipeline import counterexample
 from raceproof.result import Result
 from raceproof.scenario import Scenario
-from raceproof.strategies import make_strategy, with_defaults
+from raceproof.strategies import Strategy, make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
+from raceproof.symmetry import SymmetryBroken, describe, job_groups, unpooled
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -123,7 +125,7 @@ def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
-           evidence: bool = False, certain: bool = True, **options: Any) -> Result:
+           evidence: bool = False, certain: bool = True, symmetry: bool = True, **options: Any) -> Result:
     """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
     False), explained and given its replay command. Its "failure certain after" step is searched
     for (prefix-pinned DPOR searches) unless `certain` is False: then it is the bound that needs
@@ -131,10 +133,14 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
     With `evidence`, the result also carries what a report shows and nothing re-runs later: the
     conflict-pair coverage of the explored executions and, for a scenario with a pinned token, that
-    schedule replayed and explained (``Result.pinned``)."""
+    schedule replayed and explained (``Result.pinned``).
+
+    With `symmetry` (the default), a sound search explores identical jobs as one
+    (``raceproof.symmetry``); a counterexample it finds is searched again without symmetry, so its
+    token replays on the program as it is."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 evidence, certain, **options)
+                 evidence, certain, symmetry, **options)
     EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
     if evidence and scenario.token:
@@ -144,7 +150,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
-            evidence: bool, certain: bool = True, **options: Any) -> Result:
+            evidence: bool, certain: bool = True, symmetry: bool = True, **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -163,12 +169,53 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         return replay_command(scenario, token, backend, inject)
 
     strat = make_strategy(strategy, **options)
+    note = ""
+    if symmetry and strat.sound:
+        search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
+                                   progress=progress, evidence=evidence, command=command,
+                                   new_strategy=lambda: make_strategy(strategy, **options))
+        wide = unpooled(scenario, program)
+        if wide is not None:  # the pool's executions are among those of a worker per job
+            outcome = search(program_for(wide))
+            if isinstance(outcome, Result) and outcome.verdict == "safe":
+                return subject(outcome, symmetry=f"{outcome.symmetry}; proved with a worker per job "
+                                                 f"({len(scenario.mounts)}), which covers {scenario.workers} "
+                                                 "workers (raceproof.symmetry.unpooled)")
+        outcome = search(program)
+        if isinstance(outcome, Result):
+            return subject(outcome)
+        note = outcome
+        strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
                                  command=command)
     cex = result.counterexample
-    return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None)
+    return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None,
+                   symmetry=note)
+
+
+def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
+                      progress: Callable[[int, int, int], None], evidence: bool, command: Callable[[str], str],
+                      new_strategy: Callable[[], Strategy]) -> Result | str:
+    """A search of `program` under the leader rule: its result if it found no counterexample, else
+    why it gives none ("": no identical jobs). A counterexample is searched again without the rule,
+    so that its token replays on the program as it is."""
+    groups = job_groups(program)
+    if not groups:
+        return ""
+    program.symmetric_groups = groups
+    try:
+        with Runner(program, backend, driver) as runner:
+            result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
+                                     coverage=evidence, shrink=False, explain=False, certain=False, command=command)
+    except SymmetryBroken as exc:
+        return f"dropped ({exc}): explored without it"
+    finally:
+        program.symmetric_groups = []
+    if result.verdict == "unsafe":
+        return "found a counterexample; searched again without it for one that replays as is"
+    return replace(result, symmetry=describe(program, groups))
 
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,

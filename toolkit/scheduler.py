@@ -35,7 +35,8 @@ import trio
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
 from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
-from raceproof.steps import StepEvent
+from raceproof.steps import Footprint, StepEvent
+from raceproof.symmetry import Symmetry, SymmetryBroken
 
 
 class Chooser(Protocol):
@@ -120,6 +121,8 @@ class Scheduler:
         self._active = len(self.threads)
         self._unstarted = list(range(len(self.threads)))
         self._sees_forced = chooser.sees_forced
+        #: the leader rule over identical jobs (``raceproof.symmetry``), None: off
+        self.symmetry: Symmetry | None = None
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
@@ -221,6 +224,8 @@ class Scheduler:
         finally:
             t.done = True
             t.parked = False
+            if self.symmetry is not None:
+                self.symmetry.end(tid)
             self._active -= 1
             self.running = None
             chosen = self._dispatch()
@@ -242,6 +247,13 @@ class Scheduler:
         With `until`, the thread is not enabled (cannot be chosen) while ``until()`` is false: a
         blocking step. The condition must be monotone (see ``raceproof.steps``)."""
         t = self.threads[tid]
+        sym = self.symmetry
+        if sym is not None:
+            try:
+                until = sym.guard(tid, until)
+            except SymmetryBroken as exc:
+                self.fail(exc)
+                raise Crash() from exc
         t.wait = until
         try:
             await self._park(t)
@@ -255,6 +267,8 @@ class Scheduler:
         vfs = self.vfs
         fp = vfs.begin()
         vfs.thread = tid
+        if sym is not None:
+            sym.annotate(tid, fp)
         try:
             if self.hooks:
                 for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
@@ -272,16 +286,29 @@ class Scheduler:
                 if awaits:
                     value = await value
         except OSError as exc:
+            built = fp.build()
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
-                                        exc.errno, fp.build(), enabled, detail))
+                                        exc.errno, built, enabled, detail))
             t.step_errors.append((exc, index))
+            if sym is not None:
+                self._symmetry_after(sym, tid, exc, built)
             raise
         except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
             self.fail(exc)
             raise Crash() from exc
+        built = fp.build()
         self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
-                                    None, fp.build(), enabled, detail))
+                                    None, built, enabled, detail))
+        if sym is not None:
+            self._symmetry_after(sym, tid, value, built)
         return value
+
+    def _symmetry_after(self, sym: Symmetry, tid: int, outcome: Any, fp: Footprint) -> None:
+        try:
+            sym.after(tid, outcome, fp)
+        except SymmetryBroken as exc:
+            self.fail(exc)
+            raise Crash() from exc
 
     def choose_value(self, tid: int, label: str, n: int) -> int:
         if n <= 1:
@@ -289,6 +316,8 @@ class Scheduler:
         if self._crash_pending:
             raise Crash()
         try:
+            if self.symmetry is not None:
+                self.symmetry.choice(tid)
             value = self.chooser.choose_value(tid, label, n)
             if not 0 <= value < n:
                 raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
