@@ -106,7 +106,7 @@ class IncidentProgram:
 
     def hooks(self, sched: Scheduler) -> None:
         if self.symmetric_groups:
-            sched.symmetry = Symmetry(self.symmetric_groups, self.roots, len(self.names))
+            sched.symmetry = Symmetry(self.symmetric_groups, self.roots, sched.threads)
         for inj in self.injectors:
             inj.attach(sched, self)
 

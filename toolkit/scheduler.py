@@ -224,8 +224,6 @@ class Scheduler:
         finally:
             t.done = True
             t.parked = False
-            if self.symmetry is not None:
-                self.symmetry.end(tid)
             self._active -= 1
             self.running = None
             chosen = self._dispatch()

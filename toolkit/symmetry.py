@@ -97,15 +97,20 @@ def _within(path: str, root: str) -> bool:
 class Symmetry:
     """One execution's leader-rule bookkeeping (the scheduler consults it at every step)."""
 
-    __slots__ = ("done", "leader", "members", "names", "parent", "patterns", "results", "roots",
-                 "steps", "twin")
+    __slots__ = ("follower", "leader", "members", "names", "parent", "patterns", "results", "roots",
+                 "steps", "threads", "twin")
 
-    def __init__(self, groups: Sequence[tuple[int, ...]], roots: Sequence[str], threads: int) -> None:
-        self.leader: list[int] = [-1] * threads  # the thread this one follows, -1: none
-        self.twin: list[bool] = [False] * threads  # still the twin of its leader
-        self.steps: list[int] = [0] * threads
-        self.results: list[list[str]] = [[] for _ in range(threads)]
-        self.done: list[bool] = [False] * threads
+    def __init__(self, groups: Sequence[tuple[int, ...]], roots: Sequence[str], threads: Sequence[Any]) -> None:
+        """`threads`: the scheduler's threads (their ``done`` flags)."""
+        n = len(threads)
+        self.threads = threads
+        self.leader: list[int] = [-1] * n  # the thread this one follows, -1: none
+        self.follower: list[int] = [-1] * n
+        self.twin: list[bool] = [False] * n  # still the twin of its leader
+        self.steps: list[int] = [0] * n
+        #: each member's normalised results, kept only while they are compared (a twin follower's
+        #: and its leader's)
+        self.results: list[list[str]] = [[] for _ in range(n)]
         self.roots: dict[int, str] = {}
         self.members: dict[str, int] = {}  # a member root's parent-relative name -> its thread
         self.patterns: dict[int, re.Pattern[str]] = {}
@@ -115,6 +120,7 @@ class Symmetry:
         for g in groups:
             for a, b in itertools.pairwise(g):
                 self.leader[b] = a
+                self.follower[a] = b
                 self.twin[b] = True
             for t in g:
                 root = roots[t]
@@ -131,10 +137,10 @@ class Symmetry:
         if lead < 0 or not self.twin[tid]:
             return until
         q = self.steps[tid] + 1
-        results = self.results[lead]
-        if self.done[lead] and len(results) < q:
+        steps = self.steps
+        if self.threads[lead].done and steps[lead] < q:
             raise SymmetryBroken(f"thread {tid} outlives its twin {lead}")
-        return lambda: len(results) >= q
+        return lambda: steps[lead] >= q
 
     def annotate(self, tid: int, fp: FootprintBuilder) -> None:
         """Add the rule's resources to `tid`'s step about to run."""
@@ -156,14 +162,14 @@ class Symmetry:
             return
         self.steps[tid] += 1
         q = self.steps[tid]
+        lead, follower = self.leader[tid], self.follower[tid]
+        checked = lead >= 0 and self.twin[tid]
+        if not checked and not (follower >= 0 and self.twin[follower]):
+            return  # nobody compares this step's result
         seen = self._norm(tid, outcome)
         self.results[tid].append(seen)
-        lead = self.leader[tid]
-        if lead >= 0 and self.twin[tid] and self.results[lead][q - 1] != seen:
+        if checked and self.results[lead][q - 1] != seen:
             self.twin[tid] = False
-
-    def end(self, tid: int) -> None:
-        self.done[tid] = True
 
     def choice(self, tid: int) -> None:
         if tid in self.roots:

@@ -96,7 +96,7 @@ class SymProgram(FunctionProgram):
     def hooks(self, sched: Scheduler) -> None:
         if self.symmetric:
             roots = [*ROOTS[:self.copies], *[""] * (len(self.programs) - self.copies)]
-            sched.symmetry = Symmetry([tuple(range(self.copies))], roots, len(self.programs))
+            sched.symmetry = Symmetry([tuple(range(self.copies))], roots, sched.threads)
 
 
 def outcomes(template: Sequence[Op], copies: int, others: Sequence[Sequence[Op]], initial: dict[str, bytes],
