@@ -20,7 +20,7 @@ from raceproof.scenario import Scenario
 from raceproof.strategies import Strategy, make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
-from raceproof.symmetry import SymmetryBroken, describe, job_groups, unpooled
+from raceproof.symmetry import SymmetryBroken, abstract_contents, describe, job_groups, unpooled
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -135,9 +135,10 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
     conflict-pair coverage of the explored executions and, for a scenario with a pinned token, that
     schedule replayed and explained (``Result.pinned``).
 
-    With `symmetry` (the default), a sound search explores identical jobs as one
-    (``raceproof.symmetry``); a counterexample it finds is searched again without symmetry, so its
-    token replays on the program as it is."""
+    With `symmetry` (the default), a sound search explores identical jobs as one, and same-shaped
+    jobs as identical ones with their file contents abstracted (``raceproof.symmetry``); a
+    counterexample it finds is searched again without symmetry, so its token replays on the program
+    as it is. Not with `evidence`: a report's coverage describes the program's own interleavings."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
                  evidence, certain, symmetry, **options)
@@ -170,20 +171,26 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
     strat = make_strategy(strategy, **options)
     note = ""
-    if symmetry and strat.sound:
+    if symmetry and strat.sound and not evidence:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, evidence=evidence, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
-        wide = unpooled(scenario, program)
+        # file contents abstracted (same-shaped jobs become identical): only a proof is kept
+        abstract = abstract_contents(scenario, program)
+        base, base_program = (scenario, program) if abstract is None else (abstract, program_for(abstract))
+        how = "" if abstract is None else "; file contents abstracted (raceproof.symmetry.abstract_contents)"
+        wide = unpooled(base, base_program)
         if wide is not None:  # the pool's executions are among those of a worker per job
             outcome = search(program_for(wide))
             if isinstance(outcome, Result) and outcome.verdict == "safe":
-                return subject(outcome, symmetry=f"{outcome.symmetry}; proved with a worker per job "
+                return subject(outcome, symmetry=f"{outcome.symmetry}{how}; proved with a worker per job "
                                                  f"({len(scenario.mounts)}), which covers {scenario.workers} "
                                                  "workers (raceproof.symmetry.unpooled)")
-        outcome = search(program)
+        outcome = search(base_program)
+        if isinstance(outcome, Result) and (abstract is None or outcome.verdict == "safe"):
+            return subject(outcome, symmetry=outcome.symmetry + how)
         if isinstance(outcome, Result):
-            return subject(outcome)
+            outcome = f"not proved with file contents abstracted ({outcome.verdict}): explored without it"
         note = outcome
         strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:

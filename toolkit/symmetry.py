@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from raceproof.errors import RaceproofError
+from raceproof.models import tar
 
 if TYPE_CHECKING:
     from raceproof.incident import IncidentProgram
@@ -66,13 +67,9 @@ class SymmetryBroken(RaceproofError):
 def job_groups(program: IncidentProgram) -> list[tuple[int, ...]]:
     """The groups (two jobs or more, in job order) of identical jobs of `program`; [] when the
     program as a whole rules symmetry out (injectors, a pool, user checks or algorithms, links)."""
-    from raceproof.models.guest_download import Pipeline
 
     s = program.scenario
-    pipe = program.pipeline
-    if (program.injectors or type(pipe) is not Pipeline or pipe.algorithm not in SYMMETRIC_ALGORITHMS
-            or not pipe.static or s.checks or s.properties or s.initial_links or s.mount_points
-            or len(program.names) != len(program.jobs)):
+    if not _builtin_jobs(program) or not program.pipeline.static or s.initial_links or s.mount_points:
         return []
     roots = [job.root for job in program.jobs]
     initial = [*s.initial_dirs, *s.initial_files]
@@ -88,6 +85,85 @@ def job_groups(program: IncidentProgram) -> list[tuple[int, ...]]:
             continue  # the subtrees must start equal: absent
         by_key.setdefault((parent, job.archive), []).append(job.index)
     return [tuple(g) for g in sorted(by_key.values()) if len(g) > 1]
+
+
+def _builtin_jobs(program: IncidentProgram) -> bool:
+    """Every job is a built-in algorithm's, judged by the default checks, with no injector."""
+    from raceproof.models.guest_download import Pipeline
+
+    s = program.scenario
+    pipe = program.pipeline
+    return not (program.injectors or type(pipe) is not Pipeline or pipe.algorithm not in SYMMETRIC_ALGORITHMS
+                or s.checks or s.properties or len(program.names) != len(program.jobs))
+
+
+#: the canonical content of a file member (group, content class): tagged so that no archive's own
+#: content can be taken for one (``abstract_contents`` checks)
+CANONICAL = b"\0raceproof canonical content %d.%d\0"
+
+
+def abstract_contents(scenario: Scenario, program: IncidentProgram) -> Scenario | None:
+    """`scenario` with the file contents of same-shaped jobs replaced by canonical ones, when that
+    makes jobs identical; else None. A proof of the result is a proof of `scenario`.
+
+    **Data independence.** The built-in algorithms never branch on a file member's bytes: the
+    download returns them (its digest check compares the manifest's digest of the same bytes),
+    tar-rs reads headers and skips the data blocks, and the only use of the bytes is one
+    ``write`` of them (only whether they are empty decides whether there is a write). So with
+    every content replaced, the same schedule takes the same steps with the same footprints and
+    the same results, byte strings aside, and leaves the same final tree up to the replacement.
+    The default checks compare a path's content with what its archive put there; they keep their
+    verdict when the replacement is one-to-one on what a path can hold. It is, per job: equal
+    contents stay equal, different ones stay different (the *content class*: the index of a
+    content's first use in its archive). Two jobs of a group share canonical contents, and a file
+    under one job's root is written by that job alone (tar-rs writes only inside its destination,
+    no member is a link, and a step of any other thread under a group member's root stops a
+    symmetric search: ``Symmetry._check``). Canonical contents are tagged, different per group,
+    and never equal to a content of the scenario (checked), so no other job's file can be taken
+    for them either. Empty contents stay empty.
+
+    Tested against plain search on generated scenarios (``tests/search/test_symmetry.py``): the
+    same verdict and the same outcomes up to the replacement.
+    """
+    program_ok = _builtin_jobs(program) and len(scenario.mounts) == len(program.jobs)
+    if not program_ok or any(m.kind not in ("file", "dir") for mount in scenario.mounts for m in mount.members):
+        return None
+    by_shape: dict[tuple[Any, ...], list[int]] = {}
+    for i, mount in enumerate(scenario.mounts):
+        if mount.archive != tar.build(mount.members):
+            continue  # not an archive of its members: nothing to say about its bytes
+        by_shape.setdefault((mount.path.rsplit("/", 1)[0], _shape(mount.members)), []).append(i)
+    groups = [g for g in sorted(by_shape.values()) if len(g) > 1
+              and len({bytes(scenario.mounts[i].archive) for i in g}) > 1]
+    return canonical_contents(scenario, groups) if groups else None
+
+
+def canonical_contents(scenario: Scenario, groups: Sequence[Sequence[int]]) -> Scenario | None:
+    """`scenario` with the file contents of each group's jobs (mount indices) replaced by the
+    group's canonical contents, by content class; None if a canonical content occurs already."""
+    contents = {m.data for mount in scenario.mounts for m in mount.members}
+    mounts = list(scenario.mounts)
+    for number, group in enumerate(groups):
+        for i in group:
+            classes: dict[bytes, int] = {}
+            members = []
+            for m in mounts[i].members:
+                if m.kind == "file" and m.data:
+                    data = CANONICAL % (number, classes.setdefault(m.data, len(classes)))
+                    if data in contents:
+                        return None
+                    m = dataclasses.replace(m, data=data)
+                members.append(m)
+            mounts[i] = dataclasses.replace(mounts[i], members=members, archive=tar.build(members))
+    return scenario.with_changes(mounts=mounts)
+
+
+def _shape(members: Sequence[Any]) -> tuple[Any, ...]:
+    """An archive up to its file contents: names, kinds, flags, and which contents are equal or empty."""
+    classes: dict[bytes, int] = {}
+    return tuple((m.name, m.kind, m.target, m.ustar,
+                  classes.setdefault(m.data, len(classes)) if m.kind == "file" and m.data else -1)
+                 for m in members)
 
 
 def _within(path: str, root: str) -> bool:
@@ -228,10 +304,6 @@ def unpooled(scenario: Scenario, program: IncidentProgram) -> Scenario | None:
     Worth it when the jobs are identical (the unpooled program has the leader rule, the pooled
     one does not: its jobs wait at different counts).
     """
-    from raceproof.models.guest_download import Pipeline
-
-    pipe = program.pipeline
-    if (program.injectors or type(pipe) is not Pipeline or pipe.static or pipe.algorithm not in SYMMETRIC_ALGORITHMS
-            or scenario.checks or scenario.properties or len(program.names) != len(program.jobs)):
+    if not _builtin_jobs(program) or program.pipeline.static:
         return None
     return dataclasses.replace(scenario, workers=len(program.jobs))
