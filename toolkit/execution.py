@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
-import trio
-
 from raceproof.errors import DeadlockError, InternalError
 from raceproof.fs import Vfs, make_backend
 from raceproof.scheduler import DRIVER_CLASSES, Chooser, Crash, Scheduler, ThreadResult, errno_name
@@ -25,6 +23,8 @@ def mock_clock() -> Any:
     """Trio's virtual-time clock. ``trio.testing.MockClock`` is ``trio._core.MockClock``; importing
     ``trio.testing`` also imports pytest (about 70 ms of a cold start), so the class is taken from
     where it lives when it is there."""
+    import trio
+
     cls = getattr(trio._core, "MockClock", None)
     if cls is None:  # a Trio that moved it: the public path
         from trio.testing import MockClock
@@ -239,6 +239,8 @@ class Runner:
         """Run `driver(self)` inside one trio.run with a MockClock (or directly, without Trio)."""
         if self.driver == "direct":
             return run_without_trio(driver(self), "the direct driver cannot host code that awaits Trio")
+        import trio  # only here: a direct-driver process never loads Trio
+
         return trio.run(driver, self, clock=mock_clock())
 
     def run_single(self, chooser: Chooser) -> Execution:

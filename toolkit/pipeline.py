@@ -16,12 +16,11 @@ One pipeline for ``explore()``, ``verify`` (CLI and reports) and the pytest plug
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import trio
 
 from raceproof import token as tokens
 from raceproof.errors import NondeterminismError
@@ -56,7 +55,13 @@ def classify(runner: RunnerProtocol, failing: Execution, budget: int = CLASSIFY_
     return found["kind"]
 
 
-_INTERNAL = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(trio.__file__)))
+def _trio_dir() -> str:
+    """Where Trio is installed, without importing it (a direct-driver run never loads Trio)."""
+    spec = importlib.util.find_spec("trio")
+    return os.path.dirname(os.path.abspath(spec.origin)) if spec is not None and spec.origin else "\0"
+
+
+_INTERNAL = (os.path.dirname(os.path.abspath(__file__)), _trio_dir())
 
 
 def user_tracebacks(execution: Execution) -> dict[str, str]:

@@ -28,15 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import trio
+from typing import TYPE_CHECKING, Any, Protocol
 
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
 from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import Footprint, StepEvent
 from raceproof.symmetry import Symmetry, SymmetryBroken
+
+if TYPE_CHECKING:
+    import trio  # imported by the Trio driver when one is made: the direct driver's runs never load it
 
 
 class Chooser(Protocol):
@@ -61,6 +62,8 @@ StepWrapper = Callable[[int, str, str, Callable[[], Any]], Callable[[], Awaitabl
 
 
 def _abort_failed(_: object) -> trio.lowlevel.Abort:
+    import trio
+
     return trio.lowlevel.Abort.FAILED
 
 
@@ -352,19 +355,23 @@ class TrioDriver:
     virtual time (``trio.testing.MockClock``)."""
 
     def __init__(self) -> None:
+        import trio
+
+        self._trio = trio
+        self._lowlevel = trio.lowlevel
         self._tasks: dict[int, trio.lowlevel.Task] = {}
 
     def attach(self, tid: int) -> None:
-        self._tasks[tid] = trio.lowlevel.current_task()
+        self._tasks[tid] = self._lowlevel.current_task()
 
     def wake(self, tid: int) -> None:
-        trio.lowlevel.reschedule(self._tasks[tid])
+        self._lowlevel.reschedule(self._tasks[tid])
 
     def wait(self, tid: int) -> Awaitable[Any]:
-        return trio.lowlevel.wait_task_rescheduled(_abort_failed)  # its own coroutine, not wrapped in another
+        return self._lowlevel.wait_task_rescheduled(_abort_failed)  # its own coroutine, not wrapped in another
 
     async def run(self, sched: Scheduler, bodies: Sequence[Callable[[], Awaitable[Any]]]) -> None:
-        async with trio.open_nursery() as nursery:
+        async with self._trio.open_nursery() as nursery:
             for tid, body in enumerate(bodies):
                 nursery.start_soon(sched.run_thread, tid, body)
 

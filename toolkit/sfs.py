@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import trio
-
 from raceproof.fs.base import Kind, OpenMode, Stat
 from raceproof.fs.vfs import PAGE, READ_CHUNK
 from raceproof.models import rust_fs
@@ -197,6 +195,8 @@ class SchedFS:
 
     async def sleep(self, seconds: float, label: str = "sleep") -> None:
         """Wait in virtual time (Trio's MockClock) while holding the baton: one step."""
+        import trio
+
         await self.step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s", awaits=True)
 
     async def local(self, op: str, detail: str = "", path: str = "") -> None:
