@@ -174,7 +174,7 @@ class Symmetry:
     """One execution's leader-rule bookkeeping (the scheduler consults it at every step)."""
 
     __slots__ = ("follower", "leader", "members", "names", "parent", "patterns", "results", "roots",
-                 "steps", "threads", "twin")
+                 "scopes", "steps", "threads", "twin")
 
     def __init__(self, groups: Sequence[tuple[int, ...]], roots: Sequence[str], threads: Sequence[Any]) -> None:
         """`threads`: the scheduler's threads (their ``done`` flags)."""
@@ -204,6 +204,9 @@ class Symmetry:
                 self.roots[t] = root
                 self.names[parent][name] = t
                 self.patterns[t] = re.compile(re.escape(root) + r"(?![^/'\"\s,)\]])")
+        #: what ``_check`` compares a footprint with: (parent, its members by name, the parent's
+        #: path prefix, its entry-resource prefix)
+        self.scopes = [(p, self.names[p], p + "/", "e:" + p + "/") for p in self.parent]
 
     def guard(self, tid: int, until: Callable[[], bool] | None) -> Callable[[], bool] | None:
         """The blocking condition of `tid`'s next step (its own `until`, or the leader rule)."""
@@ -252,6 +255,8 @@ class Symmetry:
             raise SymmetryBroken(f"thread {tid} of a symmetric group makes a data choice")
 
     def _norm(self, tid: int, outcome: Any) -> str:
+        if outcome is None:  # most steps (mkdir, write, close...): no text to rename
+            return "None"
         if isinstance(outcome, BaseException):
             err = outcome
             text = repr((type(err).__name__, getattr(err, "errno", None), getattr(err, "strerror", None),
@@ -261,15 +266,13 @@ class Symmetry:
         return self.patterns[tid].sub("\0", text)
 
     def _check(self, tid: int, fp: Footprint) -> None:
-        for parent in self.parent:
-            names = self.names[parent]
-            if parent in fp.lists:
+        for parent, names, prefix, entry in self.scopes:
+            if fp.lists and parent in fp.lists:
                 raise SymmetryBroken(f"thread {tid} lists {parent}, the parent of identical jobs' roots")
-            prefix = parent + "/"
             n = len(prefix)
             for group in (fp.reads, fp.writes):
                 for res in group:
-                    if res.startswith("e:") and res.startswith(prefix, 2):
+                    if res.startswith(entry):
                         self._owned(tid, names, res[2 + n:], res[2:])
             for group in (fp.lists, fp.touches):
                 for path in group:

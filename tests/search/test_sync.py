@@ -82,17 +82,19 @@ def test_a_blocking_step_is_not_moved_before_its_enablers_earlier_step() -> None
     enabler comes after it), so the order is forced; DPOR used to try the reversal and stop with
     NondeterminismError (the keep-alive branch's crash hook hit it)."""
     from raceproof.steps import Footprint, StepEvent
-    from raceproof.strategies.dpor import _forced
+    from raceproof.strategies.dpor import _enablers, _forced
 
     t0 = StepEvent(0, 0, "prepare", "", "ok", footprint=Footprint(writes=frozenset({"r:x"})))
     t1 = StepEvent(1, 0, "set_event", "go", "ok", footprint=Footprint(writes=frozenset({"ev:go"})))
     u = StepEvent(2, 1, "wait", "go", "ok", footprint=Footprint(reads=frozenset({"r:x", "ev:go"}),
                                                                  waits=frozenset({"ev:go"}), need=1))
     hb = [0, 0b1, 0b11]  # program order: 0 -> 1; step 2 after both
-    assert _forced(0, 2, hb, [t0, t1, u])  # its only enabler happens after step 0
+    trace = [t0, t1, u]
+    assert _forced(0, 2, hb, trace, _enablers(trace))  # its only enabler happens after step 0
     other = StepEvent(1, 2, "set_event", "go", "ok", footprint=Footprint(writes=frozenset({"ev:go"})))
     u2 = StepEvent(2, 1, "wait", "go", "ok", footprint=u.footprint)
-    assert not _forced(0, 2, [0, 0, 0b11], [t0, other, u2])  # another thread's enabler: reversible
+    trace = [t0, other, u2]
+    assert not _forced(0, 2, [0, 0, 0b11], trace, _enablers(trace))  # another thread's enabler: reversible
 
 
 def test_dpor_agrees_with_dfs_when_an_enablers_earlier_step_races_with_the_wait() -> None:

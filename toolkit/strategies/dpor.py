@@ -91,17 +91,36 @@ def _check_initial(tid: int, fp: Footprint, v: Seq) -> Seq | None:
     return None if _structural(fp) else v
 
 
-def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent]) -> bool:
+def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent], enablers: dict[str, list[int]]) -> bool:
     """Whether blocking step `j` cannot run before step `p`: without `p` and what happens after
     it, too few threads' enabling steps would come first (those before `p`, or not happening
     after it). `p` need not enable `j` itself: its thread's *later* step may be the enabler (a
-    race of `j` with an earlier step of the enabling thread cannot be reversed either)."""
+    race of `j` with an earlier step of the enabling thread cannot be reversed either).
+    `enablers`: ``_enablers(trace)``."""
     fj = trace[j].footprint
     if not fj.waits:
         return False
-    others = {trace[k].thread for k in range(j)
-              if k != p and trace[k].footprint.enables(fj) and (k < p or not (hb[k] >> p) & 1)}
+    others = set()
+    for res in fj.waits:
+        for k in enablers.get(res, ()):
+            if k >= j:
+                break
+            if k != p and (k < p or not (hb[k] >> p) & 1):
+                others.add(trace[k].thread)
     return len(others) < fj.need
+
+
+def _enablers(trace: Sequence[StepEvent]) -> dict[str, list[int]]:
+    """The steps that write or touch each resource, in order: the steps that can enable a blocking
+    step waiting on it (``Footprint.enables``); empty when no step of `trace` blocks."""
+    out: dict[str, list[int]] = {}
+    if not any(ev.footprint.waits for ev in trace):
+        return out
+    for k, ev in enumerate(trace):
+        fp = ev.footprint
+        for res in fp.writes | fp.touches if fp.touches else fp.writes:
+            out.setdefault(res, []).append(k)
+    return out
 
 
 def _chain(v: Seq) -> Branch:
@@ -233,6 +252,7 @@ class Dpor:
         hb = [0] * n
         seen = Accesses()
         last_of_thread: dict[int, int] = {}
+        enablers = _enablers(trace)
         for j in range(n):
             ev = trace[j]
             fp = ev.footprint
@@ -242,7 +262,7 @@ class Dpor:
             for p in sorted(preds, reverse=True):
                 if trace[p].thread == ev.thread:
                     continue
-                if not (mask >> p) & 1 and not _forced(p, j, hb, trace):
+                if not (mask >> p) & 1 and not _forced(p, j, hb, trace, enablers):
                     self._reverse(p, j, hb, trace)
                 mask |= hb[p] | (1 << p)
             hb[j] = mask
