@@ -108,7 +108,7 @@ def incident_strategies(quick: bool) -> None:
         for strategy, opts, limit in plans:
             kwargs = dict(opts)
             seed = kwargs.pop("seed", 0)
-            vr = verify(sc, strategy=strategy, max_executions=limit, seed=seed, shrink=False, **kwargs)
+            vr = verify(sc, strategy=strategy, max_executions=limit, seed=seed, shrink=False, symmetry=False, **kwargs)
             r = vr.result
             label = strategy + "".join(f" {k}={v}" for k, v in opts.items() if k != "seed")
             rows.append([sc.name, label, limit or "none", r.verdict, r.stop_reason, r.executions, r.blocked,
