@@ -175,3 +175,22 @@ def test_cli_default_probes_first_and_searches_certain_only_on_demand() -> None:
     data = json.loads(CliRunner().invoke(main, ["verify", BUGGY, "--strategy", "dpor", "--certain", "--json"]).output)
     assert data["strategy"] == "dpor" and data["probes"] == 0
     assert data["counterexample"]["explanation"]["certain_searched"] is True
+
+
+def test_cli_symmetry_line_and_flag() -> None:
+    """The fix's three skills differ only in their bytes: the proof says so on its symmetry line
+    (and in JSON), and --no-symmetry proves the same verdict from more executions."""
+    from click.testing import CliRunner
+
+    from raceproof.cli import main
+
+    res = CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("symmetry"))
+    assert "skills/pdf, .claude/skills/docx, .claude/skills/xlsx" in line and "file contents abstracted" in line
+    ruled = json.loads(CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--json"]).output)
+    plain = json.loads(CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--json",
+                                                 "--no-symmetry"]).output)
+    assert ruled["verdict"] == plain["verdict"] == "safe"
+    assert ruled["executions"] < plain["executions"]
+    assert "file contents abstracted" in ruled["symmetry"] and plain["symmetry"] is None
