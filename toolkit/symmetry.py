@@ -122,7 +122,7 @@ def abstract_contents(scenario: Scenario, program: IncidentProgram) -> Scenario 
     and never equal to a content of the scenario (checked), so no other job's file can be taken
     for them either. Empty contents stay empty.
 
-    Tested against plain search on generated scenarios (``tests/search/test_symmetry.py``): the
+    Tested against plain search on generated scenarios (``tests/search/test_data_independence.py``): the
     same verdict and the same outcomes up to the replacement.
     """
     program_ok = _builtin_jobs(program) and len(scenario.mounts) == len(program.jobs)
