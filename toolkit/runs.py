@@ -173,7 +173,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     note = ""
     if symmetry and strat.sound and not evidence:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
-                                   progress=progress, evidence=evidence, command=command,
+                                   progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
         # file contents abstracted (same-shaped jobs become identical): only a proof is kept
         abstract = abstract_contents(scenario, program)
@@ -192,7 +192,6 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         if isinstance(outcome, Result):
             outcome = f"not proved with file contents abstracted ({outcome.verdict}): explored without it"
         note = outcome
-        strat = make_strategy(strategy, **options)
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
@@ -203,7 +202,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
 
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
-                      progress: Callable[[int, int, int], None], evidence: bool, command: Callable[[str], str],
+                      progress: Callable[[int, int, int], None], command: Callable[[str], str],
                       new_strategy: Callable[[], Strategy]) -> Result | str:
     """A search of `program` under the leader rule: its result if it found no counterexample, else
     why it gives none ("": no identical jobs). A counterexample is searched again without the rule,
@@ -215,7 +214,7 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
     try:
         with Runner(program, backend, driver) as runner:
             result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
-                                     coverage=evidence, shrink=False, explain=False, certain=False, command=command)
+                                     shrink=False, explain=False, certain=False, command=command)
     except SymmetryBroken as exc:
         return f"dropped ({exc}): explored without it"
     finally:

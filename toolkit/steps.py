@@ -12,7 +12,8 @@ A *footprint* is what one executed step actually touched, computed from its effe
 
 ``waits`` marks the resources (among its reads and listings) whose state *enabled* a blocking step
 (``SchedFS.wait_event``, ``SchedFS.barrier``), and ``need`` how many threads' steps on them it
-takes (an event: one ``set_event``; a barrier: every party's arrival). Those conditions are
+takes (an event: one ``set_event``; a barrier: every party's arrival); a step that writes or
+touches one of those resources is an *enabling* step of it. Those conditions are
 monotone (once true, true for the rest of the execution). Partial-order reduction reverses a race
 between an enabling step and the blocking step only when enough *other* enabling steps would
 still come first (``raceproof.strategies.dpor``); otherwise that order is forced.
@@ -51,11 +52,6 @@ class Footprint:
 
     def is_empty(self) -> bool:
         return not (self.reads or self.writes or self.lists or self.touches)
-
-    def enables(self, blocked: Footprint) -> bool:
-        """Whether this step counts towards the condition of the blocking step `blocked`."""
-        return bool(blocked.waits) and not (blocked.waits.isdisjoint(self.writes)
-                                            and blocked.waits.isdisjoint(self.touches))
 
 
 NO_FOOTPRINT = Footprint()

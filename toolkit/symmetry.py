@@ -128,13 +128,18 @@ def abstract_contents(scenario: Scenario, program: IncidentProgram) -> Scenario 
     program_ok = _builtin_jobs(program) and len(scenario.mounts) == len(program.jobs)
     if not program_ok or any(m.kind not in ("file", "dir") for mount in scenario.mounts for m in mount.members):
         return None
+    mounts = scenario.mounts
     by_shape: dict[tuple[Any, ...], list[int]] = {}
-    for i, mount in enumerate(scenario.mounts):
-        if mount.archive != tar.build(mount.members):
-            continue  # not an archive of its members: nothing to say about its bytes
+    for i, mount in enumerate(mounts):
         by_shape.setdefault((mount.path.rsplit("/", 1)[0], _shape(mount.members)), []).append(i)
-    groups = [g for g in sorted(by_shape.values()) if len(g) > 1
-              and len({bytes(scenario.mounts[i].archive) for i in g}) > 1]
+    groups = []
+    for shaped in sorted(by_shape.values()):
+        if len(shaped) < 2:
+            continue  # nothing to make identical: no archive is rebuilt
+        # only an archive of its members says nothing about its bytes but through them
+        g = [i for i in shaped if mounts[i].archive == tar.build(mounts[i].members)]
+        if len(g) > 1 and len({mounts[i].archive for i in g}) > 1:
+            groups.append(g)
     return canonical_contents(scenario, groups) if groups else None
 
 

@@ -112,7 +112,7 @@ def _forced(p: int, j: int, hb: list[int], trace: Sequence[StepEvent], enablers:
 
 def _enablers(trace: Sequence[StepEvent]) -> dict[str, list[int]]:
     """The steps that write or touch each resource, in order: the steps that can enable a blocking
-    step waiting on it (``Footprint.enables``); empty when no step of `trace` blocks."""
+    step waiting on it (``raceproof.steps``); empty when no step of `trace` blocks."""
     out: dict[str, list[int]] = {}
     if not any(ev.footprint.waits for ev in trace):
         return out
