@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from raceproof.checks import DEFAULT_CHECKS, CheckContext, expected_tree, judge, resolve
 from raceproof.errors import InputError, ScenarioError
@@ -19,6 +19,7 @@ from raceproof.models.guest_download import Job, Pipeline, short_label
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.symmetry import Symmetry
+from raceproof.tails import Tails
 
 if TYPE_CHECKING:
     from raceproof.injector import Injector
@@ -59,6 +60,10 @@ class IncidentProgram:
         #: groups of identical jobs explored under the leader rule (``raceproof.symmetry``); set
         #: by ``runs`` for a proof, [] otherwise
         self.symmetric_groups: list[tuple[int, ...]] = []
+        #: whether tails are deferred (``raceproof.tails``); set by ``runs`` for a proof
+        self.deferred_tails = False
+        #: the recorded tail effects of the current search (``raceproof.tails.Tails.run``)
+        self.tail_memo: dict[Any, Any] | None = {}
 
     def _context(self) -> CheckContext:
         return CheckContext(tuple(self.roots), self.expected, self.initial, self.scenario.stale == "forbid", self)
@@ -107,6 +112,8 @@ class IncidentProgram:
     def hooks(self, sched: Scheduler) -> None:
         if self.symmetric_groups:
             sched.symmetry = Symmetry(self.symmetric_groups, self.roots, sched.threads)
+        if self.deferred_tails:
+            sched.tails = Tails(self.tail_memo)
         for inj in self.injectors:
             inj.attach(sched, self)
 

@@ -21,6 +21,7 @@ from raceproof.strategies import Strategy, make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
 from raceproof.symmetry import SymmetryBroken, abstract_contents, describe, job_groups, unpooled
+from raceproof.tails import TailBroken, deferrable
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -204,24 +205,36 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
                       progress: Callable[[int, int, int], None], command: Callable[[str], str],
                       new_strategy: Callable[[], Strategy]) -> Result | str:
-    """A search of `program` under the leader rule: its result if it found no counterexample, else
-    why it gives none ("": no identical jobs). A counterexample is searched again without the rule,
-    so that its token replays on the program as it is."""
-    groups = job_groups(program)
-    if not groups:
-        return ""
-    program.symmetric_groups = groups
-    try:
-        with Runner(program, backend, driver) as runner:
-            result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
-                                     shrink=False, explain=False, certain=False, command=command)
-    except SymmetryBroken as exc:
-        return f"dropped ({exc}): explored without it"
-    finally:
-        program.symmetric_groups = []
-    if result.verdict == "unsafe":
-        return "found a counterexample; searched again without it for one that replays as is"
-    return replace(result, symmetry=describe(program, groups))
+    """A search of `program` with its tails deferred (``raceproof.tails``) and its identical jobs
+    under the leader rule: its result if it found no counterexample, else why it gives none ("":
+    neither applies). A broken deferral is tried again without it; a counterexample is searched
+    again without either, so that its token replays on the program as it is."""
+    why = ""
+    for tails in (True, False) if deferrable(program) else (False,):
+        groups = job_groups(program, tails=tails)
+        if not groups and not tails:
+            return why
+        program.symmetric_groups = groups
+        program.deferred_tails = tails
+        program.tail_memo = {}
+        try:
+            with Runner(program, backend, driver) as runner:
+                result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
+                                         shrink=False, explain=False, certain=False, command=command)
+        except (SymmetryBroken, TailBroken) as exc:
+            why = f"dropped ({exc}): explored without it"
+            continue
+        finally:
+            program.symmetric_groups = []
+            program.deferred_tails = False
+            program.tail_memo = {}
+        if result.verdict == "unsafe":
+            return "found a counterexample; searched again without it for one that replays as is"
+        said = [describe(program, groups)] if groups else []
+        if tails:
+            said.append("tails deferred: each job's unpack ran once after the interleaved part (raceproof.tails)")
+        return replace(result, symmetry="; ".join(said))
+    return why
 
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
 from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import Footprint, StepEvent
 from raceproof.symmetry import Symmetry, SymmetryBroken
+from raceproof.tails import Tails, TailBroken
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import trio  # imported by the Trio driver when one is made: the direct driver's runs never load it
@@ -126,6 +129,8 @@ class Scheduler:
         self._sees_forced = chooser.sees_forced
         #: the leader rule over identical jobs (``raceproof.symmetry``), None: off
         self.symmetry: Symmetry | None = None
+        #: deferred tails (``raceproof.tails``), None: off
+        self.tails: Tails | None = None
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
@@ -155,6 +160,13 @@ class Scheduler:
     def _choose(self) -> int | None:
         """The thread to release next, or None (a deadlock or an abort: the run unwinds)."""
         enabled = tuple([t.tid for t in self.threads if t.parked and (t.wait is None or t.wait())])
+        tails = self.tails
+        if tails is not None and (tails.cut or (not enabled and tails.waiting and all(
+                t.done or t.tid in tails.waiting for t in self.threads))):
+            # the cut: every unfinished thread waits at its claim; the tails run in thread order,
+            # no choice made (``raceproof.tails``)
+            tails.cut = True
+            return next((t.tid for t in self.threads if t.parked), None)
         if not enabled:
             live = [t.name for t in self.threads if not t.done]
             if live:
@@ -248,6 +260,8 @@ class Scheduler:
         With `until`, the thread is not enabled (cannot be chosen) while ``until()`` is false: a
         blocking step. The condition must be monotone (see ``raceproof.steps``)."""
         t = self.threads[tid]
+        if self.tails is not None and self.tails.cut:
+            return await self._tail_step(tid, op, path, fn, args, awaits)
         sym = self.symmetry
         if sym is not None:
             try:
@@ -293,6 +307,8 @@ class Scheduler:
             t.step_errors.append((exc, index))
             if sym is not None:
                 self._symmetry_after(sym, tid, exc, built)
+            if self.tails is not None:
+                self._tails_after(tid, built)
             raise
         except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
             self.fail(exc)
@@ -302,7 +318,70 @@ class Scheduler:
                                     None, built, enabled, detail))
         if sym is not None:
             self._symmetry_after(sym, tid, value, built)
+        if self.tails is not None:
+            self._tails_after(tid, built)
         return value
+
+    def _tails_after(self, tid: int, fp: Footprint) -> None:
+        assert self.tails is not None
+        try:
+            self.tails.after(tid, fp)
+        except TailBroken as exc:
+            self.fail(exc)
+            raise Crash() from exc
+
+    async def defer(self, tid: int, path: str, claim: Footprint, rest: Callable[[], Awaitable[T]]) -> T:
+        """Thread `tid` claims the rest of its run (``raceproof.tails``): one step with footprint
+        `claim` that changes nothing, a wait until every unfinished thread waits at its claim,
+        then `rest` (or its recorded effect, ``Tails.run``)."""
+        tails = self.tails
+        assert tails is not None
+
+        def claim_it() -> None:
+            b = self.vfs.fp
+            b.reads.update(claim.reads)
+            b.writes.update(claim.writes)
+            b.touches.update(claim.touches)
+            b.lists.update(claim.lists)
+
+        await self.step(tid, "defer", path, claim_it, render=lambda _: "tail deferred")
+        tails.claim(tid, claim)
+        t = self.threads[tid]
+        t.wait = lambda: tails.cut
+        try:
+            await self._park(t)
+        finally:
+            t.wait = None
+        return await tails.run(tid, self.vfs, rest)
+
+    async def _tail_step(self, tid: int, op: str, path: str, fn: Callable[..., Any], args: tuple[Any, ...],
+                         awaits: bool) -> Any:
+        """A step of a deferred tail after the cut: no scheduling point, no trace; its footprint
+        must lie inside the thread's claim."""
+        tails = self.tails
+        assert tails is not None
+        vfs = self.vfs
+        fp = vfs.begin()
+        vfs.thread = tid
+        try:
+            value = fn(*args)
+            if awaits:
+                value = await value
+        except OSError:
+            self._contain(tails, tid, fp, op, path)
+            raise
+        except RaceproofError as exc:
+            self.fail(exc)
+            raise Crash() from exc
+        self._contain(tails, tid, fp, op, path)
+        return value
+
+    def _contain(self, tails: Tails, tid: int, fp: Any, op: str, path: str) -> None:
+        try:
+            tails.contain(tid, fp.build(), op, path)
+        except TailBroken as exc:
+            self.fail(exc)
+            raise Crash() from exc
 
     def _symmetry_after(self, sym: Symmetry, tid: int, outcome: Any, fp: Footprint) -> None:
         try:

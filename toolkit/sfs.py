@@ -11,12 +11,16 @@ reader can see part of it. What a step returns is covered by its footprint (``Vf
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from raceproof.fs.base import Kind, OpenMode, Stat
 from raceproof.fs.vfs import PAGE, READ_CHUNK
 from raceproof.models import rust_fs
 from raceproof.scheduler import Scheduler
+from raceproof.steps import Footprint
+
+T = TypeVar("T")
 
 
 class SchedFS:
@@ -198,6 +202,17 @@ class SchedFS:
         import trio
 
         await self.step(label, "", trio.sleep, seconds, detail=f"{seconds:g}s", awaits=True)
+
+    async def tail(self, path: str, claim: Callable[[], Footprint | None], rest: Callable[[], Awaitable[T]]) -> T:
+        """``await rest()``, the rest of this thread's run. When tails are deferred
+        (``raceproof.tails``) and ``claim()`` says what the rest may touch, first one step that
+        claims it and changes nothing, then a wait until every thread is done choosing; the rest
+        then runs without scheduling points (or its recorded effect is applied)."""
+        if self.sched.tails is not None:
+            fp = claim()
+            if fp is not None:
+                return await self.sched.defer(self.tid, path, fp, rest)
+        return await rest()
 
     async def local(self, op: str, detail: str = "", path: str = "") -> None:
         """A thread-local step with no filesystem footprint (e.g. a download)."""

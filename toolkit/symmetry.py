@@ -64,9 +64,15 @@ class SymmetryBroken(RaceproofError):
     """A symmetric exploration met a step the symmetry argument does not cover."""
 
 
-def job_groups(program: IncidentProgram) -> list[tuple[int, ...]]:
+def job_groups(program: IncidentProgram, *, tails: bool = False) -> list[tuple[int, ...]]:
     """The groups (two jobs or more, in job order) of identical jobs of `program`; [] when the
-    program as a whole rules symmetry out (injectors, a pool, user checks or algorithms, links)."""
+    program as a whole rules symmetry out (injectors, a pool, user checks or algorithms, links).
+
+    With `tails` (deferred tails, ``raceproof.tails``), jobs are identical up to their tails: the
+    archive is only read by the tail, which runs after the cut in the job's own root, so jobs into
+    sibling roots are grouped whatever their archives (every one must have a claim). Swapping two
+    such jobs keeps the state at the cut (their roots are both the empty directory they created),
+    and each tail then runs in its own root as before."""
 
     s = program.scenario
     if not _builtin_jobs(program) or not program.pipeline.static or s.initial_links or s.mount_points:
@@ -83,7 +89,9 @@ def job_groups(program: IncidentProgram) -> list[tuple[int, ...]]:
             continue  # another job starts inside this one's subtree
         if any(_within(p, root) for p in initial):
             continue  # the subtrees must start equal: absent
-        by_key.setdefault((parent, job.archive), []).append(job.index)
+        if tails and job.claim() is None:
+            continue
+        by_key.setdefault((parent, b"" if tails else job.archive), []).append(job.index)
     return [tuple(g) for g in sorted(by_key.values()) if len(g) > 1]
 
 

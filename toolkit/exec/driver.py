@@ -306,7 +306,10 @@ class Driver:
             ptrace.resume(tid)
             return True
         if sig == _SYSGOOD:
-            self._syscall_stop(t)
+            try:
+                self._syscall_stop(t)
+            except ProcessLookupError:  # killed while stopped (a sibling's exit_group): its exit comes next
+                pass
             return True
         if sig == signal.SIGSTOP and t.state == RUN and t.steps == 0 and t.nr < 0:
             ptrace.resume(tid)  # a new thread's initial stop

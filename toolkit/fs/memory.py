@@ -92,6 +92,25 @@ class MemoryBackend(BackendBase):
                 data[node.ino] = bytes(node.data)
         return names, data
 
+    def entry_state(self, path: str) -> tuple[Kind, int, bytes, str] | None:
+        """The entry at `path` as (kind, inode, bytes, link target), or None."""
+        node = self._nodes.get(path)
+        return None if node is None else (node.kind, node.ino, bytes(node.data), node.target)
+
+    def apply_entries(self, changes: list[tuple[str, bool, tuple[Kind, bytes, str] | None]]) -> None:
+        """Replay recorded entry changes ``(path, existed before, state after)``: remove what
+        existed (never a directory), then create the new entries, parents first (a deferred
+        tail's effect, ``raceproof.tails``)."""
+        for path, existed, _ in reversed(changes):
+            if existed:
+                self._remove(path)
+        for path, _, after in changes:
+            if after is not None:
+                kind, data, target = after
+                node = _Node(kind, next(self._inos), target)
+                node.data = bytearray(data)
+                self._add(path, node)
+
     def _peek_ino(self) -> int:
         value = next(self._inos)
         self._inos = itertools.count(value)

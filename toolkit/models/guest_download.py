@@ -33,6 +33,8 @@ from raceproof.fs.base import oserror
 from raceproof.models import tar
 from raceproof.models.rust_fs import create_dir_all, remove_dir_all
 from raceproof.sfs import SchedFS
+from raceproof.steps import Footprint
+from raceproof.tails import tail_footprint
 
 
 @dataclass
@@ -47,6 +49,16 @@ class Job:
     #: root (in scenario order) and an id of this run (the scenario digest)
     mounts: tuple[str, ...] = ()
     run_id: str = ""
+    _claim: tuple[Footprint | None] | None = field(default=None, repr=False, compare=False)
+
+    def claim(self) -> Footprint | None:
+        """What the rest of a built-in job may touch once its root exists (``raceproof.tails``)."""
+        if self._claim is None:
+            try:
+                self._claim = (tail_footprint(self.root, self.members()),)
+            except OSError:  # a malformed archive: the tail fails, let it run as it is
+                self._claim = (None,)
+        return self._claim[0]
 
     def payload(self) -> bytes:
         return self.archive if self.delivered is None else self.delivered
@@ -159,6 +171,12 @@ async def download(fs: SchedFS, job: Job, pipeline: Pipeline) -> bytes:
 async def fixed(fs: SchedFS, job: Job, pipeline: Pipeline) -> list[str]:
     legacy = not pipeline.tolerate_enoent  # toolchains before 1.82: recursive create_dir_all too
     await create_dir_all(fs, job.root, legacy=legacy)
+    return await fs.tail(job.root, job.claim, lambda: extract(fs, job, pipeline, legacy))
+
+
+async def extract(fs: SchedFS, job: Job, pipeline: Pipeline, legacy: bool) -> list[str]:
+    """A job's tail: the download and tar-rs's ``unpack`` into its existing root. It depends on
+    nothing the job saw before (``create_dir_all`` returns nothing): ``raceproof.tails``."""
     data = await download(fs, job, pipeline)
     return await tar.unpack(fs, job.root, data, legacy=legacy)
 
@@ -170,8 +188,7 @@ async def pre_cleanup(fs: SchedFS, job: Job, pipeline: Pipeline) -> list[str]:
         pass
     legacy = not pipeline.tolerate_enoent
     await create_dir_all(fs, job.root, legacy=legacy)
-    data = await download(fs, job, pipeline)
-    return await tar.unpack(fs, job.root, data, legacy=legacy)
+    return await fs.tail(job.root, job.claim, lambda: extract(fs, job, pipeline, legacy))
 
 
 def short_label(root: str, roots: Sequence[str]) -> str:
