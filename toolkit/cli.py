@@ -420,9 +420,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--depth", type=click.IntRange(min=1, max=64), default=3, show_default=True,
               help="PCT depth; 1..64.")
 @click.option("--symmetry/--no-symmetry", default=True, show_default=True,
-              help="Explore identical jobs (sibling roots, same archive up to its files' bytes) as one, a "
-                   "pool of them with a worker per job: the same verdict from fewer executions. Only a proof "
-                   "is kept: a counterexample is searched again without it, so its token replays as is.")
+              help="Reductions that keep the verdict: each job's unpack, which only it can see, runs "
+                   "once after the interleaved part (deferred tails); jobs into sibling roots are then "
+                   "explored as one, a pool of them with a worker per job. Only a proof is kept: a "
+                   "counterexample is searched again without them, so its token replays as is.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",

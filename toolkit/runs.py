@@ -176,8 +176,10 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
-        # file contents abstracted (same-shaped jobs become identical): only a proof is kept
-        abstract = abstract_contents(scenario, program)
+        # without deferred tails, file contents abstracted (same-shaped jobs become identical);
+        # with them, jobs are identical up to their tails anyway. Only a proof is kept
+        wide = unpooled(scenario, program)
+        abstract = None if deferrable(program_for(wide) if wide else program) else abstract_contents(scenario, program)
         base, base_program = (scenario, program) if abstract is None else (abstract, program_for(abstract))
         how = "" if abstract is None else "; file contents abstracted (raceproof.symmetry.abstract_contents)"
         wide = unpooled(base, base_program)

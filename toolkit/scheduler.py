@@ -35,7 +35,7 @@ from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
 from raceproof.steps import Footprint, StepEvent
 from raceproof.symmetry import Symmetry, SymmetryBroken
-from raceproof.tails import Tails, TailBroken
+from raceproof.tails import TailBroken, Tails
 
 T = TypeVar("T")
 

@@ -184,8 +184,8 @@ class Tails:
         key = (tid, tuple([backend.entry_state(p) for p in paths]))
         hit = memo.get(key)
         if hit is not None:
-            changes, value = hit
-            backend.apply_entries(changes)
+            recorded, value = hit
+            backend.apply_entries(recorded)
             return copy.copy(value)  # type: ignore[no-any-return]
         written = sorted((r[2:] for r in claim.writes if r.startswith("e:")), key=lambda p: (p.count("/"), p))
         before = [backend.entry_state(p) for p in written]

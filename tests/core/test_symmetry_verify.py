@@ -58,7 +58,8 @@ def test_identical_jobs_give_the_same_verdict_from_fewer_executions(tmp_path: Pa
     plain = verify(sc, "dpor", shrink=False, driver="direct", symmetry=False)
     assert (ruled.verdict, plain.verdict) == ("safe", "safe")
     assert ruled.executions < plain.executions
-    assert ruled.symmetry == "identical jobs explored as one: .claude/skills/s0, .claude/skills/s1, .claude/skills/s2"
+    assert ruled.symmetry.startswith("identical jobs explored as one: .claude/skills/s0, .claude/skills/s1, "
+                                     ".claude/skills/s2; tails deferred")
     assert plain.symmetry == ""
 
 

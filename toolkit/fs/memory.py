@@ -111,6 +111,27 @@ class MemoryBackend(BackendBase):
                 node.data = bytearray(data)
                 self._add(path, node)
 
+    def tree(self, top: str = "/") -> dict[str, str]:
+        """``Vfs.tree`` read straight off the node table (the same walk order: depth-first, names
+        sorted), without a listing, lookup or handle per entry."""
+        nodes = self._nodes
+        node = nodes.get(top)
+        if node is None or node.kind != "dir":
+            return {}
+        prefix = "/" if top == "/" else top + "/"
+        out: dict[str, str] = {}
+        first: dict[int, str] = {}
+        for p in sorted((p for p in nodes if p.startswith(prefix) and p != top), key=lambda p: p.split("/")):
+            n = nodes[p]
+            if n.kind == "dir":
+                out[p] = "dir"
+            elif n.kind == "link":
+                out[p] = "link:" + n.target
+            else:
+                seen = first.setdefault(n.ino, p)
+                out[p] = "file:" + n.data.hex() if seen == p else "hardlink:" + seen
+        return out
+
     def _peek_ino(self) -> int:
         value = next(self._inos)
         self._inos = itertools.count(value)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
+from raceproof.fs.memory import MemoryBackend
 from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
@@ -643,8 +644,10 @@ class Vfs:
         ``link:<target>``, or ``hardlink:<path>`` for a further name of a file already listed at
         ``<path>`` (the first name in walk order, which is sorted depth-first). Deterministic,
         backend-independent."""
-        out: dict[str, str] = {}
         backend = self.backend
+        if isinstance(backend, MemoryBackend):
+            return backend.tree(top)
+        out: dict[str, str] = {}
         first_name: dict[int, str] = {}
 
         def walk(p: str) -> None:
