@@ -228,6 +228,8 @@ class Runner:
             names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,
             values=list(sched.values),
         )
+        if sched.tails is not None:  # the deferred tails' own steps (``raceproof.tails``)
+            execution.extra["tail_steps"] = sched.tails.steps
         self.vfs.reset_ids()
         if not execution.aborted:
             execution.tree = self.vfs.tree()

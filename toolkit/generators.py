@@ -29,10 +29,10 @@ ALL_OPS = ("write_file", "read_file", "atomic_write_file", "atomic_read_file", "
            "create_excl", "set_event", "wait_event", "barrier", "arrive", "wait_arrivals", "rename_noreplace",
            "rename_exchange")
 #: ``SchedFS`` methods the generator does not draw by name: not filesystem operations (no path to
-#: race on: ``step`` builds a model's own step), or the calls that drawn operations make (the
-#: handle calls of ``append``/``read_handle``/``create_excl``; the fd-relative walk steps of
-#: ``remove_dir_all``)
-NOT_FS_OPS = ("sleep", "local", "choose", "step", "open", "write", "read", "close", "openat", "getdents",
+#: race on: ``step`` builds a model's own step, ``tail`` defers a built-in job's rest), or the calls
+#: that drawn operations make (the handle calls of ``append``/``read_handle``/``create_excl``; the
+#: fd-relative walk steps of ``remove_dir_all``)
+NOT_FS_OPS = ("sleep", "local", "choose", "step", "tail", "open", "write", "read", "close", "openat", "getdents",
               "getdents_end", "unlinkat")
 
 

@@ -17,10 +17,14 @@ from raceproof.result import Coverage
 
 
 def naive_count(execution: Execution) -> int:
-    """Interleavings of the per-thread step counts of one execution (multinomial)."""
+    """Interleavings of the per-thread step counts of one execution (multinomial). A deferred
+    tail's steps count as the thread's own, its claim step does not (``raceproof.tails``): the
+    count is the program's, whatever reduction explored it."""
     counts: dict[int, int] = {}
     for ev in execution.trace:
         counts[ev.thread] = counts.get(ev.thread, 0) + 1
+    for tid, n in execution.extra.get("tail_steps", {}).items():
+        counts[tid] += n - 1
     return _multinomial(tuple(sorted(counts.values())))
 
 

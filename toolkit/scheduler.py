@@ -360,6 +360,7 @@ class Scheduler:
         must lie inside the thread's claim."""
         tails = self.tails
         assert tails is not None
+        tails.steps[tid] += 1
         vfs = self.vfs
         fp = vfs.begin()
         vfs.thread = tid

@@ -105,7 +105,7 @@ def deferrable(program: IncidentProgram) -> bool:
 class Tails:
     """One execution's claims (the scheduler consults it after every step)."""
 
-    __slots__ = ("claims", "cut", "memo", "mine", "reads", "touched", "waiting", "writes")
+    __slots__ = ("claims", "cut", "memo", "mine", "reads", "steps", "touched", "waiting", "writes")
 
     def __init__(self, memo: dict[Any, Any] | None = None) -> None:
         #: recorded tail effects, shared by the executions of one search (``run``), or None
@@ -121,6 +121,9 @@ class Tails:
         self.cut = False
         #: per thread, the prefix of the file contents it creates (``c:<tid>.``)
         self.mine: dict[int, str] = {}
+        #: per thread, the steps its tail took (run, or recorded): the program's own step counts
+        #: are the trace's, less each claim step, plus these (``raceproof.observe.naive_count``)
+        self.steps: dict[int, int] = {}
 
     def after(self, tid: int, fp: Footprint) -> None:
         """A step of `tid` ran: it may not be dependent with another thread's claim."""
@@ -177,6 +180,8 @@ class Tails:
         state and replayed (a tail that raised is not recorded)."""
         backend = vfs.backend
         memo = self.memo
+        steps = self.steps
+        steps[tid] = 0
         if memo is None or not isinstance(backend, MemoryBackend):
             return await rest()
         claim = self.claims[tid]
@@ -184,7 +189,7 @@ class Tails:
         key = (tid, tuple([backend.entry_state(p) for p in paths]))
         hit = memo.get(key)
         if hit is not None:
-            recorded, value = hit
+            recorded, value, steps[tid] = hit
             backend.apply_entries(recorded)
             return copy.copy(value)  # type: ignore[no-any-return]
         written = sorted((r[2:] for r in claim.writes if r.startswith("e:")), key=lambda p: (p.count("/"), p))
@@ -197,7 +202,7 @@ class Tails:
                 if old is not None and old[0] == "dir":
                     return value  # a directory replaced: not recorded
                 changes.append((p, old is not None, None if new is None else (new[0], new[2], new[3])))
-        memo[key] = (changes, copy.copy(value))
+        memo[key] = (changes, copy.copy(value), steps[tid])
         return value
 
     @staticmethod
