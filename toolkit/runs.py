@@ -183,8 +183,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         base, base_program = (scenario, program) if abstract is None else (abstract, program_for(abstract))
         how = "" if abstract is None else "; file contents abstracted (raceproof.symmetry.abstract_contents)"
         wide = unpooled(base, base_program)
-        if wide is not None:  # the pool's executions are among those of a worker per job
-            outcome = search(program_for(wide))
+        if wide is not None:  # the pool's executions are among those of a worker per job: worth it
+            outcome = search(program_for(wide), grouped_only=True)  # when jobs are identical there
             if isinstance(outcome, Result) and outcome.verdict == "safe":
                 return subject(outcome, symmetry=f"{outcome.symmetry}{how}; proved with a worker per job "
                                                  f"({len(scenario.mounts)}), which covers {scenario.workers} "
@@ -206,16 +206,17 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
                       progress: Callable[[int, int, int], None], command: Callable[[str], str],
-                      new_strategy: Callable[[], Strategy]) -> Result | str:
+                      new_strategy: Callable[[], Strategy], grouped_only: bool = False) -> Result | str:
     """A search of `program` with its tails deferred (``raceproof.tails``) and its identical jobs
     under the leader rule: its result if it found no counterexample, else why it gives none ("":
-    neither applies). A broken deferral is tried again without it; a counterexample is searched
-    again without either, so that its token replays on the program as it is."""
+    neither applies; with `grouped_only`, no identical jobs). A broken deferral is tried again
+    without it; a counterexample is searched again without either, so that its token replays on
+    the program as it is."""
     why = ""
     for tails in (True, False) if deferrable(program) else (False,):
         groups = job_groups(program, tails=tails)
-        if not groups and not tails:
-            return why
+        if not groups and (grouped_only or not tails):
+            continue
         program.symmetric_groups = groups
         program.deferred_tails = tails
         program.tail_memo = {}
