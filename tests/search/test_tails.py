@@ -61,11 +61,11 @@ def cases(draw: st.DrawFn) -> scenarios.Scenario:
                                               initial_dirs=["/home/user"], initial_files={}, name="generated")
 
 
-def search(sc: scenarios.Scenario, *, tails: bool = False, memo: bool = True) -> Result:
+def search(sc: scenarios.Scenario, *, tails: bool = False, memo: bool = True, backend: str = "memory") -> Result:
     program = program_for(sc)
     program.deferred_tails = tails
     program.tail_memo = {} if memo else None
-    with Runner(program, "memory", "direct") as runner:
+    with Runner(program, backend, "direct") as runner:
         r = run_exploration(runner, make_strategy("dpor"), stop_on_failure=False, collect_outcomes=True,
                             max_executions=20_000)
     assert r.complete
@@ -199,3 +199,15 @@ def test_a_recorded_tail_effect_is_replayed_only_from_the_same_claimed_state() -
     assert tail_once() == first and ran == ["ran", "ran"]  # another claimed state: run again
     fresh(True)
     assert tail_once() == first and len(ran) == 2
+
+
+@pytest.mark.parametrize("backend", ["fake", "real"])
+def test_deferred_tails_run_the_same_on_pyfakefs_and_a_real_directory(backend: str) -> None:
+    """No recorded effects there (they are the memory backend's): every tail runs, through the
+    backend's own sandbox, and reaches the memory backend's outcomes."""
+    sc = write_mounts([("/home/user/.claude", [tar.Member("CLAUDE.md", "file", b"p"), tar.Member("d/x", "file", b"")]),
+                       ("/home/user/.claude/skills/pdf", [tar.Member("SKILL.md", "file", b"s")])])
+    memory = search(sc, tails=True)
+    other = search(sc, tails=True, backend=backend)
+    assert (other.verdict, other.executions, other.outcomes) == (memory.verdict, memory.executions, memory.outcomes)
+    assert memory.verdict == "safe" and memory.outcomes == search(sc).outcomes
