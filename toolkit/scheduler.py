@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from raceproof.errors import DeadlockError, InternalError, RaceproofError, StepBudgetExceeded
 from raceproof.fs.base import Stat
 from raceproof.fs.vfs import Vfs
-from raceproof.steps import Footprint, StepEvent
+from raceproof.steps import Footprint, FootprintBuilder, StepEvent
 from raceproof.symmetry import Symmetry, SymmetryBroken
 from raceproof.tails import TailBroken, Tails
 
@@ -200,6 +200,12 @@ class Scheduler:
             self.fatal = exc
         self._crash_pending = True
 
+    def stop(self, exc: BaseException) -> Crash:
+        """``fail(exc)``, and the ``Crash`` that unwinds the thread whose step met it (raise it
+        ``from exc``): a machinery error inside a step is never that thread's outcome."""
+        self.fail(exc)
+        return Crash()
+
     def _release(self, tid: int) -> _VThread:
         t = self.threads[tid]
         t.parked = False
@@ -267,8 +273,7 @@ class Scheduler:
             try:
                 until = sym.guard(tid, until)
             except SymmetryBroken as exc:
-                self.fail(exc)
-                raise Crash() from exc
+                raise self.stop(exc) from exc
         t.wait = until
         try:
             await self._park(t)
@@ -311,8 +316,7 @@ class Scheduler:
                 self._tails_after(tid, built)
             raise
         except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
         built = fp.build()
         self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
                                     None, built, enabled, detail))
@@ -327,8 +331,7 @@ class Scheduler:
         try:
             self.tails.after(tid, fp)
         except TailBroken as exc:
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
 
     async def defer(self, tid: int, path: str, claim: Footprint, rest: Callable[[], Awaitable[T]]) -> T:
         """Thread `tid` claims the rest of its run (``raceproof.tails``): one step with footprint
@@ -372,24 +375,21 @@ class Scheduler:
             self._contain(tails, tid, fp, op, path)
             raise
         except RaceproofError as exc:
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
         self._contain(tails, tid, fp, op, path)
         return value
 
-    def _contain(self, tails: Tails, tid: int, fp: Any, op: str, path: str) -> None:
+    def _contain(self, tails: Tails, tid: int, fp: FootprintBuilder, op: str, path: str) -> None:
         try:
             tails.contain(tid, fp.build(), op, path)
         except TailBroken as exc:
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
 
     def _symmetry_after(self, sym: Symmetry, tid: int, outcome: Any, fp: Footprint) -> None:
         try:
             sym.after(tid, outcome, fp)
         except SymmetryBroken as exc:
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
 
     def choose_value(self, tid: int, label: str, n: int) -> int:
         if n <= 1:
@@ -403,12 +403,10 @@ class Scheduler:
             if not 0 <= value < n:
                 raise InternalError(f"strategy chose value {value} outside range({n}) for {label}")
         except BaseException as exc:  # the machinery failed: never a thread's outcome
-            self.fail(exc)
-            raise Crash() from exc
+            raise self.stop(exc) from exc
         self.choices.append(value)
         self.values.append((tid, label, value))
         return value
-
 
 
 class Driver(Protocol):
