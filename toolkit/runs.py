@@ -176,15 +176,20 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
-        # without deferred tails, file contents abstracted (same-shaped jobs become identical);
-        # with them, jobs are identical up to their tails anyway. Only a proof is kept
+        # a pool's executions are among those of a worker per job (``unpooled``); with deferred
+        # tails, jobs into sibling roots are identical up to their tails; without, same-shaped jobs
+        # are made identical by abstracting their files' bytes. Only a proof is kept
         wide = unpooled(scenario, program)
-        abstract = None if deferrable(program_for(wide) if wide else program) else abstract_contents(scenario, program)
-        base, base_program = (scenario, program) if abstract is None else (abstract, program_for(abstract))
-        how = "" if abstract is None else "; file contents abstracted (raceproof.symmetry.abstract_contents)"
-        wide = unpooled(base, base_program)
-        if wide is not None:  # the pool's executions are among those of a worker per job: worth it
-            outcome = search(program_for(wide), grouped_only=True)  # when jobs are identical there
+        wide_program = program_for(wide) if wide is not None else None
+        abstract = None if deferrable(wide_program or program) else abstract_contents(scenario, program)
+        base_program, how = program, ""
+        if abstract is not None:
+            base_program = program_for(abstract)
+            how = "; file contents abstracted (raceproof.symmetry.abstract_contents)"
+            wide = unpooled(abstract, base_program)
+            wide_program = program_for(wide) if wide is not None else None
+        if wide_program is not None:  # worth it when it makes jobs identical
+            outcome = search(wide_program, grouped_only=True)
             if isinstance(outcome, Result) and outcome.verdict == "safe":
                 return subject(outcome, symmetry=f"{outcome.symmetry}{how}; proved with a worker per job "
                                                  f"({len(scenario.mounts)}), which covers {scenario.workers} "
