@@ -232,7 +232,8 @@ class Runner:
             execution.extra["tail_steps"] = sched.tails.steps
         self.vfs.reset_ids()
         if not execution.aborted:
-            execution.tree = self.vfs.tree()
+            tails = sched.tails
+            execution.tree = tails.tree(self.vfs) if tails is not None and tails.cut else self.vfs.tree()
             if check:
                 execution.violations = self.program.check(execution, self.vfs)
         return execution

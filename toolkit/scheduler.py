@@ -165,7 +165,9 @@ class Scheduler:
                 t.done or t.tid in tails.waiting for t in self.threads))):
             # the cut: every unfinished thread waits at its claim; the tails run in thread order,
             # no choice made (``raceproof.tails``)
-            tails.cut = True
+            if not tails.cut:
+                tails.cut = True
+                tails.at_cut(self.vfs)
             return next((t.tid for t in self.threads if t.parked), None)
         if not enabled:
             live = [t.name for t in self.threads if not t.done]

@@ -105,7 +105,8 @@ def deferrable(program: IncidentProgram) -> bool:
 class Tails:
     """One execution's claims (the scheduler consults it after every step)."""
 
-    __slots__ = ("claims", "cut", "memo", "mine", "reads", "steps", "touched", "waiting", "writes")
+    __slots__ = ("claims", "cut", "cut_key", "memo", "mine", "reads", "replay", "results", "steps", "touched",
+                 "waiting", "writes")
 
     def __init__(self, memo: dict[Any, Any] | None = None) -> None:
         #: recorded tail effects, shared by the executions of one search (``run``), or None
@@ -124,6 +125,32 @@ class Tails:
         #: per thread, the steps its tail took (run, or recorded): the program's own step counts
         #: are the trace's, less each claim step, plus these (``raceproof.observe.naive_count``)
         self.steps: dict[int, int] = {}
+        #: the whole state at the cut (memory backend), what each tail returned from it, and the
+        #: recorded outcome of that state when it was seen before (``at_cut``, ``tree``)
+        self.cut_key: Any = None
+        self.results: dict[int, Any] = {}
+        self.replay: tuple[dict[int, tuple[Any, int]], dict[str, str]] | None = None
+
+    def at_cut(self, vfs: Vfs) -> None:
+        """The cut is made. On the memory backend, the whole state (every entry, the set of
+        waiting threads) names it: when a search has seen it before, the tails' results and the
+        final tree are the recorded ones (each tail is a function of the state it starts from,
+        and they run in thread order), so none runs."""
+        backend = vfs.backend
+        if self.memo is None or not isinstance(backend, MemoryBackend):
+            return
+        self.cut_key = ("cut", tuple(sorted(self.waiting)), backend.state_key())
+        self.replay = self.memo.get(self.cut_key)
+
+    def tree(self, vfs: Vfs) -> dict[str, str]:
+        """The final tree of an execution that made the cut: the recorded one, or the tree, then
+        recorded with what every tail returned (unless one raised)."""
+        if self.replay is not None:
+            return self.replay[1]
+        tree = vfs.tree()
+        if self.cut_key is not None and len(self.results) == len(self.waiting):
+            self.memo[self.cut_key] = ({t: (v, self.steps[t]) for t, v in self.results.items()}, tree)  # type: ignore[index]
+        return tree
 
     def after(self, tid: int, fp: Footprint) -> None:
         """A step of `tid` ran: it may not be dependent with another thread's claim."""
@@ -178,6 +205,15 @@ class Tails:
         from the same state of its claimed entries it takes the same steps, returns the same value
         and leaves the same entries: on the memory backend, that effect is recorded once per
         state and replayed (a tail that raised is not recorded)."""
+        steps = self.steps
+        if self.replay is not None:  # the whole cut state was seen before
+            value, steps[tid] = self.replay[0][tid]
+            return copy.copy(value)  # type: ignore[no-any-return]
+        value = await self._run(tid, vfs, rest)
+        self.results[tid] = copy.copy(value)
+        return value
+
+    async def _run(self, tid: int, vfs: Vfs, rest: Callable[[], Awaitable[T]]) -> T:
         backend = vfs.backend
         memo = self.memo
         steps = self.steps

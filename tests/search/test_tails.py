@@ -211,3 +211,41 @@ def test_deferred_tails_run_the_same_on_pyfakefs_and_a_real_directory(backend: s
     other = search(sc, tails=True, backend=backend)
     assert (other.verdict, other.executions, other.outcomes) == (memory.verdict, memory.executions, memory.outcomes)
     assert memory.verdict == "safe" and memory.outcomes == search(sc).outcomes
+
+
+def test_a_whole_cut_state_seen_before_replays_every_tail_and_the_final_tree() -> None:
+    """``Tails.at_cut``/``tree``: the same state at the cut (every entry, the same waiting threads)
+    gives the recorded results and final tree without running a tail; any other state runs them."""
+    from raceproof.execution import run_without_trio
+    from raceproof.fs import Vfs, make_backend
+    from raceproof.tails import Tails
+
+    root = "/home/user/.claude"
+    claim = tail_footprint(root, [tar.Member("f", "file", b"new")])
+    assert claim is not None
+    memo: dict[Any, Any] = {}
+    ran: list[str] = []
+    vfs = Vfs(make_backend("memory"))
+
+    async def rest() -> list[str]:
+        ran.append("ran")
+        vfs.put(root + "/f", b"new")
+        return [root + "/f"]
+
+    def execution(extra: str | None) -> tuple[list[str], dict[str, str], int]:
+        vfs.backend.reset()
+        vfs.makedirs(root)
+        if extra:
+            vfs.makedirs(extra)  # outside the claim: the tail's own record would replay, the cut's not
+        tails = Tails(memo)
+        tails.claim(0, claim)
+        tails.cut = True
+        tails.at_cut(vfs)
+        value = run_without_trio(tails.run(0, vfs, rest), "no suspension")
+        return value, tails.tree(vfs), tails.steps[0]
+
+    first = execution(None)
+    assert execution(None) == first and ran == ["ran"]
+    other = execution("/home/user/other")
+    assert other[0] == first[0] and "/home/user/other" in other[1] and "/home/user/other" not in first[1]
+    assert execution("/home/user/other") == other

@@ -97,6 +97,13 @@ class MemoryBackend(BackendBase):
         node = self._nodes.get(path)
         return None if node is None else (node.kind, node.ino, bytes(node.data), node.target)
 
+    def state_key(self) -> tuple[Any, ...]:
+        """The whole tree as a hashable value: every entry's kind, bytes and link target, and
+        which names share a file (their first name), no inode numbers."""
+        first: dict[int, str] = {}
+        return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p))
+                      for p, n in sorted(self._nodes.items())])
+
     def apply_entries(self, changes: list[tuple[str, bool, tuple[Kind, bytes, str] | None]]) -> None:
         """Replay recorded entry changes ``(path, existed before, state after)``: remove what
         existed (never a directory), then create the new entries, parents first (a deferred
