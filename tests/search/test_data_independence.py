@@ -21,21 +21,13 @@ from raceproof import runs
 from raceproof import scenario as scenarios
 from raceproof.execution import Runner
 from raceproof.exploration import run_exploration
-from raceproof.generators import archives, mount_sets
+from raceproof.generators import archives, mount_sets, nested_pairs
 from raceproof.models import tar
 from raceproof.runs import program_for, replay, verify
 from raceproof.strategies import make_strategy
 from raceproof.symmetry import CANONICAL, abstract_contents, canonical_contents, job_groups
 
 FIXED = str(Path(__file__).resolve().parents[2] / "scenarios" / "guest-download-fixed.toml")
-
-
-@st.composite
-def nested_pairs(draw: st.DrawFn) -> list[str]:
-    """A mount and one inside it (directly or under ``skills/``), in either job order: the races."""
-    top = "/home/user/" + draw(st.sampled_from([".claude", "a"]))
-    inner = top + draw(st.sampled_from(["/skills/pdf", "/b"]))
-    return draw(st.permutations([top, inner]))
 
 
 @st.composite

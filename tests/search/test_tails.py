@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from raceproof import scenario as scenarios
-from raceproof.execution import Runner
+from raceproof.execution import Runner, run_without_trio
 from raceproof.exploration import run_exploration
-from raceproof.generators import archives, mount_sets
+from raceproof.fs import Vfs, make_backend
+from raceproof.generators import archives, mount_sets, nested_pairs
 from raceproof.models import tar
 from raceproof.models.guest_download import Job
 from raceproof.result import Result
@@ -29,16 +30,9 @@ from raceproof.runs import program_for, verify
 from raceproof.steps import Footprint
 from raceproof.strategies import make_strategy
 from raceproof.symmetry import job_groups
-from raceproof.tails import TailBroken, deferrable, tail_footprint
+from raceproof.tails import TailBroken, Tails, deferrable, tail_footprint
 
 FIXED = str(Path(__file__).resolve().parents[2] / "scenarios" / "guest-download-fixed.toml")
-
-
-@st.composite
-def nested_pairs(draw: st.DrawFn) -> list[str]:
-    top = "/home/user/" + draw(st.sampled_from([".claude", "a"]))
-    inner = top + draw(st.sampled_from(["/skills/pdf", "/b"]))
-    return draw(st.permutations([top, inner]))
 
 
 @st.composite
@@ -157,19 +151,20 @@ def test_no_deferral_with_a_pool_an_injector_or_user_checks(tmp_path: Path) -> N
     assert not deferrable(program_for(sc.with_changes(checks=["no-worker-error"])))
 
 
+def claimed(member: str) -> tuple[str, Footprint, Vfs]:
+    """A claim of one file member into ``/home/user/.claude`` and an empty memory filesystem."""
+    root = "/home/user/.claude"
+    claim = tail_footprint(root, [tar.Member(member, "file", b"new")])
+    assert claim is not None
+    return root, claim, Vfs(make_backend("memory"))
+
+
 def test_a_recorded_tail_effect_is_replayed_only_from_the_same_claimed_state() -> None:
     """``Tails.run``: the same state of the claimed entries replays the recorded effect (the tail
     is not run); another state (here a stale file at a member's path) runs the tail again."""
-    from raceproof.execution import run_without_trio
-    from raceproof.fs import Vfs, make_backend
-    from raceproof.tails import Tails
-
-    root = "/home/user/.claude"
-    claim = tail_footprint(root, [tar.Member("d/f", "file", b"new")])
-    assert claim is not None
+    root, claim, vfs = claimed("d/f")
     memo: dict[Any, Any] = {}
     ran: list[str] = []
-    vfs = Vfs(make_backend("memory"))
 
     async def rest() -> list[str]:  # what the tail does: create d/ and d/f (replacing a stale f)
         ran.append("ran")
@@ -216,16 +211,9 @@ def test_deferred_tails_run_the_same_on_pyfakefs_and_a_real_directory(backend: s
 def test_a_whole_cut_state_seen_before_replays_every_tail_and_the_final_tree() -> None:
     """``Tails.at_cut``/``tree``: the same state at the cut (every entry, the same waiting threads)
     gives the recorded results and final tree without running a tail; any other state runs them."""
-    from raceproof.execution import run_without_trio
-    from raceproof.fs import Vfs, make_backend
-    from raceproof.tails import Tails
-
-    root = "/home/user/.claude"
-    claim = tail_footprint(root, [tar.Member("f", "file", b"new")])
-    assert claim is not None
+    root, claim, vfs = claimed("f")
     memo: dict[Any, Any] = {}
     ran: list[str] = []
-    vfs = Vfs(make_backend("memory"))
 
     async def rest() -> list[str]:
         ran.append("ran")
