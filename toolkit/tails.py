@@ -207,8 +207,8 @@ class Tails:
         state and replayed (a tail that raised is not recorded)."""
         steps = self.steps
         if self.replay is not None:  # the whole cut state was seen before
-            value, steps[tid] = self.replay[0][tid]
-            return copy.copy(value)  # type: ignore[no-any-return]
+            recorded, steps[tid] = self.replay[0][tid]
+            return copy.copy(recorded)  # type: ignore[no-any-return]
         value = await self._run(tid, vfs, rest)
         self.results[tid] = copy.copy(value)
         return value
