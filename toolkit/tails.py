@@ -6,7 +6,7 @@ tar-rs's ``unpack``, dozens of steps per file, all inside the job's own root. Ev
 of a proof replays every tail, though no other thread can see one: production-sized archives
 make each execution thousands of steps where a few dozen decide the interleaving.
 
-**The claim.** At the end of its head a job *claims* its tail: one step (``SchedFS.defer``) whose
+**The claim.** At the end of its head a job *claims* its tail: one step (``SchedFS.tail``) whose
 footprint is everything the tail may touch (``tail_footprint``: the entries of its members' paths
 and their directories, the ancestors its ``canonicalize`` walks read). The claim changes nothing;
 the thread then waits. Once every unfinished thread waits at its claim (the *cut*), the claimed
@@ -34,6 +34,13 @@ Only a *safe* deferred search is kept (a counterexample is searched again as the
 its token replays there). Deferral needs the built-in algorithms, the default checks (a function
 of the results and the final tree), no injector and no pool (a job waiting for a worker waits for
 a tail to *finish*).
+
+**Recorded effects** (memory backend). A built-in tail depends on nothing its head saw
+(``create_dir_all`` returns nothing) and reads only what it claimed, so from the same state of its
+claimed entries it does the same thing: its effect on those entries and its result are recorded
+once per state and replayed (``Tails.run``). And the whole state at the cut (every entry, the
+waiting threads) seen before gives every tail's result and the final tree at once
+(``at_cut``, ``tree``). A tail that raised is never recorded.
 """
 
 from __future__ import annotations
