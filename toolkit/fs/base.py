@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno as E
 import os
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 Kind = Literal["dir", "file", "link"]
 OpenMode = Literal["r", "w", "x", "a"]
@@ -104,6 +104,9 @@ class Backend(Protocol):
     def case_insensitive(self) -> bool:
         """Make the filesystem ignore case from now on; False if this backend cannot."""
 
+    def tree(self, top: str = "/") -> dict[str, str]:
+        """The tree under `top` as ``Vfs.tree`` describes it (default: ``walk_tree``)."""
+
 
 class BackendBase:
     """Defaults for a backend's optional abilities (see ``Backend``)."""
@@ -129,6 +132,44 @@ class BackendBase:
 
     def case_insensitive(self) -> bool:
         return False
+
+    def tree(self, top: str = "/") -> dict[str, str]:
+        return walk_tree(cast(Backend, self), top)
+
+
+def walk_tree(backend: Backend, top: str = "/") -> dict[str, str]:
+    """``Vfs.tree`` by listing every directory and reading every file through `backend`'s own
+    operations: depth-first, names sorted; a further name of an inode already seen is a
+    ``hardlink:`` to its first name."""
+    out: dict[str, str] = {}
+    first_name: dict[int, str] = {}
+
+    def walk(p: str) -> None:
+        for name, kind in backend.listdir(p):
+            child = join(p, name)
+            if kind == "dir":
+                out[child] = "dir"
+                walk(child)
+            elif kind == "link":
+                out[child] = "link:" + backend.readlink(child)
+            else:
+                st = backend.lstat(child)
+                if st is not None:
+                    seen = first_name.setdefault(st.ino, child)
+                    if seen != child:
+                        out[child] = "hardlink:" + seen
+                        continue
+                h = backend.open(child, "r")
+                try:
+                    data = backend.read(h)
+                finally:
+                    backend.close_handle(h)
+                out[child] = "file:" + data.hex()
+
+    st = backend.lstat(top)
+    if st is not None and st.kind == "dir":
+        walk(top)
+    return out
 
 
 def check_rename(backend: Backend, src: str, dst: str) -> bool:

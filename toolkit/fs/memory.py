@@ -119,8 +119,8 @@ class MemoryBackend(BackendBase):
                 self._add(path, node)
 
     def tree(self, top: str = "/") -> dict[str, str]:
-        """``Vfs.tree`` read straight off the node table (the same walk order: depth-first, names
-        sorted), without a listing, lookup or handle per entry."""
+        """``walk_tree``'s result read straight off the node table (the same walk order:
+        depth-first, names sorted), without a listing, lookup or handle per entry."""
         nodes = self._nodes
         node = nodes.get(top)
         if node is None or node.kind != "dir":

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from raceproof.fs.base import NAME_MAX, PATH_MAX, Backend, Kind, OpenMode, Stat, join, oserror, parent_of
-from raceproof.fs.memory import MemoryBackend
 from raceproof.steps import FootprintBuilder, content, entry
 
 MAXSYMLINKS = 40
@@ -644,35 +643,4 @@ class Vfs:
         ``link:<target>``, or ``hardlink:<path>`` for a further name of a file already listed at
         ``<path>`` (the first name in walk order, which is sorted depth-first). Deterministic,
         backend-independent."""
-        backend = self.backend
-        if isinstance(backend, MemoryBackend):
-            return backend.tree(top)
-        out: dict[str, str] = {}
-        first_name: dict[int, str] = {}
-
-        def walk(p: str) -> None:
-            for name, kind in backend.listdir(p):
-                child = join(p, name)
-                if kind == "dir":
-                    out[child] = "dir"
-                    walk(child)
-                elif kind == "link":
-                    out[child] = "link:" + backend.readlink(child)
-                else:
-                    st = backend.lstat(child)
-                    if st is not None:
-                        seen = first_name.setdefault(st.ino, child)
-                        if seen != child:
-                            out[child] = "hardlink:" + seen
-                            continue
-                    h = backend.open(child, "r")
-                    try:
-                        data = backend.read(h)
-                    finally:
-                        backend.close_handle(h)
-                    out[child] = "file:" + data.hex()
-
-        st = backend.lstat(top)
-        if st is not None and st.kind == "dir":
-            walk(top)
-        return out
+        return self.backend.tree(top)
