@@ -228,11 +228,11 @@ class Runner:
             names=list(self.program.names), aborted=sched.aborted, deadlock=deadlock,
             values=list(sched.values),
         )
-        if sched.tails is not None:  # the deferred tails' own steps (``raceproof.tails``)
-            execution.extra["tail_steps"] = sched.tails.steps
+        tails = sched.tails
+        if tails is not None:  # the deferred tails' own steps (``raceproof.tails``)
+            execution.extra["tail_steps"] = tails.steps
         self.vfs.reset_ids()
         if not execution.aborted:
-            tails = sched.tails
             execution.tree = tails.tree(self.vfs) if tails is not None and tails.cut else self.vfs.tree()
             if check:
                 execution.violations = self.program.check(execution, self.vfs)

@@ -247,7 +247,6 @@ def mount_sets(*, min_size: int = 1, max_size: int = 4, base: str = "/home/user"
 _SEGMENTS = ("SKILL.md", "a", "b.txt", "docs", "lib", "x.py")
 
 
-
 def nested_pairs(top: Sequence[str] = (".claude", "a"), inner: Sequence[str] = ("/skills/pdf", "/b"),
                  base: str = "/home/user") -> st.SearchStrategy[list[str]]:
     """A mount and one inside it (directly or deeper), in either job order: the pairs that race."""
@@ -258,6 +257,7 @@ def nested_pairs(top: Sequence[str] = (".claude", "a"), inner: Sequence[str] = (
         return draw(st.permutations([outer, outer + draw(st.sampled_from(inner))]))
 
     return pair()
+
 
 def archives(*, min_size: int = 0, max_size: int = 5, kinds: Sequence[str] = ("file", "dir"),
              hostile: bool = False) -> st.SearchStrategy[list[Member]]:

@@ -161,8 +161,8 @@ class Scheduler:
         """The thread to release next, or None (a deadlock or an abort: the run unwinds)."""
         enabled = tuple([t.tid for t in self.threads if t.parked and (t.wait is None or t.wait())])
         tails = self.tails
-        if tails is not None and (tails.cut or (not enabled and tails.waiting and all(
-                t.done or t.tid in tails.waiting for t in self.threads))):
+        if tails is not None and (tails.cut or (not enabled and tails.claims and all(
+                t.done or t.tid in tails.claims for t in self.threads))):
             # the cut: every unfinished thread waits at its claim; the tails run in thread order,
             # no choice made (``raceproof.tails``)
             if not tails.cut:

@@ -112,23 +112,19 @@ def deferrable(program: IncidentProgram) -> bool:
 class Tails:
     """One execution's claims (the scheduler consults it after every step)."""
 
-    __slots__ = ("claims", "cut", "cut_key", "memo", "mine", "reads", "replay", "results", "steps", "touched",
-                 "waiting", "writes")
+    __slots__ = ("claims", "cut", "cut_key", "memo", "reads", "replay", "results", "steps", "touched", "writes")
 
     def __init__(self, memo: dict[Any, Any] | None = None) -> None:
         #: recorded tail effects, shared by the executions of one search (``run``), or None
         self.memo = memo
-        #: thread -> its claim
+        #: thread -> its claim: the threads waiting at their claim
         self.claims: dict[int, Footprint] = {}
         #: resource -> bitmask of the threads whose claim reads (or writes) / writes / touches it
         self.reads: dict[str, int] = {}
         self.writes: dict[str, int] = {}
         self.touched: dict[str, int] = {}
-        #: the threads waiting at their claim, and whether the cut has been made
-        self.waiting: set[int] = set()
+        #: whether the cut has been made
         self.cut = False
-        #: per thread, the prefix of the file contents it creates (``c:<tid>.``)
-        self.mine: dict[int, str] = {}
         #: per thread, the steps its tail took (run, or recorded): the program's own step counts
         #: are the trace's, less each claim step, plus these (``raceproof.observe.naive_count``)
         self.steps: dict[int, int] = {}
@@ -146,7 +142,7 @@ class Tails:
         backend = vfs.backend
         if self.memo is None or not isinstance(backend, MemoryBackend):
             return
-        self.cut_key = ("cut", tuple(sorted(self.waiting)), backend.state_key())
+        self.cut_key = ("cut", tuple(sorted(self.claims)), backend.state_key())
         self.replay = self.memo.get(self.cut_key)
 
     def tree(self, vfs: Vfs) -> dict[str, str]:
@@ -155,7 +151,7 @@ class Tails:
         if self.replay is not None:
             return self.replay[1]
         tree = vfs.tree()
-        if self.cut_key is not None and len(self.results) == len(self.waiting):
+        if self.cut_key is not None and len(self.results) == len(self.claims):
             self.memo[self.cut_key] = ({t: (v, self.steps[t]) for t, v in self.results.items()}, tree)  # type: ignore[index]
         return tree
 
@@ -185,13 +181,11 @@ class Tails:
             self.writes[r] = self.writes.get(r, 0) | bit
         for d in fp.touches:
             self.touched[d] = self.touched.get(d, 0) | bit
-        self.mine[tid] = f"c:{tid}."
-        self.waiting.add(tid)
 
     def contain(self, tid: int, fp: Footprint, op: str, path: str) -> None:
         """A tail step of `tid` ran after the cut: its footprint must lie inside the claim."""
         claim = self.claims[tid]
-        mine = self.mine[tid]
+        mine = f"c:{tid}."  # the contents of files it created itself
         for r in fp.writes:
             if r not in claim.writes and not r.startswith(mine):
                 raise TailBroken(f"thread {tid}'s deferred {op} {path} wrote {r}, outside its claim")
