@@ -20,7 +20,7 @@ from raceproof.scenario import Scenario
 from raceproof.strategies import Strategy, make_strategy, with_defaults
 from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
-from raceproof.symmetry import SymmetryBroken, abstract_contents, describe, job_groups, unpooled
+from raceproof.symmetry import SymmetryBroken, describe, job_groups, unpooled
 from raceproof.tails import TailBroken, deferrable
 
 
@@ -136,10 +136,10 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
     conflict-pair coverage of the explored executions and, for a scenario with a pinned token, that
     schedule replayed and explained (``Result.pinned``).
 
-    With `symmetry` (the default), a sound search explores identical jobs as one, and same-shaped
-    jobs as identical ones with their file contents abstracted (``raceproof.symmetry``); a
-    counterexample it finds is searched again without symmetry, so its token replays on the program
-    as it is. Not with `evidence`: a report's coverage describes the program's own interleavings."""
+    With `symmetry` (the default), a sound search defers the built-in jobs' tails and explores
+    identical jobs as one (``raceproof.tails``, ``raceproof.symmetry``); a counterexample it finds
+    is searched again without either, so its token replays on the program as it is.
+    Not with `evidence`: a report's coverage describes the program's own interleavings."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
                  evidence, certain, symmetry, **options)
@@ -176,29 +176,19 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
-        # a pool's executions are among those of a worker per job (``unpooled``); with deferred
-        # tails, jobs into sibling roots are identical up to their tails; without, same-shaped jobs
-        # are made identical by abstracting their files' bytes. Only a proof is kept
+        # a pool's executions are among those of a worker per job (``unpooled``), which is worth
+        # trying when it makes jobs identical (with deferred tails, jobs into sibling roots are
+        # identical up to their tails). Only a proof is kept
         wide = unpooled(scenario, program)
-        wide_program = program_for(wide) if wide is not None else None
-        abstract = None if deferrable(wide_program or program) else abstract_contents(scenario, program)
-        base_program, how = program, ""
-        if abstract is not None:
-            base_program = program_for(abstract)
-            how = "; file contents abstracted (raceproof.symmetry.abstract_contents)"
-            wide = unpooled(abstract, base_program)
-            wide_program = program_for(wide) if wide is not None else None
-        if wide_program is not None:  # worth it when it makes jobs identical
-            outcome = search(wide_program, grouped_only=True)
+        if wide is not None:
+            outcome = search(program_for(wide), grouped_only=True)
             if isinstance(outcome, Result) and outcome.verdict == "safe":
-                return subject(outcome, symmetry=f"{outcome.symmetry}{how}; proved with a worker per job "
+                return subject(outcome, symmetry=f"{outcome.symmetry}; proved with a worker per job "
                                                  f"({len(scenario.mounts)}), which covers {scenario.workers} "
                                                  "workers (raceproof.symmetry.unpooled)")
-        outcome = search(base_program)
-        if isinstance(outcome, Result) and (abstract is None or outcome.verdict == "safe"):
-            return subject(outcome, symmetry=outcome.symmetry + how)
+        outcome = search(program)
         if isinstance(outcome, Result):
-            outcome = f"not proved with file contents abstracted ({outcome.verdict}): explored without it"
+            return subject(outcome, symmetry=outcome.symmetry)
         note = outcome
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,

@@ -48,7 +48,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from raceproof.errors import RaceproofError
-from raceproof.models import tar
 
 if TYPE_CHECKING:
     from raceproof.incident import IncidentProgram
@@ -103,80 +102,6 @@ def _builtin_jobs(program: IncidentProgram) -> bool:
     pipe = program.pipeline
     return not (program.injectors or type(pipe) is not Pipeline or pipe.algorithm not in SYMMETRIC_ALGORITHMS
                 or s.checks or s.properties or len(program.names) != len(program.jobs))
-
-
-#: the canonical content of a file member (group, content class): tagged so that no archive's own
-#: content can be taken for one (``abstract_contents`` checks)
-CANONICAL = b"\0raceproof canonical content %d.%d\0"
-
-
-def abstract_contents(scenario: Scenario, program: IncidentProgram) -> Scenario | None:
-    """`scenario` with the file contents of same-shaped jobs replaced by canonical ones, when that
-    makes jobs identical; else None. A proof of the result is a proof of `scenario`.
-
-    **Data independence.** The built-in algorithms never branch on a file member's bytes: the
-    download returns them (its digest check compares the manifest's digest of the same bytes),
-    tar-rs reads headers and skips the data blocks, and the only use of the bytes is one
-    ``write`` of them (only whether they are empty decides whether there is a write). So with
-    every content replaced, the same schedule takes the same steps with the same footprints and
-    the same results, byte strings aside, and leaves the same final tree up to the replacement.
-    The default checks compare a path's content with what its archive put there; they keep their
-    verdict when the replacement is one-to-one on what a path can hold. It is, per job: equal
-    contents stay equal, different ones stay different (the *content class*: the index of a
-    content's first use in its archive). Two jobs of a group share canonical contents, and a file
-    under one job's root is written by that job alone (tar-rs writes only inside its destination,
-    no member is a link, and a step of any other thread under a group member's root stops a
-    symmetric search: ``Symmetry._check``). Canonical contents are tagged, different per group,
-    and never equal to a content of the scenario (checked), so no other job's file can be taken
-    for them either. Empty contents stay empty.
-
-    Tested against plain search on generated scenarios (``tests/search/test_data_independence.py``): the
-    same verdict and the same outcomes up to the replacement.
-    """
-    program_ok = _builtin_jobs(program) and len(scenario.mounts) == len(program.jobs)
-    if not program_ok or any(m.kind not in ("file", "dir") for mount in scenario.mounts for m in mount.members):
-        return None
-    mounts = scenario.mounts
-    by_shape: dict[tuple[Any, ...], list[int]] = {}
-    for i, mount in enumerate(mounts):
-        by_shape.setdefault((mount.path.rsplit("/", 1)[0], _shape(mount.members)), []).append(i)
-    groups = []
-    for shaped in sorted(by_shape.values()):
-        if len(shaped) < 2:
-            continue  # nothing to make identical: no archive is rebuilt
-        # only an archive of its members says nothing about its bytes but through them
-        g = [i for i in shaped if mounts[i].archive == tar.build(mounts[i].members)]
-        if len(g) > 1 and len({mounts[i].archive for i in g}) > 1:
-            groups.append(g)
-    return canonical_contents(scenario, groups) if groups else None
-
-
-def canonical_contents(scenario: Scenario, groups: Sequence[Sequence[int]]) -> Scenario | None:
-    """`scenario` with the file contents of each group's jobs (mount indices) replaced by the
-    group's canonical contents, by content class; None if a canonical content occurs already."""
-    contents = {m.data for mount in scenario.mounts for m in mount.members}
-    mounts = list(scenario.mounts)
-    for number, group in enumerate(groups):
-        for i in group:
-            classes: dict[bytes, int] = {}
-            members = []
-            for m in mounts[i].members:
-                if m.kind == "file" and m.data:
-                    data = CANONICAL % (number, classes.setdefault(m.data, len(classes)))
-                    if data in contents:
-                        return None
-                    m = dataclasses.replace(m, data=data)
-                members.append(m)
-            mounts[i] = dataclasses.replace(mounts[i], members=members, archive=tar.build(members))
-    return scenario.with_changes(mounts=mounts)
-
-
-def _shape(members: Sequence[Any]) -> tuple[Any, ...]:
-    """An archive up to its file contents: names, kinds, flags, and which contents are equal or empty."""
-    classes: dict[bytes, int] = {}
-    return tuple((m.name, m.kind, m.target, m.ustar,
-                  classes.setdefault(m.data, len(classes)) if m.kind == "file" and m.data else -1)
-                 for m in members)
 
 
 def _within(path: str, root: str) -> bool:
