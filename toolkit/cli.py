@@ -424,6 +424,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
                    "once after the interleaved part (deferred tails); jobs into sibling roots are then "
                    "explored as one, a pool of them with a worker per job. Only a proof is kept: a "
                    "counterexample is searched again without them, so its token replays as is.")
+@click.option("--confluence/--no-confluence", default=True, show_default=True,
+              help="With the reductions on: when every job only creates directories before its deferred "
+                   "unpack (the fixed algorithm), every interleaving reaches one state, so one execution "
+                   "is the proof (raceproof.confluence); --no-confluence explores them with DPOR.")
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
@@ -450,7 +454,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
 def verify(scenario: str, strategy: str | None, max_executions: int | None, seed: int, certain: bool, bound: int,
-           depth: int, symmetry: bool,
+           depth: int, symmetry: bool, confluence: bool,
            mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
            resume: str | None, backend: str | None, driver: str | None, inject: tuple[str, ...],
            allow_import: tuple[str, ...], as_json: bool) -> None:
@@ -481,7 +485,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
         sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json))
     if k:
         sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
-                                    checkpoint, resume, dask))
+                                    checkpoint, resume, dask, confluence))
     options: dict[str, Any] = {}
     if strategy == "preemption":
         options["bound"] = bound
@@ -490,7 +494,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     progress, finish = _progress(as_json)
     try:
         vr = do_verify(sc, strategy, max_executions, seed, backend, inject, progress=progress, driver=driver,
-                       certain=certain, symmetry=symmetry, **options)
+                       certain=certain, symmetry=symmetry, confluence=confluence, **options)
     finally:
         finish()
     r = vr.result
@@ -610,7 +614,7 @@ def usable_cores() -> int:
 
 def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | None, as_json: bool,
                        driver: str, jobs: int = 1, checkpoint: str | None = None, resume: str | None = None,
-                       dask: str | None = None) -> int:
+                       dask: str | None = None, confluence: bool = True) -> int:
     """Render ``raceproof.mountsets.mount_set_rows``: a table (or JSON) and each refuted row's replay."""
     from raceproof.mountsets import all_mount_sets, mount_set_rows
 
@@ -618,7 +622,7 @@ def _verify_mount_sets(sc: Any, k: int, strategy: str, max_executions: int | Non
     on_row, inside = _row_progress(len(all_mount_sets(k)) * len(workers))
     found = mount_set_rows(sc, k, strategy=strategy, max_executions=max_executions, workers=workers,
                            driver=driver, on_row=on_row, progress=inside, jobs=jobs, checkpoint=checkpoint,
-                           resume=resume, dask=dask)
+                           resume=resume, dask=dask, confluence=confluence)
     rows = found.rows
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.mount-sets/1", "scenario": sc.file, "algorithm": sc.algorithm,

@@ -64,6 +64,9 @@ class IncidentProgram:
         self.deferred_tails = False
         #: the recorded tail effects of the current search (``raceproof.tails.Tails.run``)
         self.tail_memo: dict[Any, Any] | None = {}
+        #: whether the heads are explored as confluent (``raceproof.confluence``; with deferred
+        #: tails); set by ``runs`` for a proof
+        self.confluent_heads = False
 
     def _context(self) -> CheckContext:
         return CheckContext(tuple(self.roots), self.expected, self.initial, self.scenario.stale == "forbid", self)
@@ -114,6 +117,10 @@ class IncidentProgram:
             sched.symmetry = Symmetry(self.symmetric_groups, self.roots, sched.threads)
         if self.deferred_tails:
             sched.tails = Tails(self.tail_memo)
+            if self.confluent_heads:
+                from raceproof.confluence import Confluence
+
+                sched.confluence = Confluence(self.roots)
         for inj in self.injectors:
             inj.attach(sched, self)
 

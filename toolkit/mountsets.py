@@ -206,7 +206,7 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
                    on_row: Callable[[str | None, int], None] | None = None,
                    progress: Callable[[int, int, int], None] | None = None, jobs: int = 1,
                    checkpoint: str | None = None, resume: str | None = None,
-                   dask: str | None = None) -> MountSetRows:
+                   dask: str | None = None, confluence: bool = True) -> MountSetRows:
     """Verify every mount set up to `k` mounts for each worker count. `on_row(label, done)` is
     called before each row (and with None at the end), `progress` inside a row (as ``verify``'s);
     the CLI renders the rows.
@@ -220,13 +220,17 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
 
     With `checkpoint`, the rows done so far are written to that file after each row; with
     `resume`, the rows of that checkpoint (which must be of this very search) are not proved
-    again (``raceproof.checkpoint``)."""
+    again (``raceproof.checkpoint``).
+
+    `confluence` False explores each row with DPOR even where one execution would prove it
+    (``raceproof.confluence``)."""
     from raceproof import checkpoint as ckpt
     from raceproof.runs import EXPLORED
 
     units = [(ms, w) for ms in all_mount_sets(k) for w in workers]
     search = {"scenario": os.path.basename(base.file), "digest": base.digest, "mount_sets": k,
-              "workers": list(workers), "strategy": strategy, "max_executions": max_executions}
+              "workers": list(workers), "strategy": strategy, "max_executions": max_executions,
+              "confluence": confluence}
     rows: list[dict[str, Any]] = []
     if resume is not None:
         rows = ckpt.read(resume, search).rows
@@ -243,7 +247,7 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
         if checkpoint is not None:
             ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
 
-    args: RowArgs = (base, strategy, max_executions, driver)
+    args: RowArgs = (base, strategy, max_executions, driver, confluence)
     # the rows in order, each proved when asked for (here, in forked processes, or on Dask)
     remote = dask is not None or (jobs > 1 and len(todo) > 1)
     results: Rows
@@ -275,12 +279,13 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
     return MountSetRows(rows, ok, inconclusive)
 
 
-def _row(base: Scenario, strategy: str, max_executions: int | None, driver: str, ms: MountSet, w: int,
-         progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+def _row(base: Scenario, strategy: str, max_executions: int | None, driver: str, confluence: bool, ms: MountSet,
+         w: int, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Prove or refute one mount set with `w` workers: its table row."""
     from raceproof.runs import verify
 
-    vr = verify(scenario_for(base, ms, w), strategy, max_executions, shrink=False, driver=driver, progress=progress)
+    vr = verify(scenario_for(base, ms, w), strategy, max_executions, shrink=False, driver=driver, progress=progress,
+                confluence=confluence)
     r = vr.result
     exp = expected_verdict(base.algorithm, ms, w)
     met = exp is None or r.verdict == exp
@@ -291,8 +296,8 @@ def _row(base: Scenario, strategy: str, max_executions: int | None, driver: str,
             "replay_command": row_replay_command(base, ms, w, vr.token) if vr.token else ""}
 
 
-#: what every row of one search shares: the base scenario, strategy, budget and driver
-RowArgs = tuple[Scenario, str, int | None, str]
+#: what every row of one search shares: the base scenario, strategy, budget, driver and confluence
+RowArgs = tuple[Scenario, str, int | None, str, bool]
 
 
 def _row_in_worker(unit: tuple[RowArgs, MountSet, int]) -> dict[str, Any]:

@@ -126,7 +126,8 @@ def _counting(progress: Callable[[int, int, int], None] | None) -> Callable[[int
 def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | None = None, seed: int = 0,
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
-           evidence: bool = False, certain: bool = True, symmetry: bool = True, **options: Any) -> Result:
+           evidence: bool = False, certain: bool = True, symmetry: bool = True, confluence: bool = True,
+           **options: Any) -> Result:
     """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
     False), explained and given its replay command. Its "failure certain after" step is searched
     for (prefix-pinned DPOR searches) unless `certain` is False: then it is the bound that needs
@@ -137,12 +138,14 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
     schedule replayed and explained (``Result.pinned``).
 
     With `symmetry` (the default), a sound search defers the built-in jobs' tails and explores
-    identical jobs as one (``raceproof.tails``, ``raceproof.symmetry``); a counterexample it finds
-    is searched again without either, so its token replays on the program as it is.
+    identical jobs as one (``raceproof.tails``, ``raceproof.symmetry``); with `confluence` too (the
+    default), heads that only create directories are explored in one execution
+    (``raceproof.confluence``). A counterexample any of them finds is searched again without them,
+    so its token replays on the program as it is.
     Not with `evidence`: a report's coverage describes the program's own interleavings."""
     EXPLORED["current"] = 0
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 evidence, certain, symmetry, **options)
+                 evidence, certain, symmetry, confluence, **options)
     EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
     if evidence and scenario.token:
@@ -152,7 +155,8 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
-            evidence: bool, certain: bool = True, symmetry: bool = True, **options: Any) -> Result:
+            evidence: bool, certain: bool = True, symmetry: bool = True, confluence: bool = True,
+            **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -176,16 +180,23 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))
-        # a pool's executions are among those of a worker per job (``unpooled``), which is worth
-        # trying when it makes jobs identical (with deferred tails, jobs into sibling roots are
-        # identical up to their tails). Only a proof is kept
+        # a pool's executions are among those of a worker per job (``unpooled``): a proof of that
+        # program proves the pool. Only a proof is kept
         wide = unpooled(scenario, program)
-        if wide is not None:
-            outcome = search(program_for(wide), grouped_only=True)
+        wide_program = program_for(wide) if wide is not None else None
+        pooled = (f"; proved with a worker per job ({len(scenario.mounts)}), which covers {scenario.workers} "
+                  "workers (raceproof.symmetry.unpooled)")
+        if confluence:
+            outcome = _confluent_search(wide_program or program, backend=backend, driver=driver,
+                                        progress=progress, command=command)
+            if isinstance(outcome, Result):
+                return subject(outcome, symmetry=outcome.symmetry + (pooled if wide_program else ""))
+        # with deferred tails, jobs into sibling roots are identical up to their tails: worth a
+        # worker per job when that groups them
+        if wide_program is not None:
+            outcome = search(wide_program, grouped_only=True)
             if isinstance(outcome, Result) and outcome.verdict == "safe":
-                return subject(outcome, symmetry=f"{outcome.symmetry}; proved with a worker per job "
-                                                 f"({len(scenario.mounts)}), which covers {scenario.workers} "
-                                                 "workers (raceproof.symmetry.unpooled)")
+                return subject(outcome, symmetry=outcome.symmetry + pooled)
         outcome = search(program)
         if isinstance(outcome, Result):
             return subject(outcome, symmetry=outcome.symmetry)
@@ -197,6 +208,34 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     cex = result.counterexample
     return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None,
                    symmetry=note)
+
+
+def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
+                      progress: Callable[[int, int, int], None], command: Callable[[str], str]) -> Result | str:
+    """One execution of `program` with its tails deferred, when its heads are confluent
+    (``raceproof.confluence``): its result if safe, else why it gives none."""
+    from raceproof.confluence import NotConfluent, Once, why_not
+
+    why = why_not(program)
+    if why:
+        return why
+    program.deferred_tails = program.confluent_heads = True
+    program.tail_memo = {}
+    try:
+        with Runner(program, backend, driver) as runner:
+            result = run_exploration(runner, Once(), progress=progress, shrink=False, explain=False,
+                                     certain=False, command=command)
+    except (NotConfluent, TailBroken) as exc:
+        return f"heads not confluent ({exc}): explored with DPOR"
+    finally:
+        program.deferred_tails = program.confluent_heads = False
+        program.tail_memo = {}
+    if result.verdict != "safe":
+        return f"{result.verdict} with confluent heads: explored with DPOR"
+    return replace(result, symmetry="heads confluent: every job's create_dir_all only creates directories, so "
+                                    "every interleaving reaches one state, and one execution is the proof "
+                                    "(raceproof.confluence; --no-confluence explores them with DPOR); tails "
+                                    "deferred (raceproof.tails)")
 
 
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,

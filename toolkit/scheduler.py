@@ -42,6 +42,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     import trio  # imported by the Trio driver when one is made: the direct driver's runs never load it
 
+    from raceproof.confluence import Confluence
+
 
 class Chooser(Protocol):
     """What the scheduler needs from a strategy during one execution."""
@@ -131,6 +133,8 @@ class Scheduler:
         self.symmetry: Symmetry | None = None
         #: deferred tails (``raceproof.tails``), None: off
         self.tails: Tails | None = None
+        #: the confluent-heads check (``raceproof.confluence``), None: off
+        self.confluence: Confluence | None = None
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
@@ -315,7 +319,7 @@ class Scheduler:
             if sym is not None:
                 self._symmetry_after(sym, tid, exc, built)
             if self.tails is not None:
-                self._tails_after(tid, built)
+                self._tails_after(tid, op, path, built)
             raise
         except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
             raise self.stop(exc) from exc
@@ -325,14 +329,16 @@ class Scheduler:
         if sym is not None:
             self._symmetry_after(sym, tid, value, built)
         if self.tails is not None:
-            self._tails_after(tid, built)
+            self._tails_after(tid, op, path, built)
         return value
 
-    def _tails_after(self, tid: int, fp: Footprint) -> None:
+    def _tails_after(self, tid: int, op: str, path: str, fp: Footprint) -> None:
         assert self.tails is not None
         try:
             self.tails.after(tid, fp)
-        except TailBroken as exc:
+            if self.confluence is not None:
+                self.confluence.after(tid, op, path, fp)
+        except RaceproofError as exc:  # TailBroken, NotConfluent
             raise self.stop(exc) from exc
 
     async def defer(self, tid: int, path: str, claim: Footprint, rest: Callable[[], Awaitable[T]]) -> T:
