@@ -23,13 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fixed_is_proved_completely() -> None:
-    vr = verify(load(FIXED))
+    one = verify(load(FIXED)).result  # confluent heads: one execution (raceproof.confluence)
+    assert one.verdict == "safe" and one.complete and one.executions == 1 and one.strategy == "confluence"
+    vr = verify(load(FIXED), confluence=False)
     r = vr.result
     assert r.verdict == "safe" and r.complete and r.stop_reason == "exhausted"
     assert r.blocked == 0 and r.counterexample is None
     assert r.executions == r.classes and r.naive_interleavings > 10**20
     plain = verify(load(FIXED), symmetry=False).result  # deferred tails count as the program's steps
     assert plain.verdict == "safe" and plain.naive_interleavings == r.naive_interleavings
+    assert one.naive_interleavings <= r.naive_interleavings  # one execution's steps: a lower bound
 
 
 def test_buggy_counterexample_is_shrunk_confirmed_and_replays() -> None:
@@ -91,7 +94,7 @@ def test_token_from_trio_replays_on_direct() -> None:
 
 
 @pytest.mark.parametrize("args,code", [
-    ([FIXED], 0), ([BUGGY], 0), ([FIXED, "--max-executions", "3"], 3),
+    ([FIXED], 0), ([BUGGY], 0), ([FIXED, "--max-executions", "3", "--no-confluence"], 3),
     ([FIXED, "--strategy", "preemption", "--bound", "1", "--max-executions", "100000"], 3),
     ([FIXED, "--strategy", "dpr"], 2),
 ])
@@ -186,11 +189,12 @@ def test_cli_symmetry_line_and_flag() -> None:
 
     from raceproof.cli import main
 
-    res = CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor"])
+    res = CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--no-confluence"])
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("symmetry"))
     assert "skills/pdf, .claude/skills/docx, .claude/skills/xlsx" in line and "tails deferred" in line
-    ruled = json.loads(CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--json"]).output)
+    ruled = json.loads(CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--json",
+                                                 "--no-confluence"]).output)
     plain = json.loads(CliRunner().invoke(main, ["verify", FIXED, "--strategy", "dpor", "--json",
                                                  "--no-symmetry"]).output)
     assert ruled["verdict"] == plain["verdict"] == "safe"

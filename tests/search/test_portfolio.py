@@ -30,8 +30,8 @@ def test_probes_find_the_incident_at_once_and_the_same_seed_gives_the_same_count
 
 def test_a_safe_verdict_rests_on_the_whole_dpor_search_and_counts_probes_apart() -> None:
     sc = load(FIXED)
-    port = verify(sc, "portfolio")
-    dpor = verify(sc, "dpor")
+    port = verify(sc, "portfolio", confluence=False)
+    dpor = verify(sc, "dpor", confluence=False)
     assert port.verdict == dpor.verdict == "safe" and port.complete
     assert port.probes == 32 and port.executions == port.probes + dpor.executions
     assert port.classes == dpor.classes == dpor.executions

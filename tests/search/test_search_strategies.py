@@ -84,12 +84,13 @@ def test_dpor_refutes_the_buggy_incident() -> None:
 
 @pytest.mark.parametrize("strategy", ["dpor", "dfs"])
 def test_budget_stop_is_inconclusive(strategy: str) -> None:
-    r = verify(load(FIXED), strategy=strategy, max_executions=3).result
+    r = verify(load(FIXED), strategy=strategy, max_executions=3, confluence=False).result
     assert (r.verdict, r.complete, r.stop_reason, r.executions) == ("inconclusive", False, "budget", 3)
 
 
 def test_cli_budget_stop_exits_3() -> None:
-    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", str(FIXED), "--max-executions", "3", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "raceproof", "verify", str(FIXED), "--max-executions", "3", "--json",
+                           "--no-confluence"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 3, proc.stderr
     assert '"verdict": "inconclusive"' in proc.stdout

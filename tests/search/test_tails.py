@@ -136,7 +136,7 @@ def test_skills_with_different_archives_are_identical_up_to_their_tails() -> Non
                          + [(f"/home/user/.claude/skills/s{i}",
                              [tar.Member(f"f{j}-{i}.md", "file", b"%d" % j) for j in range(i + 1)])
                             for i in range(3)])
-    ruled = verify(names, "dpor", shrink=False, driver="direct")
+    ruled = verify(names, "dpor", shrink=False, driver="direct", confluence=False)
     plain = verify(names, "dpor", shrink=False, driver="direct", symmetry=False)
     assert (ruled.verdict, plain.verdict) == ("safe", "safe")
     assert ruled.executions * 4 < plain.executions
