@@ -59,6 +59,8 @@ def incident() -> int:
     codes = [
         run("raceproof", "replay", INCIDENT),
         run("raceproof", "verify", FIXED),
+        # the same proof by DPOR over the heads' interleavings instead of confluence (a cross-check)
+        run("raceproof", "verify", FIXED, "--no-confluence"),
         run("raceproof", "verify", INCIDENT),
         # keep-alive (issue 11): the cleanup candidates' matrix and the recommendation (out/keepalive.*),
         # with a crash at every step then a rerun (P5), computed once, then embedded in the report as

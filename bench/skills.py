@@ -1,9 +1,10 @@
 """Parent mount + K skill mounts, each with F files: executions and CPU time of the fixed
 algorithm's proof, with the pool (W workers) and without it (a worker per job).
 
-    python bench/skills.py K [F] [W] [BUDGET] [--same] [--no-symmetry]
+    python bench/skills.py K [F] [W] [BUDGET] [--same] [--no-symmetry] [--no-confluence]
     # default F=1, W=4, BUDGET=2,000,000; --same: every skill has the same archive (identical
-    # jobs, explored as one by raceproof.symmetry unless --no-symmetry)
+    # jobs, explored as one by raceproof.symmetry unless --no-symmetry); --no-confluence: the
+    # DPOR search even though one execution proves it (raceproof.confluence)
 
 Prints one line per run: K, F, workers, verdict, executions, CPU seconds. Not a test.
 """
@@ -20,6 +21,7 @@ from raceproof.runs import verify
 
 SAME = "--same" in sys.argv
 SYMMETRY = "--no-symmetry" not in sys.argv
+CONFLUENCE = "--no-confluence" not in sys.argv
 
 
 def make(k: int, files: int, workers: int, directory: str) -> scenario.Scenario:
@@ -46,7 +48,7 @@ def main() -> None:
             sc = make(k, files, workers, tmp)
             t0 = time.process_time()
             r = verify(sc, "dpor", driver="direct", max_executions=budget, shrink=False,
-                       symmetry=SYMMETRY)
+                       symmetry=SYMMETRY, confluence=CONFLUENCE)
             pool = "pool" if workers < k + 1 else "no pool"
             print(f"parent + {k} {'identical ' if SAME else ''}skills x {files} files, {workers} workers ({pool}): "
                   f"{r.verdict}, {r.executions} executions, {time.process_time() - t0:.2f} s CPU"
