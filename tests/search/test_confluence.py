@@ -232,3 +232,25 @@ def test_every_mount_set_row_of_the_fix_is_proved_in_one_execution_and_dpor_agre
     mount_set_rows(base, 1, workers=(1,), driver="direct", checkpoint=ckpt)
     with pytest.raises(InputError, match=r"search\.confluence"):
         mount_set_rows(base, 1, workers=(1,), driver="direct", resume=ckpt, confluence=False)
+
+
+def test_every_mount_set_up_to_3_with_every_pool_has_the_one_executions_outcome() -> None:
+    """Plain DPOR of every row of ``--mount-sets 3`` (pools included: confluence proves the
+    program with a worker per job, ``raceproof.symmetry.unpooled``) reaches exactly the outcome of
+    the one execution."""
+    from raceproof.mountsets import all_mount_sets, scenario_for
+    from raceproof.symmetry import unpooled
+
+    base = scenarios.load(FIXED)
+    rows = 0
+    for ms in all_mount_sets(3):
+        for w in (1, 2, 3):
+            sc = scenario_for(base, ms, w)
+            wide = unpooled(sc, program_for(sc)) or sc
+            if why_not(program_for(wide)):
+                continue
+            one = confluent(wide)
+            assert one.executions == 1 and len(one.outcomes) == 1
+            assert plain(sc).outcomes == one.outcomes, f"{ms.name} w{w}"
+            rows += 1
+    assert rows == 3 * len(all_mount_sets(3))  # every row of the fix is confluent
