@@ -186,21 +186,23 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         wide_program = program_for(wide) if wide is not None else None
         pooled = (f"; proved with a worker per job ({len(scenario.mounts)}), which covers {scenario.workers} "
                   "workers (raceproof.symmetry.unpooled)")
+        dropped = ""  # why confluent heads were given up after trying them (not: why they did not apply)
         if confluence:
             outcome = _confluent_search(wide_program or program, backend=backend, driver=driver,
                                         progress=progress, command=command)
             if isinstance(outcome, Result):
                 return subject(outcome, symmetry=outcome.symmetry + (pooled if wide_program else ""))
+            dropped = outcome
         # with deferred tails, jobs into sibling roots are identical up to their tails: worth a
         # worker per job when that groups them
         if wide_program is not None:
             outcome = search(wide_program, grouped_only=True)
             if isinstance(outcome, Result) and outcome.verdict == "safe":
-                return subject(outcome, symmetry=outcome.symmetry + pooled)
+                return subject(outcome, symmetry=_said(dropped, outcome.symmetry + pooled))
         outcome = search(program)
         if isinstance(outcome, Result):
-            return subject(outcome, symmetry=outcome.symmetry)
-        note = outcome
+            return subject(outcome, symmetry=_said(dropped, outcome.symmetry))
+        note = _said(dropped, outcome)
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
@@ -210,15 +212,19 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
                    symmetry=note)
 
 
+def _said(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
                       progress: Callable[[int, int, int], None], command: Callable[[str], str]) -> Result | str:
     """One execution of `program` with its tails deferred, when its heads are confluent
-    (``raceproof.confluence``): its result if safe, else why it gives none."""
+    (``raceproof.confluence``): its result if safe, else why it was given up ("": it does not
+    apply, ``raceproof.confluence.why_not``)."""
     from raceproof.confluence import NotConfluent, Once, why_not
 
-    why = why_not(program)
-    if why:
-        return why
+    if why_not(program):
+        return ""
     program.deferred_tails = program.confluent_heads = True
     program.tail_memo = {}
     try:
