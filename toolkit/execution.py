@@ -214,6 +214,9 @@ class Runner:
         self.reset()
         sched = Scheduler(self.vfs, chooser, list(self.program.names), self.max_steps, DRIVER_CLASSES[self.driver]())
         self.program.hooks(sched)
+        attach = getattr(chooser, "attach", None)
+        if attach is not None:  # a chooser that looks at the execution's state (``strategies.stateful``)
+            attach(sched)
         bodies = self.program.bodies(sched)
         deadlock = None
         try:

@@ -26,6 +26,7 @@ run nor pass as a thread's result.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -91,6 +92,8 @@ class _VThread:
     started: bool = False
     done: bool = False
     wait: Callable[[], bool] | None = None  # blocking condition; None = always enabled
+    #: what the thread has observed so far, hashed (kept when ``Scheduler.observing``)
+    seen: Any = 0
     step_errors: list[tuple[BaseException, int]] = field(default_factory=list)
     result: ThreadResult = field(default_factory=ThreadResult)
 
@@ -135,6 +138,8 @@ class Scheduler:
         self.tails: Tails | None = None
         #: the confluent-heads check (``raceproof.confluence``), None: off
         self.confluence: Confluence | None = None
+        #: keep each thread's observations hashed in ``seen`` (``raceproof.strategies.stateful``)
+        self.observing = False
 
     # the baton -----------------------------------------------------------------------------
     def _enabled(self) -> tuple[int, ...]:
@@ -272,7 +277,8 @@ class Scheduler:
         With `until`, the thread is not enabled (cannot be chosen) while ``until()`` is false: a
         blocking step. The condition must be monotone (see ``raceproof.steps``)."""
         t = self.threads[tid]
-        if self.tails is not None and self.tails.cut:
+        tails = self.tails
+        if tails is not None and tails.cut:
             return await self._tail_step(tid, op, path, fn, args, awaits)
         sym = self.symmetry
         if sym is not None:
@@ -295,6 +301,9 @@ class Scheduler:
         vfs.thread = tid
         if sym is not None:
             sym.annotate(tid, fp)
+        observing = self.observing
+        if observing:  # until the step's result is known: anything but an OSError is opaque
+            seen, t.seen = t.seen, ("opaque", next(_OPAQUE))
         try:
             if self.hooks:
                 for hook in self.hooks:  # fault injectors: may raise an OSError in place of the step
@@ -316,26 +325,29 @@ class Scheduler:
             self.trace.append(StepEvent(index, tid, op, path, f"-1 {errno_name(exc.errno)}",
                                         exc.errno, built, enabled, detail))
             t.step_errors.append((exc, index))
+            if observing:
+                t.seen = hash((seen, op, path, observed(exc)))
             if sym is not None:
                 self._symmetry_after(sym, tid, exc, built)
-            if self.tails is not None:
-                self._tails_after(tid, op, path, built)
+            if tails is not None:
+                self._tails_after(tails, tid, op, path, built)
             raise
         except RaceproofError as exc:  # the sandbox, a model invariant: the machinery's, not the thread's
             raise self.stop(exc) from exc
         built = fp.build()
         self.trace.append(StepEvent(index, tid, op, path, render(value) if render else _render(value),
                                     None, built, enabled, detail))
+        if observing:
+            t.seen = hash((seen, op, path, observed(value)))
         if sym is not None:
             self._symmetry_after(sym, tid, value, built)
-        if self.tails is not None:
-            self._tails_after(tid, op, path, built)
+        if tails is not None:
+            self._tails_after(tails, tid, op, path, built)
         return value
 
-    def _tails_after(self, tid: int, op: str, path: str, fp: Footprint) -> None:
-        assert self.tails is not None
+    def _tails_after(self, tails: Tails, tid: int, op: str, path: str, fp: Footprint) -> None:
         try:
-            self.tails.after(tid, fp)
+            tails.after(tid, fp)
             if self.confluence is not None:
                 self.confluence.after(tid, op, path, fp)
         except RaceproofError as exc:  # TailBroken, NotConfluent
@@ -414,6 +426,9 @@ class Scheduler:
             raise self.stop(exc) from exc
         self.choices.append(value)
         self.values.append((tid, label, value))
+        if self.observing:
+            t = self.threads[tid]
+            t.seen = hash((t.seen, label, value))
         return value
 
 
@@ -518,6 +533,29 @@ class DirectDriver:
 
 #: driver name -> class (``raceproof.execution.DRIVERS`` lists the names)
 DRIVER_CLASSES: dict[str, type[TrioDriver] | type[DirectDriver]] = {"trio": TrioDriver, "direct": DirectDriver}
+
+
+#: numbers for opaque observations (never equal to another: a thread that saw one is never merged)
+_OPAQUE = itertools.count()
+#: values a step returns that ``observed`` renders exactly
+_PLAIN = (type(None), bool, int, float, str, bytes)
+
+
+def observed(value: Any) -> Any:
+    """`value` (a step's result, or the OSError it raised) as a hashable value equal to another's
+    only when a thread cannot tell them apart; anything else is opaque (a fresh, unequal value)."""
+    if isinstance(value, _PLAIN):
+        return (type(value).__name__, value)
+    if isinstance(value, bytearray):
+        return ("bytes", bytes(value))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple([observed(v) for v in value]))
+    if isinstance(value, Stat):
+        return ("Stat", value.kind, value.size, value.ino, value.dev)
+    if isinstance(value, OSError) and type(value).__module__ == "builtins" and len(value.args) <= 2:
+        # ``oserror``'s OSError(errno, strerror, filename): its fields are all a thread can see
+        return (type(value).__name__, value.errno, value.strerror, value.filename, value.filename2)
+    return ("opaque", next(_OPAQUE))
 
 
 def _failed_step(exc: BaseException, step_errors: list[tuple[BaseException, int]]) -> int | None:

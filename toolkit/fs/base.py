@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno as E
 import os
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 Kind = Literal["dir", "file", "link"]
 OpenMode = Literal["r", "w", "x", "a"]
@@ -107,6 +107,10 @@ class Backend(Protocol):
     def tree(self, top: str = "/") -> dict[str, str]:
         """The tree under `top` as ``Vfs.tree`` describes it (default: ``walk_tree``)."""
 
+    def full_state(self, ids: dict[int, str]) -> tuple[Any, ...] | None:
+        """The whole state as a hashable value (the tree, each entry's identity from `ids`), or
+        None when it has open handles or cannot say (default: cannot say)."""
+
 
 class BackendBase:
     """Defaults for a backend's optional abilities (see ``Backend``)."""
@@ -135,6 +139,9 @@ class BackendBase:
 
     def tree(self, top: str = "/") -> dict[str, str]:
         return walk_tree(cast(Backend, self), top)
+
+    def full_state(self, ids: dict[int, str]) -> tuple[Any, ...] | None:
+        return None
 
 
 def walk_tree(backend: Backend, top: str = "/") -> dict[str, str]:

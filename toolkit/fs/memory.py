@@ -104,6 +104,15 @@ class MemoryBackend(BackendBase):
         return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p))
                       for p, n in sorted(self._nodes.items())])
 
+    def full_state(self, ids: dict[int, str]) -> tuple[Any, ...] | None:
+        """``state_key`` with each entry's identity (`ids`: inode -> identity, ``Vfs``); None
+        while a handle is open (an unlinked file may live on in one)."""
+        if self._handles:
+            return None
+        first: dict[int, str] = {}
+        return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p), ids.get(n.ino))
+                      for p, n in sorted(self._nodes.items())])
+
     def apply_entries(self, changes: list[tuple[str, bool, tuple[Kind, bytes, str] | None]]) -> None:
         """Replay recorded entry changes ``(path, existed before, state after)``: remove what
         existed (never a directory), then create the new entries, parents first (a deferred

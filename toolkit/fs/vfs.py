@@ -638,6 +638,16 @@ class Vfs:
         self.makedirs(parent_of(path))
         self.write_file(path, data)
 
+    def state_key(self) -> tuple[Any, ...] | None:
+        """Everything about the filesystem a thread could tell apart, as a hashable value: the
+        tree with each entry's identity (the one ``stat`` reveals), and the mounts. None when a
+        file handle or a directory is open (their tables are not in it), or when the backend
+        cannot say (only the memory backend can)."""
+        if self._handles or self._open_dirs:
+            return None
+        tree = self.backend.full_state(self._ids)
+        return None if tree is None else (tree, tuple(sorted(self._mounts.items())))
+
     def tree(self, top: str = "/") -> dict[str, str]:
         """The whole tree under `top` as ``{path: description}``: ``dir``, ``file:<hex of bytes>``,
         ``link:<target>``, or ``hardlink:<path>`` for a further name of a file already listed at

@@ -64,6 +64,7 @@ REGISTRY: dict[str, str] = {
     "dpor": "raceproof.strategies.dpor:Dpor",
     "portfolio": "raceproof.strategies.portfolio:Portfolio",
     "dfs": "raceproof.strategies.dfs:Dfs",
+    "stateful": "raceproof.strategies.stateful:StatefulDfs",
     "random": "raceproof.strategies.random:RandomWalk",
     "pct": "raceproof.strategies.pct:Pct",
     "preemption": "raceproof.strategies.dfs:PreemptionBounded",
