@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 INLINE_TOKEN_MAX = 100
 #: the strategies a test can use (``raceproof.strategies.REGISTRY`` without ``replay``, which is
 #: ``--raceproof-replay``); listed here so a bad option fails at startup without importing raceproof
-STRATEGIES = ("dpor", "portfolio", "dfs", "random", "pct", "preemption")
+STRATEGIES = ("dpor", "portfolio", "dfs", "stateful", "random", "pct", "preemption")
 #: the keys of ``@pytest.mark.raceproof(...)``
 MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed", "driver")
 DRIVERS = ("trio", "direct")

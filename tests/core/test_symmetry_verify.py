@@ -121,5 +121,5 @@ def test_a_counterexample_found_under_the_rule_is_searched_again_without_it(tmp_
     sc.initial_files[f"{PARENT}/skills"] = b"not a directory"
     r = verify(sc, "dpor", shrink=False, driver="direct")
     assert r.verdict == "unsafe"
-    assert r.symmetry.startswith("found a counterexample")
+    assert "found a counterexample" in r.symmetry
     assert r.token is not None and replay(sc, r.token).verdict == "fail"

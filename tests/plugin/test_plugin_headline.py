@@ -132,7 +132,8 @@ def test_bad_driver(raceproof):
     result.stdout.fnmatch_lines([
         "*@pytest.mark.raceproof: unknown key max_execution; known keys: expect, strategy, max_executions, "
         "backend, seed, driver*",
-        "*@pytest.mark.raceproof: unknown strategy 'dpro'; known: dpor, portfolio, dfs, random, pct, preemption*",
+        "*@pytest.mark.raceproof: unknown strategy 'dpro'; known: dpor, portfolio, dfs, stateful, random, pct, "
+        "preemption*",
         "*@pytest.mark.raceproof: unknown driver 'fast'; known: trio, direct*",
     ])
 
