@@ -196,7 +196,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             The default fails an execution in which a program raised.
         checks: instead of `check`, the checks that judge each execution (``raceproof.checks``:
             registered names or ``Check`` objects; each violation names its check and entry).
-        strategy: ``dpor`` (default), ``dfs``, ``random``, ``pct``, ``preemption``.
+        strategy: ``dpor`` (default), ``dfs``, ``stateful``, ``random``, ``pct``, ``preemption``.
         backend: ``memory`` (default), ``fake`` (pyfakefs) or ``real`` (a sandboxed temp dir).
         max_executions: a budget; stopping on it makes the verdict ``inconclusive``.
         seed: for ``random`` and ``pct``.
