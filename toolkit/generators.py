@@ -259,6 +259,23 @@ def nested_pairs(top: Sequence[str] = (".claude", "a"), inner: Sequence[str] = (
     return pair()
 
 
+@st.composite
+def mount_archives(draw: st.DrawFn, paths: Sequence[str], *, max_size: int = 3) -> list[list[Member]]:
+    """Hypothesis strategy: archive members (files and directories) for mounts at `paths`; a
+    mount with another inside it sometimes also carries a file inside that one's root (a parent's
+    archive writing into a child's mount: the overlap the reductions must notice)."""
+    out = []
+    for path in paths:
+        members = draw(archives(max_size=max_size, kinds=("file", "dir")))
+        inner = [p for p in paths if p.startswith(path + "/")]
+        if inner and draw(st.booleans()):
+            child = draw(st.sampled_from(inner))
+            name = draw(st.sampled_from(["SKILL.md", "x/y"]))
+            members = [*members, Member(child[len(path) + 1:] + "/" + name, "file", b"outer")]
+        out.append(members)
+    return out
+
+
 def archives(*, min_size: int = 0, max_size: int = 5, kinds: Sequence[str] = ("file", "dir"),
              hostile: bool = False) -> st.SearchStrategy[list[Member]]:
     """Hypothesis strategy: archive contents as lists of ``raceproof.models.tar.Member``.

@@ -25,7 +25,7 @@ from raceproof.errors import InputError, ScenarioError
 from raceproof.execution import Runner
 from raceproof.exploration import run_exploration
 from raceproof.fs.base import parent_of
-from raceproof.generators import archives, mount_sets, nested_pairs
+from raceproof.generators import mount_archives, mount_sets, nested_pairs
 from raceproof.models import guest_download, tar
 from raceproof.models.rust_fs import create_dir_all
 from raceproof.result import Result
@@ -39,15 +39,8 @@ FIXED = str(Path(__file__).resolve().parents[2] / "scenarios" / "guest-download-
 @st.composite
 def cases(draw: st.DrawFn) -> scenarios.Scenario:
     paths = draw(st.one_of(nested_pairs(), mount_sets(min_size=2, max_size=3)))
-    drawn = [draw(archives(max_size=3, kinds=("file", "dir"))) for _ in paths]
-    mounts = []
-    for path, members in zip(paths, drawn, strict=True):
-        inner = [k for k, p in enumerate(paths) if p.startswith(path + "/")]
-        if inner and draw(st.booleans()):  # a member of this job inside a job nested in it
-            k = draw(st.sampled_from(inner))
-            name = draw(st.sampled_from(["SKILL.md", "x/y"]))
-            members = [*members, tar.Member(paths[k][len(path) + 1:] + "/" + name, "file", b"outer")]
-        mounts.append(scenarios.Mount(path, members, tar.build(members)))
+    mounts = [scenarios.Mount(path, members, tar.build(members))
+              for path, members in zip(paths, draw(mount_archives(paths)), strict=True)]
     # directories on the way already there, or a file in the way of a root (every job through it fails)
     spine = sorted({p for path in paths for p in _ancestors(path) if p.count("/") > 2})
     dirs, files = ["/home/user"], {}

@@ -22,7 +22,7 @@ from raceproof import scenario as scenarios
 from raceproof.execution import Runner, run_without_trio
 from raceproof.exploration import run_exploration
 from raceproof.fs import Vfs, make_backend
-from raceproof.generators import archives, mount_sets, nested_pairs
+from raceproof.generators import mount_archives, mount_sets, nested_pairs
 from raceproof.models import tar
 from raceproof.models.guest_download import Job
 from raceproof.result import Result
@@ -42,15 +42,8 @@ def cases(draw: st.DrawFn) -> scenarios.Scenario:
         paths = draw(st.one_of(mount_sets(min_size=2, max_size=3), nested_pairs()))
     else:  # a nested pair under pre-cleanup is ~800 executions plainly
         paths = draw(mount_sets(min_size=2, max_size=2))
-    drawn = [draw(archives(max_size=3, kinds=("file", "dir"))) for _ in paths]
-    mounts = []
-    for path, members in zip(paths, drawn, strict=True):
-        inner = [k for k, p in enumerate(paths) if p.startswith(path + "/")]
-        if inner and draw(st.booleans()):  # a member of this job inside a job nested in it
-            k = draw(st.sampled_from(inner))
-            name = draw(st.sampled_from(["SKILL.md", "x/y"]))
-            members = [*members, tar.Member(paths[k][len(path) + 1:] + "/" + name, "file", b"outer")]
-        mounts.append(scenarios.Mount(path, members, tar.build(members)))
+    mounts = [scenarios.Mount(path, members, tar.build(members))
+              for path, members in zip(paths, draw(mount_archives(paths)), strict=True)]
     return scenarios.load(FIXED).with_changes(algorithm=algorithm, mounts=mounts, workers=len(paths),
                                               initial_dirs=["/home/user"], initial_files={}, name="generated")
 
