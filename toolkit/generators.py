@@ -268,7 +268,8 @@ def mount_archives(draw: st.DrawFn, paths: Sequence[str], *, max_size: int = 3) 
     for path in paths:
         members = draw(archives(max_size=max_size, kinds=("file", "dir")))
         inner = [p for p in paths if p.startswith(path + "/")]
-        if inner and draw(st.booleans()):
+        outer: bool = bool(inner) and draw(st.booleans())
+        if outer:
             child = draw(st.sampled_from(inner))
             name = draw(st.sampled_from(["SKILL.md", "x/y"]))
             members = [*members, Member(child[len(path) + 1:] + "/" + name, "file", b"outer")]
