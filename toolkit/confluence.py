@@ -95,7 +95,7 @@ def why_not(program: IncidentProgram) -> str:
     for i, claim in enumerate(claims):
         if claim is None:
             return f"{program.names[i]}'s archive holds a link: its tail is not deferred"
-        own = head_envelope(jobs[i].root).writes  # i's root and ancestors: directories from i's claim on
+        own = envelopes[i].writes  # i's root and ancestors: directories from i's claim on
         for j, env in enumerate(envelopes):
             if i == j:
                 continue

@@ -176,7 +176,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
     strat = make_strategy(strategy, **options)
     note = ""
-    if symmetry and strat.sound and getattr(strat, "reductions", True) and not evidence:
+    if symmetry and strat.sound and not evidence:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
                                    new_strategy=lambda: make_strategy(strategy, **options))

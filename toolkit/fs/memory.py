@@ -97,21 +97,18 @@ class MemoryBackend(BackendBase):
         node = self._nodes.get(path)
         return None if node is None else (node.kind, node.ino, bytes(node.data), node.target)
 
-    def state_key(self) -> tuple[Any, ...]:
+    def state_key(self, ids: dict[int, str] | None = None) -> tuple[Any, ...]:
         """The whole tree as a hashable value: every entry's kind, bytes and link target, and
-        which names share a file (their first name), no inode numbers."""
+        which names share a file (their first name), no inode numbers; with `ids` (inode ->
+        identity, ``Vfs``), each entry's identity too."""
         first: dict[int, str] = {}
-        return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p))
+        get = (ids or {}).get
+        return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p), get(n.ino))
                       for p, n in sorted(self._nodes.items())])
 
     def full_state(self, ids: dict[int, str]) -> tuple[Any, ...] | None:
-        """``state_key`` with each entry's identity (`ids`: inode -> identity, ``Vfs``); None
-        while a handle is open (an unlinked file may live on in one)."""
-        if self._handles:
-            return None
-        first: dict[int, str] = {}
-        return tuple([(p, n.kind, bytes(n.data), n.target, first.setdefault(n.ino, p), ids.get(n.ino))
-                      for p, n in sorted(self._nodes.items())])
+        """``state_key(ids)``; None while a handle is open (an unlinked file may live on in one)."""
+        return None if self._handles else self.state_key(ids)
 
     def apply_entries(self, changes: list[tuple[str, bool, tuple[Kind, bytes, str] | None]]) -> None:
         """Replay recorded entry changes ``(path, existed before, state after)``: remove what

@@ -78,8 +78,6 @@ class StatefulDfs(Dfs):
     name = "stateful"
     sound = True
     bounded = False
-    #: the leader rule, deferred tails and confluent heads keep state of their own: not combined
-    reductions = True
 
     def __init__(self, **_: object) -> None:
         super().__init__()
