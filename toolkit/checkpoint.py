@@ -1,26 +1,50 @@
 """Checkpoints of long searches: what is done, written so that an interrupted run can resume.
 
-A checkpoint file is JSON (``raceproof.checkpoint/1``): the search it belongs to (scenario file
-and digest, mount-set size, worker counts, strategy, budget) and the rows already proved, in the
-enumeration's order. ``verify --mount-sets K --checkpoint FILE`` rewrites it after every row
-(atomically: a temporary file renamed into place, so an interrupt leaves the previous one) and
-``--resume FILE`` skips the rows it holds. Rows are deterministic, so a resumed run prints the
-table, counts and tokens of an uninterrupted one. A checkpoint of another search is refused
-with the field that differs.
+Two kinds, both JSON files naming the search they belong to (a checkpoint of another search is
+refused with the field that differs), both rewritten atomically (a temporary file renamed into
+place, so an interrupt leaves the previous one):
+
+- ``raceproof.checkpoint/1``, a mount-set table (``verify --mount-sets K --checkpoint FILE``): the
+  rows already proved, in the enumeration's order, rewritten after every row; ``--resume FILE``
+  skips them. Rows are deterministic, so a resumed run prints the table, counts and tokens of an
+  uninterrupted one.
+- ``raceproof.search-checkpoint/1``, one ``verify`` (``SearchCheckpoint``): the state of each
+  exploration it ran so far, in order (the reductions may run several: confluent heads, then the
+  symmetric search, then the plain one). A state is the strategy's frontier (DPOR's stack of
+  sleep sets and wakeup trees, ``Dpor.snapshot``), the loop's and the tally's counters and the set
+  of trace classes (stable hashes, ``observe.stable_trace_class``). It is written every
+  `every` seconds between executions, when an exploration ends, before a failing execution is
+  shown to the strategy, and when an interrupt or error stops one (``raceproof.loop``: the state
+  then is the one from before the running execution, which a resumed run runs again). A resumed
+  ``verify`` restores each exploration in turn: one that had finished ends at once (or runs its
+  last execution again), the interrupted one continues. So the verdict, counts, classes and
+  counterexample are those of an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import struct
 import tempfile
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.errors import InputError
 from raceproof.signals import deferred
 
+if TYPE_CHECKING:
+    from raceproof.loop import Loop
+    from raceproof.observe import Tally, TraceClasses
+    from raceproof.strategies import Strategy
+
 SCHEMA = "raceproof.checkpoint/1"
+SEARCH_SCHEMA = "raceproof.search-checkpoint/1"
+#: seconds between two writes of a search checkpoint (besides the end and an interrupt)
+EVERY = 60.0
 #: a checkpoint is read whole: refuse anything larger than a very large table would be
 MAX_BYTES = 64 * 1024 * 1024
 
@@ -37,11 +61,15 @@ class Checkpoint:
 
 
 def write(path: str, checkpoint: Checkpoint) -> None:
-    """Replace `path` with `checkpoint` in one rename (never a half-written file). An interrupt
-    waits for the rename: one that came between creating the temporary file and the ``try`` left
-    that file behind (seen once in the full suite)."""
+    """Replace `path` with `checkpoint` in one rename (never a half-written file)."""
+    _replace(path, checkpoint.to_json())
+
+
+def _replace(path: str, text: str) -> None:
+    """Replace `path` with `text` in one rename. An interrupt waits for the rename: one that came
+    between creating the temporary file and the ``try`` left that file behind (seen once in the
+    full suite)."""
     directory = os.path.dirname(os.path.abspath(path))
-    text = checkpoint.to_json()
     with deferred():
         fd, tmp = tempfile.mkstemp(prefix=".raceproof-checkpoint-", dir=directory)
         try:
@@ -57,6 +85,15 @@ def write(path: str, checkpoint: Checkpoint) -> None:
 def read(path: str, search: dict[str, Any]) -> Checkpoint:
     """The checkpoint at `path`, which must belong to `search` (else a one-line ``InputError``
     naming the file and the field)."""
+    data = _load(path, SCHEMA, search)
+    rows = data.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(f"{path}: rows: must be a list of rows")
+    return Checkpoint(dict(data["search"]), rows)
+
+
+def _load(path: str, schema: str, search: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object at `path`, of `schema` and belonging to `search`."""
     try:
         if not os.path.isfile(path):
             raise InputError(f"{path}: --resume: not a regular file")
@@ -66,8 +103,9 @@ def read(path: str, search: dict[str, Any]) -> Checkpoint:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: --resume: not a raceproof checkpoint ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputError(f"{path}: schema: not a {SCHEMA} checkpoint")
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise InputError(f"{path}: schema: not a {schema} checkpoint (it is {found!r})")
     stored = data.get("search")
     if not isinstance(stored, dict):
         raise InputError(f"{path}: search: missing")
@@ -75,7 +113,119 @@ def read(path: str, search: dict[str, Any]) -> Checkpoint:
         if stored.get(key) != want:
             raise InputError(f"{path}: search.{key}: the checkpoint is for {stored.get(key)!r}, this run is "
                              f"{want!r}")
-    rows = data.get("rows")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise InputError(f"{path}: rows: must be a list of rows")
-    return Checkpoint(dict(stored), rows)
+    return data
+
+
+def _digest(calls: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(calls, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class SearchCheckpoint:
+    """The checkpoint of one ``verify`` (``raceproof.search-checkpoint/1``): `search` is its
+    identity; `path` (if any) is written, `resume` (if any) read first. Each exploration of the run
+    asks ``call(label)`` for its ``Call``, in order."""
+
+    def __init__(self, search: dict[str, Any], *, path: str | None = None, resume: str | None = None,
+                 every: float = EVERY) -> None:
+        self.search = search
+        self.path = path
+        self.resume = resume
+        self.every = every
+        self.calls: list[dict[str, Any]] = []
+        self.started = 0
+        if resume is not None:
+            data = _load(resume, SEARCH_SCHEMA, search)
+            calls = data.get("calls")
+            if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("label"), str)
+                                                      and isinstance(c.get("state"), dict) for c in calls):
+                raise InputError(f"{resume}: calls: must be a list of {{label, state}} objects")
+            if data.get("sha256") != _digest(calls):
+                raise InputError(f"{resume}: sha256: does not match its calls (the file was edited or damaged)")
+            self.calls = calls
+
+    def call(self, label: str) -> Call:
+        """The next exploration's checkpoint: restored from the resumed file if it got that far."""
+        i = self.started
+        self.started += 1
+        stored = None
+        if i < len(self.calls):
+            if self.calls[i]["label"] != label:
+                raise InputError(f"{self.resume}: calls[{i}].label: the checkpoint's exploration {i} is "
+                                 f"{self.calls[i]['label']!r}, this run's is {label!r}")
+            stored = self.calls[i]["state"]
+        return Call(self, i, label, stored)
+
+    def write(self, index: int, label: str, state: dict[str, Any]) -> None:
+        """Record exploration `index`'s state (later ones, from a resumed file, are kept: this one
+        is being run again to where it was)."""
+        entry = {"label": label, "state": state}
+        if index < len(self.calls):
+            self.calls[index] = entry
+        else:
+            self.calls.append(entry)
+        if self.path is not None:
+            _replace(self.path, json.dumps({"schema": SEARCH_SCHEMA, "search": self.search, "calls": self.calls,
+                                            "sha256": _digest(self.calls)}))
+
+
+class Call:
+    """One exploration of a checkpointed ``verify`` (a ``raceproof.loop.Saver``): ``bind`` restores
+    its parts from the stored state, ``save`` writes them."""
+
+    def __init__(self, owner: SearchCheckpoint, index: int, label: str, stored: dict[str, Any] | None) -> None:
+        self.owner = owner
+        self.index = index
+        self.label = label
+        self.stored = stored
+        #: seconds the exploration had run before (in the interrupted processes)
+        self.elapsed_before = 0.0
+        self._parts: tuple[Strategy, Loop, Tally, TraceClasses | None] | None = None
+        self._t0 = self._last = time.monotonic()
+
+    def bind(self, strategy: Strategy, loop: Loop, tally: Tally, classes: TraceClasses | None) -> None:
+        """The parts whose state is saved; restored now if this exploration was checkpointed."""
+        if not (hasattr(strategy, "snapshot") and hasattr(strategy, "restore")):
+            raise InputError(f"--checkpoint: strategy {strategy.name!r} cannot be checkpointed "
+                             "(dpor, portfolio and pct can)")
+        self._parts = (strategy, loop, tally, classes)
+        if self.stored is None:
+            return
+        where = f"{self.owner.resume}: calls[{self.index}].state"
+        try:
+            st = self.stored
+            strategy.restore(st["strategy"])
+            loop.executions, loop.blocked = int(st["executions"]), int(st["blocked"])
+            t = st["tally"]
+            tally.executions, tally.steps, tally.failing = int(t["executions"]), int(t["steps"]), int(t["failing"])
+            tally.naive, tally.passed = int(t["naive"]), bool(t["passed"])
+            if classes is not None:
+                raw = base64.b64decode(st["classes"], validate=True)
+                classes.seen = set(struct.unpack(f">{len(raw) // 8}q", raw))
+            self.elapsed_before = float(st["elapsed"])
+        except (KeyError, TypeError, ValueError, IndexError, StopIteration, struct.error) as exc:
+            raise InputError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+
+    def state(self) -> dict[str, Any]:
+        assert self._parts is not None, "Call.bind first"
+        strategy, loop, tally, classes = self._parts
+        if tally.first is not None:
+            raise ValueError("a checkpointed exploration stops at its first counterexample")
+        seen = sorted(classes.seen) if classes is not None else []
+        return {"strategy": strategy.snapshot(),  # type: ignore[attr-defined]
+                "executions": loop.executions, "blocked": loop.blocked,
+                "tally": {"executions": tally.executions, "steps": tally.steps, "failing": tally.failing,
+                          "naive": tally.naive, "passed": tally.passed},
+                "classes": base64.b64encode(struct.pack(f">{len(seen)}q", *seen)).decode(),
+                "elapsed": self.elapsed()}
+
+    def elapsed(self) -> float:
+        """Seconds this exploration has run, in this process and those before it."""
+        return self.elapsed_before + time.monotonic() - self._t0
+
+    def save(self) -> None:
+        self.owner.write(self.index, self.label, self.state())
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last >= self.owner.every:
+            self.save()

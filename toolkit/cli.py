@@ -54,6 +54,8 @@ EXIT_SIGTERM = 143
 #: after a signal, the main thread has this long to unwind (close sandboxes, print the summary)
 #: before a watchdog thread cleans up and exits the process itself
 INTERRUPT_GRACE_S = 0.6
+#: the same with a checkpoint to write on the way out (a large class set takes a while)
+CHECKPOINT_GRACE_S = 10.0
 
 
 def literal(text: str) -> str:
@@ -104,7 +106,8 @@ def interrupt_summary() -> str:
     if STATUS["rows"] is not None:
         parts.append(f"{STATUS['rows']} mount-set rows done")
     if STATUS.get("checkpoint"):
-        return (f"{what}: stopped after {', '.join(parts)}; no verdict; the rows done are in the checkpoint "
+        kept = "the rows done are" if STATUS["rows"] is not None else "the search's frontier is"
+        return (f"{what}: stopped after {', '.join(parts)}; no verdict; {kept} in the checkpoint "
                 f"{STATUS['checkpoint']} (add --resume {STATUS['checkpoint']} to continue)")
     return f"{what}: stopped after {', '.join(parts)}; no verdict, nothing written"
 
@@ -150,7 +153,8 @@ def _on_signal(signum: int, frame: Any) -> None:
         # the unwinding may drop coroutines that were created but never awaited: their
         # RuntimeWarnings are noise on the way out (stderr gets the one summary line)
         warnings.simplefilter("ignore")
-        timer = threading.Timer(INTERRUPT_GRACE_S, _watchdog)
+        # writing a checkpoint on the way out can take longer than the clean-up alone
+        timer = threading.Timer(CHECKPOINT_GRACE_S if STATUS.get("checkpoint") else INTERRUPT_GRACE_S, _watchdog)
         timer.daemon = True
         timer.start()
     if _signal_state["raised"]:
@@ -437,9 +441,14 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
               help="With --mount-sets: prove the rows as tasks on the Dask cluster at ADDRESS "
                    "(tcp://host:8786) instead of local processes.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="With --mount-sets: write the rows done to FILE after each row (resume with --resume).")
+              help="Keep the progress in FILE so that an interrupted run can resume (--resume FILE): "
+                   "with --mount-sets the rows done, after each row; else the exploration's frontier, "
+                   "every --checkpoint-every seconds, at its end and on an interrupt.")
+@click.option("--checkpoint-every", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Seconds between two writes of a single search's checkpoint (default 60).")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="With --mount-sets: skip the rows of the checkpoint FILE (it must be of this search).")
+              help="Continue from the checkpoint FILE (it must be of this very search): the result is "
+                   "that of an uninterrupted run.")
 @click.option("--stale", "stale", type=click.IntRange(min=0, max=3), default=None,
               help="Verify every previous-session tree of up to K stale entries (keep-alive); with "
                    "--mount-sets, on every mount set; prints a table.")
@@ -456,8 +465,8 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 def verify(scenario: str, strategy: str | None, max_executions: int | None, seed: int, certain: bool, bound: int,
            depth: int, symmetry: bool, confluence: bool,
            mount_sets: int | None, stale: int | None, jobs: int | None, dask: str | None, checkpoint: str | None,
-           resume: str | None, backend: str | None, driver: str | None, inject: tuple[str, ...],
-           allow_import: tuple[str, ...], as_json: bool) -> None:
+           checkpoint_every: float | None, resume: str | None, backend: str | None, driver: str | None,
+           inject: tuple[str, ...], allow_import: tuple[str, ...], as_json: bool) -> None:
     """Explore every interleaving of SCENARIO (up to equivalence) and prove or refute it."""
     from raceproof.runs import verify as do_verify
     from raceproof.runs import verify_exit_code, verify_json
@@ -474,11 +483,16 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     ks = stale if stale is not None else sc.stale_states
     if strategy is None:  # tables of many small rows: no probes per row
         strategy = "dpor" if k or ks else "portfolio"
-    if not k or ks:
-        for flag, value in (("--checkpoint", checkpoint), ("--resume", resume), ("--dask", dask)):
+    if dask is not None and (not k or ks):
+        raise InputError("--dask: only with --mount-sets, without --stale (a single search and the stale-state "
+                         "table are not split into tasks)")
+    if ks:
+        for flag, value in (("--checkpoint", checkpoint), ("--resume", resume)):
             if value is not None:
-                raise InputError(f"{flag}: only with --mount-sets, without --stale (a single search and the "
-                                 "stale-state table are not split or checkpointed yet)")
+                raise InputError(f"{flag}: not with --stale (the stale-state table is not checkpointed yet)")
+    if checkpoint_every is not None and (checkpoint is None or k):
+        raise InputError("--checkpoint-every: only with --checkpoint, without --mount-sets (a table is "
+                         "written after each row)")
     if ks:
         from raceproof.keepalive.command import verify_stale
 
@@ -494,7 +508,8 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     progress, finish = _progress(as_json)
     try:
         vr = do_verify(sc, strategy, max_executions, seed, backend, inject, progress=progress, driver=driver,
-                       certain=certain, symmetry=symmetry, confluence=confluence, **options)
+                       certain=certain, symmetry=symmetry, confluence=confluence, checkpoint=checkpoint,
+                       resume=resume, checkpoint_every=checkpoint_every, **options)
     finally:
         finish()
     r = vr.result

@@ -49,7 +49,7 @@ applies, plain DPOR reaches exactly one outcome, and it is this execution's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from raceproof.errors import RaceproofError
 from raceproof.fs.base import parent_of
@@ -140,6 +140,7 @@ class Once:
 
     def __init__(self) -> None:
         self.started = False
+        self.observed = False
         self.last = -1
 
     def next_execution(self) -> Once | None:
@@ -157,6 +158,15 @@ class Once:
 
     def observe(self, execution: Execution) -> None:
         """Nothing to learn: there is no next execution."""
+        self.observed = True
+
+    def snapshot(self) -> dict[str, Any]:
+        """Whether the one execution has been seen (``raceproof.checkpoint``): if not, a resumed
+        search runs it (again)."""
+        return {"done": self.observed}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.started = self.observed = bool(state["done"])
 
     def pending(self) -> int:
         return 0

@@ -14,7 +14,7 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.checks import Check, CheckContext, judge, resolve
 from raceproof.errors import InputError, StepBudgetExceeded
@@ -28,6 +28,9 @@ from raceproof.result import PROGRAM_ERROR, RACE, UNCONFIRMED, Counterexample, R
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
+
+if TYPE_CHECKING:
+    from raceproof.checkpoint import Call
 
 #: kept for callers that import them from here
 __all__ = ["CLASSIFY_BUDGET", "PROGRAM_ERROR", "RACE", "UNCONFIRMED", "Counterexample", "ExploreResult",
@@ -112,7 +115,7 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
                     progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
                     shrink: bool = False, explain: bool = False, certain: bool = True,
-                    command: Callable[[str], str] | None = None) -> Result:
+                    command: Callable[[str], str] | None = None, checkpoint: Call | None = None) -> Result:
     """Run the strategy's executions on `runner` (``raceproof.loop.Loop``), show each to the
     observers (``raceproof.observe``) and turn the first failure into a ``Counterexample``
     (``raceproof.pipeline``: classified and confirmed; shrunk and explained on request).
@@ -120,14 +123,21 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
     Equivalence classes are counted (distinct Mazurkiewicz traces) for sound strategies only;
     `coverage` also collects the conflict-pair coverage a report shows. Without `certain`, the
     explanation's "failure certain after" step is only the bound that needs no search
-    (``raceproof.shrink.certain_after``)."""
+    (``raceproof.shrink.certain_after``).
+
+    With `checkpoint` (``raceproof.checkpoint.Call``), the exploration starts from its stored state
+    if it has one, and its state is saved as it goes (stopping at the first counterexample only);
+    trace classes are then counted with hashes that outlive the process."""
+    if checkpoint is not None and (not stop_on_failure or collect_outcomes or coverage):
+        raise ValueError("a checkpointed exploration stops at its first failure and collects no outcomes "
+                         "or coverage")
     t0 = time.perf_counter()
     tally = Tally()
     observers: list[Callable[[Execution], None]] = [tally.visit]
     outcomes = Outcomes()
     if collect_outcomes:
         observers.append(outcomes.visit)
-    classes = TraceClasses() if strategy.sound else None
+    classes = TraceClasses(stable=checkpoint is not None) if strategy.sound else None
     if classes is not None:
         observers.append(classes.visit)
     cov = ConflictCoverage() if coverage else None
@@ -147,7 +157,9 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
             progress(tally.executions, tally.failing, strategy.pending())
         return False
 
-    loop = Loop(runner, strategy, budget=max_executions)
+    loop = Loop(runner, strategy, budget=max_executions, saver=checkpoint)
+    if checkpoint is not None:
+        checkpoint.bind(strategy, loop, tally, classes)
 
     async def driver(r: RunnerProtocol) -> None:
         try:
@@ -171,7 +183,8 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
         executions=tally.executions, blocked=loop.blocked, strategy=strategy.name,
         probes=strategy.probes_run,
         naive_interleavings=tally.naive, counterexample=cex, outcomes=frozenset(outcomes.seen),
-        failing=tally.failing, steps=tally.steps, wall_time=time.perf_counter() - t0,
+        failing=tally.failing, steps=tally.steps,
+        wall_time=time.perf_counter() - t0 + (checkpoint.elapsed_before if checkpoint is not None else 0.0),
         classes=None if classes is None else classes.count,
         overrun=overrun[0] if overrun else None,
         coverage=None if cov is None else cov.freeze(),

@@ -9,9 +9,22 @@ executions (redundant prefixes a strategy stopped) are observed by the strategy 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from raceproof.execution import Execution, RunnerProtocol
+from raceproof.scheduler import Chooser
+from raceproof.signals import deferred
 from raceproof.strategies import Strategy
+
+
+class Saver(Protocol):
+    """Writes a checkpoint of the exploration (``raceproof.checkpoint.Call``)."""
+
+    def save(self) -> None:
+        """Write the state now: between executions, or as it was when the running one started."""
+
+    def tick(self) -> None:
+        """Between executions: write the state if it is time to."""
 
 
 class Loop:
@@ -21,35 +34,80 @@ class Loop:
     ``stopped`` whether `visit` did, ``executions`` counts the executions visited and ``blocked``
     the aborted ones (redundant prefixes the strategy stopped). (A
     callback, not an async generator: an async generator left early is finalized by the garbage
-    collector, which Trio warns about.)"""
+    collector, which Trio warns about.)
+
+    With a `saver` (``raceproof.checkpoint``), the loop's own bookkeeping (the strategy choosing
+    and learning, the observers) runs with interrupts held back, so an interrupt or error can only
+    come while an execution runs or between executions, where the state is consistent: the saver
+    writes it then (the running execution is run again on resume), before showing a failing
+    execution to the strategy, at the end, and when its ``tick`` says so."""
 
     def __init__(self, runner: RunnerProtocol, strategy: Strategy, *, budget: int | None = None,
-                 check: bool = True) -> None:
+                 check: bool = True, saver: Saver | None = None) -> None:
         self.runner = runner
         self.strategy = strategy
         self.budget = budget
         self.check = check
+        self.saver = saver
         self.executions = 0
         self.blocked = 0
         self.exhausted = False
         self.budget_hit = False
         self.stopped = False
 
+    def _next(self) -> Chooser | None:
+        """The next execution's chooser, or None (budget spent or strategy exhausted)."""
+        if self.budget is not None and self.executions >= self.budget:
+            self.budget_hit = True
+            return None
+        chooser = self.strategy.next_execution()
+        if chooser is None:
+            self.exhausted = True
+        return chooser
+
+    def _took(self, ex: Execution, visit: Callable[[Execution], bool | None]) -> bool:
+        """Show a finished execution to the strategy and (unless aborted) to `visit`; True: stop."""
+        self.strategy.observe(ex)
+        if ex.aborted:
+            self.blocked += 1
+            return False
+        self.executions += 1
+        if visit(ex):
+            self.stopped = True
+            return True
+        return False
+
     async def run(self, visit: Callable[[Execution], bool | None]) -> None:
-        while True:
-            if self.budget is not None and self.executions >= self.budget:
-                self.budget_hit = True
-                return
-            chooser = self.strategy.next_execution()
-            if chooser is None:
-                self.exhausted = True
-                return
+        if self.saver is not None:
+            return await self._run_saved(visit, self.saver)
+        while (chooser := self._next()) is not None:
             ex = await self.runner.run_one(chooser, check=self.check)
-            self.strategy.observe(ex)
-            if ex.aborted:
-                self.blocked += 1
-                continue
-            self.executions += 1
-            if visit(ex):
-                self.stopped = True
+            if self._took(ex, visit):
                 return
+
+    async def _run_saved(self, visit: Callable[[Execution], bool | None], saver: Saver) -> None:
+        busy = False  # inside the bookkeeping: an error there leaves the last checkpoint as it is
+        try:
+            while True:
+                with deferred():
+                    busy = True
+                    chooser = self._next()
+                    if chooser is not None:
+                        saver.tick()
+                    busy = False
+                if chooser is None:
+                    saver.save()
+                    return
+                ex = await self.runner.run_one(chooser, check=self.check)
+                with deferred():
+                    busy = True
+                    if ex.violations:  # a resumed search runs it again, and stops there too
+                        saver.save()
+                    stop = self._took(ex, visit)
+                    busy = False
+                if stop:
+                    return
+        except BaseException:
+            if not busy:
+                saver.save()
+            raise

@@ -9,11 +9,13 @@ classes and the conflict-pair coverage a report shows. None of them runs anythin
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from typing import Any
 
 from raceproof.execution import Execution
 from raceproof.result import Coverage
+from raceproof.steps import Footprint
 
 
 def naive_count(execution: Execution) -> int:
@@ -130,18 +132,65 @@ def trace_class(ex: Execution) -> int:
     return hash(tuple(threads))
 
 
+def stable_trace_class(ex: Execution, names: dict[object, int]) -> int:
+    """``trace_class`` with a value that is the same in every process of one Python version
+    (``hash`` of a string is salted per process; of an int, and of a tuple of ints, it is not): each
+    string and footprint stands for its BLAKE2b digest, kept in `names` (one per exploration).
+    For class sets that outlive the process (``raceproof.checkpoint``). It groups executions
+    exactly as ``trace_class`` does (tests compare the two)."""
+    threads = [0] * len(ex.names)
+    res: dict[str, int] = {}
+    dirs: dict[str, int] = {}
+    join = _join
+
+    def name(x: object) -> int:
+        v = names.get(x)
+        if v is None:
+            if isinstance(x, Footprint):
+                x_text = repr((sorted(x.reads), sorted(x.writes), sorted(x.lists), sorted(x.touches),
+                               sorted(x.waits), x.need))
+            else:
+                x_text = repr(x)
+            v = names[x] = int.from_bytes(hashlib.blake2b(x_text.encode(), digest_size=8).digest(), "big",
+                                          signed=True)
+        return v
+
+    for ev in ex.trace:
+        fp = ev.footprint
+        reads, writes, lists, touches = fp.reads, fp.writes, fp.lists, fp.touches
+        acc = 0
+        for r in writes:
+            acc += hash((name(r), join(res, r, _EXCLUSIVE)))
+        for r in reads:
+            if r not in writes:
+                acc += hash((name(r), join(res, r, _READ)))
+        for d in lists:
+            acc += hash((join(dirs, d, _EXCLUSIVE if d in touches else _LIST), name(d)))
+        for d in touches:
+            if d not in lists:
+                acc += hash((join(dirs, d, _TOUCH), name(d)))
+        t = ev.thread
+        threads[t] = hash((threads[t], name(ev.op), name(ev.path), name(ev.result),
+                           -1 if ev.errno is None else ev.errno, name(ev.detail), name(fp), acc))
+    return hash(tuple(threads))
+
+
 class TraceClasses:
     """Counts the distinct Mazurkiewicz traces among the executions (the honest equivalence-class
     count: a reduction that runs two executions of one trace is not credited twice). It keeps the
     64-bit hash of each class key (``trace_class``): the keys themselves, thousands of small
     containers per execution, kept alive would make every later garbage collection slower. Two
-    classes share a hash with probability about 2^-64 per pair (3e-10 for 10^5 classes)."""
+    classes share a hash with probability about 2^-64 per pair (3e-10 for 10^5 classes).
+    With `stable`, the hashes are the same in every process (``stable_trace_class``): a set a
+    checkpoint keeps, and a resumed search extends."""
 
-    def __init__(self) -> None:
+    def __init__(self, stable: bool = False) -> None:
         self.seen: set[int] = set()
+        self.names: dict[object, int] | None = {} if stable else None
 
     def visit(self, ex: Execution) -> None:
-        self.seen.add(trace_class(ex))
+        names = self.names
+        self.seen.add(trace_class(ex) if names is None else stable_trace_class(ex, names))
 
     @property
     def count(self) -> int:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof import render
 from raceproof import token as tokens
-from raceproof.errors import TokenError
+from raceproof.errors import InputError, TokenError
 from raceproof.execution import Runner
 from raceproof.exploration import run_exploration
 from raceproof.incident import IncidentProgram
@@ -22,6 +24,9 @@ from raceproof.strategies.random import RandomWalk
 from raceproof.strategies.replay import ReplayChooser
 from raceproof.symmetry import SymmetryBroken, describe, job_groups, unpooled
 from raceproof.tails import TailBroken, deferrable
+
+if TYPE_CHECKING:
+    from raceproof.checkpoint import Call, SearchCheckpoint
 
 
 def replay_command(scenario: Scenario, token: str, backend: str = "memory", inject: Sequence[str] = (),
@@ -127,6 +132,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
            backend: str | None = None, inject: Sequence[str] = (), shrink: bool = True,
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
            evidence: bool = False, certain: bool = True, symmetry: bool = True, confluence: bool = True,
+           checkpoint: str | None = None, resume: str | None = None, checkpoint_every: float | None = None,
            **options: Any) -> Result:
     """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
     False), explained and given its replay command. Its "failure certain after" step is searched
@@ -142,10 +148,18 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
     default), heads that only create directories are explored in one execution
     (``raceproof.confluence``). A counterexample any of them finds is searched again without them,
     so its token replays on the program as it is.
-    Not with `evidence`: a report's coverage describes the program's own interleavings."""
+    Not with `evidence`: a report's coverage describes the program's own interleavings.
+
+    With `checkpoint` (a file), the state of each exploration is written as it goes (every
+    `checkpoint_every` seconds, at its end, on an interrupt); with `resume`, a run continues from
+    such a file, which must be of this very search (``raceproof.checkpoint.SearchCheckpoint``). The
+    result is that of an uninterrupted run (its wall time the sum of the runs')."""
     EXPLORED["current"] = 0
+    saving = None
+    if checkpoint is not None or resume is not None:
+        saving = {"path": checkpoint, "resume": resume, "every": checkpoint_every}
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 evidence, certain, symmetry, confluence, **options)
+                 evidence, certain, symmetry, confluence, saving, **options)
     EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
     if evidence and scenario.token:
@@ -156,12 +170,16 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
             evidence: bool, certain: bool = True, symmetry: bool = True, confluence: bool = True,
-            **options: Any) -> Result:
+            saving: dict[str, Any] | None = None, **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
     if any(inj.needs_trio for inj in program.injectors):
         driver = "trio"  # e.g. slow downloads wait in Trio's virtual time
+    ck = None
+    if saving is not None:
+        ck = _search_checkpoint(scenario, program, strategy, options, max_executions, backend, inject, symmetry,
+                                confluence, evidence, saving)
 
     def subject(result: Result, **more: Any) -> Result:
         return replace(result, kind="verify", scenario=scenario, backend=backend, inject=tuple(inject),
@@ -179,7 +197,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     if symmetry and strat.sound and not evidence:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
-                                   new_strategy=lambda: make_strategy(strategy, **options))
+                                   new_strategy=lambda: make_strategy(strategy, **options), ck=ck)
         # a pool's executions are among those of a worker per job (``unpooled``): a proof of that
         # program proves the pool. Only a proof is kept
         wide = unpooled(scenario, program)
@@ -189,7 +207,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
         dropped = ""  # why confluent heads were given up after trying them (not: why they did not apply)
         if confluence:
             outcome = _confluent_search(wide_program or program, backend=backend, driver=driver,
-                                        progress=progress, command=command)
+                                        progress=progress, command=command, ck=ck)
             if isinstance(outcome, Result):
                 return subject(outcome, symmetry=outcome.symmetry + (pooled if wide_program else ""))
             dropped = outcome
@@ -206,10 +224,40 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
-                                 command=command)
+                                 command=command, checkpoint=_call(ck, f"{strat.name} of {program.digest[:16]}"))
     cex = result.counterexample
     return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None,
                    symmetry=note)
+
+
+def _search_checkpoint(scenario: Scenario, program: IncidentProgram, strategy: str, options: dict[str, Any],
+                       max_executions: int | None, backend: str, inject: Sequence[str], symmetry: bool,
+                       confluence: bool, evidence: bool, saving: dict[str, Any]) -> SearchCheckpoint:
+    """The checkpoint of this verify (``raceproof.checkpoint``), named by everything that decides
+    its explorations; refused where it is not kept."""
+    from raceproof import __version__
+    from raceproof.checkpoint import EVERY, SearchCheckpoint
+
+    flag = "--checkpoint" if saving["path"] is not None else "--resume"
+    if evidence:
+        raise InputError(f"{flag}: not for a report's evidence (its coverage is not kept in a checkpoint)")
+    if any(inj.explores for inj in program.injectors):
+        raise InputError(f"{flag}: not with fault placements (--inject of a fault that explores placements): "
+                         "each placement is a search of its own, not checkpointed yet")
+    if not hasattr(make_strategy(strategy, **options), "snapshot"):
+        raise InputError(f"{flag}: strategy {strategy!r} cannot be checkpointed (dpor, portfolio and pct can)")
+    search = {"command": "verify", "scenario": os.path.basename(scenario.file), "digest": program.digest,
+              "strategy": strategy, "options": {k: options[k] for k in sorted(options)},
+              "max_executions": max_executions, "backend": backend, "inject": list(inject), "symmetry": symmetry,
+              "confluence": confluence, "raceproof": __version__,
+              # trace-class hashes are tuple hashes of ints: the same in every process of one version
+              "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+    every = EVERY if saving["every"] is None else float(saving["every"])
+    return SearchCheckpoint(search, path=saving["path"], resume=saving["resume"], every=every)
+
+
+def _call(ck: SearchCheckpoint | None, label: str) -> Call | None:
+    return None if ck is None else ck.call(label)
 
 
 def _said(*parts: str) -> str:
@@ -217,7 +265,8 @@ def _said(*parts: str) -> str:
 
 
 def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
-                      progress: Callable[[int, int, int], None], command: Callable[[str], str]) -> Result | str:
+                      progress: Callable[[int, int, int], None], command: Callable[[str], str],
+                      ck: SearchCheckpoint | None = None) -> Result | str:
     """One execution of `program` with its tails deferred, when its heads are confluent
     (``raceproof.confluence``): its result if safe, else why it was given up ("": it does not
     apply, ``raceproof.confluence.why_not``)."""
@@ -230,7 +279,8 @@ def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
     try:
         with Runner(program, backend, driver) as runner:
             result = run_exploration(runner, Once(), progress=progress, shrink=False, explain=False,
-                                     certain=False, command=command)
+                                     certain=False, command=command,
+                                     checkpoint=_call(ck, f"confluent heads of {program.digest[:16]}"))
     except (NotConfluent, TailBroken) as exc:
         return f"heads not confluent ({exc}): explored with DPOR"
     finally:
@@ -246,7 +296,8 @@ def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
 
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
                       progress: Callable[[int, int, int], None], command: Callable[[str], str],
-                      new_strategy: Callable[[], Strategy], grouped_only: bool = False) -> Result | str:
+                      new_strategy: Callable[[], Strategy], grouped_only: bool = False,
+                      ck: SearchCheckpoint | None = None) -> Result | str:
     """A search of `program` with its tails deferred (``raceproof.tails``) and its identical jobs
     under the leader rule: its result if it found no counterexample, else why it gives none ("":
     neither applies; with `grouped_only`, no identical jobs). A broken deferral is tried again
@@ -261,9 +312,11 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
         program.deferred_tails = tails
         program.tail_memo = {}
         try:
+            label = f"{'tails deferred' if tails else 'tails inline'}, {len(groups)} groups of {program.digest[:16]}"
             with Runner(program, backend, driver) as runner:
                 result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
-                                         shrink=False, explain=False, certain=False, command=command)
+                                         shrink=False, explain=False, certain=False, command=command,
+                                         checkpoint=_call(ck, label))
         except (SymmetryBroken, TailBroken) as exc:
             why = f"dropped ({exc}): explored without it"
             continue

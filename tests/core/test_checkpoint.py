@@ -78,8 +78,19 @@ def test_cli_resume_round_trip_and_bad_checkpoints(tmp_path: Path) -> None:
     broken = run("verify", BUGGY, "--mount-sets", "2", "--resume", str(ckpt))
     assert broken.returncode == 2 and "not a raceproof checkpoint" in broken.stderr
 
-    alone = run("verify", BUGGY, "--checkpoint", str(tmp_path / "x.json"))
-    assert alone.returncode == 2 and "only with --mount-sets" in alone.stderr
+    # a table's checkpoint is not a single search's, and the other way round
+    rows = tmp_path / "rows.json"
+    assert run("verify", BUGGY, "--mount-sets", "1", "--jobs", "1", "--checkpoint", str(rows)).returncode == 0
+    single = run("verify", BUGGY, "--resume", str(rows))
+    assert single.returncode == 2 and len(single.stderr.strip().splitlines()) == 1
+    assert f"{rows}: schema: not a raceproof.search-checkpoint/1" in single.stderr
+    search = tmp_path / "search.json"
+    assert run("verify", BUGGY, "--checkpoint", str(search)).returncode == 0  # unsafe, as expected
+    table = run("verify", BUGGY, "--mount-sets", "1", "--resume", str(search))
+    assert table.returncode == 2 and "schema: not a raceproof.checkpoint/1" in table.stderr
+
+    stale = run("verify", BUGGY, "--stale", "1", "--checkpoint", str(tmp_path / "x.json"))
+    assert stale.returncode == 2 and "not with --stale" in stale.stderr
     assert not (tmp_path / "x.json").exists()
 
 

@@ -32,8 +32,9 @@ Design notes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from raceproof.errors import NondeterminismError
 from raceproof.execution import Execution
@@ -176,14 +177,23 @@ class Dpor:
         self.started = False
         self.synced = 0  # positions < synced have their events recorded in the stack
         self.blocked = 0
+        #: while an execution runs: (stack length, ``blocked``) when it started, and whether it is
+        #: the first (``snapshot`` gives the state of that moment)
+        self._mark: tuple[int, int, bool] | None = None
+        self._ready = False  # restored in flight: the next execution is the one that was running
 
     def next_execution(self) -> Chooser | None:
-        if self.started and not self._backtrack():
+        if self._ready:
+            self._ready = False
+        elif self.started and not self._backtrack():
+            self._mark = None
             return None
-        if not self.started:
+        fresh = not self.started
+        if fresh:
             self.stack = [Node({}, [])]
             self.synced = 0
         self.started = True
+        self._mark = (len(self.stack), self.blocked, fresh)
         return _DporChooser(self)
 
     def _sync(self, trace: Sequence[StepEvent]) -> None:
@@ -236,6 +246,7 @@ class Dpor:
         return node.tid
 
     def observe(self, execution: Execution) -> None:
+        self._mark = None
         trace = execution.trace
         self._sync(trace)
         del self.stack[len(trace):]
@@ -305,3 +316,88 @@ class Dpor:
                 return True
             stack.pop()
         return False
+
+    # -- checkpoints (``raceproof.checkpoint``) -------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The search's state as JSON data: between two executions, or, while one runs, as it was
+        when that one started (a resumed search runs it again). While an execution runs, only the
+        nodes from its start on change (the started node records the event it runs, which the
+        run again records alike), so the state of that moment is the stack cut there."""
+        if self._mark is None:
+            return {"started": self.started, "ready": False, "blocked": self.blocked, **_encode(self.stack)}
+        length, blocked, fresh = self._mark
+        if fresh:
+            return {"started": False, "ready": False, "blocked": blocked, **_encode([])}
+        return {"started": True, "ready": True, "blocked": blocked, **_encode(self.stack[:length])}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a ``snapshot``."""
+        self.started = bool(state["started"])
+        self._ready = bool(state["ready"])
+        self.blocked = int(state["blocked"])
+        self.stack = _decode(state)
+        self.synced = 0  # the next execution records its events from the start
+        self._mark = None
+
+
+def _encode(stack: list[Node]) -> dict[str, Any]:
+    """The stack as flat integer lists (no nesting: a wakeup-tree chain can be hundreds deep) over
+    a table of footprints."""
+    table: dict[Footprint, int] = {}
+
+    def fpi(fp: Footprint | None) -> int:
+        if fp is None:
+            return -1
+        i = table.get(fp)
+        if i is None:
+            i = table[fp] = len(table)
+        return i
+
+    nodes = []
+    for node in stack:
+        sleep = [x for q, f in node.sleep.items() for x in (q, fpi(f))]
+        tree: list[int] = []
+        todo = list(reversed(node.wut))
+        while todo:  # pre-order: thread, footprint, number of children
+            br = todo.pop()
+            tree += (br.tid, fpi(br.fp), len(br.children))
+            todo.extend(reversed(br.children))
+        nodes.append([node.tid, fpi(node.fp), len(node.wut), sleep, tree])
+    fps = [[sorted(fp.reads), sorted(fp.writes), sorted(fp.lists), sorted(fp.touches), sorted(fp.waits), fp.need]
+           for fp in table]
+    return {"footprints": fps, "stack": nodes}
+
+
+def _decode(state: dict[str, Any]) -> list[Node]:
+    fps = [Footprint(frozenset(r), frozenset(w), frozenset(ls), frozenset(t), frozenset(wa), int(n))
+           for r, w, ls, t, wa, n in state["footprints"]]
+    stack = []
+    for tid, f, roots, sleep, tree in state["stack"]:
+        flat = iter(tree)
+        wut = [_branch(flat, fps) for _ in range(roots)]
+        stack.append(Node({sleep[k]: fps[sleep[k + 1]] for k in range(0, len(sleep), 2)}, wut, tid,
+                          None if f < 0 else fps[f]))
+    return stack
+
+
+def _branch(flat: Iterator[int], fps: list[Footprint]) -> Branch:
+    """The next branch of a pre-order (thread, footprint, number of children) list, children and
+    all, without recursion."""
+
+    def make() -> tuple[Branch, int]:
+        tid, f, n = next(flat), next(flat), next(flat)
+        return Branch(tid, None if f < 0 else fps[f]), n
+
+    top, n = make()
+    pending = [(top, n)]
+    while pending:
+        parent, left = pending[-1]
+        if not left:
+            pending.pop()
+            continue
+        pending[-1] = (parent, left - 1)
+        child, n = make()
+        parent.children.append(child)
+        pending.append((child, n))
+    return top

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from raceproof.execution import Execution
 from raceproof.scheduler import Chooser
@@ -52,15 +53,25 @@ class Pct:
         self.depth = depth
         self.count = 0
         self.length = 50
+        self._running = False  # an execution started and not yet observed
 
     def next_execution(self) -> Chooser | None:
         rng = random.Random(f"raceproof-pct-{self.seed}-{self.count}")
         self.count += 1
+        self._running = True
         return _PctChooser(rng, self.depth, self.length)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state before the running execution, if one runs (``raceproof.checkpoint``)."""
+        return {"count": self.count - self._running, "length": self.length}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.count, self.length, self._running = int(state["count"]), int(state["length"]), False
 
     def pending(self) -> int:
         """Unknown: -1 (a sampling strategy has no frontier)."""
         return -1
 
     def observe(self, execution: Execution) -> None:
+        self._running = False
         self.length = max(self.length, len(execution.trace))

@@ -11,6 +11,8 @@ every Mazurkiewicz trace having been run (the probes are extra executions, count
 """
 from __future__ import annotations
 
+from typing import Any
+
 from raceproof.execution import Execution
 from raceproof.scheduler import Chooser
 from raceproof.strategies.dpor import Dpor
@@ -38,6 +40,8 @@ class Portfolio:
         self.probes_run = 0
         self._probing = False  # whether the execution running now is a probe
         self._dpor_done = False
+        #: (probes_run, _probing) before the running execution started, None between executions
+        self._before: tuple[int, bool] | None = None
 
     def _probe_next(self) -> bool:
         if self.probes_run >= self.probes:
@@ -49,6 +53,7 @@ class Portfolio:
     def next_execution(self) -> Chooser | None:
         if self._dpor_done:
             return None
+        self._before = (self.probes_run, self._probing)
         if self._probe_next():
             self._probing = True
             self.probes_run += 1
@@ -57,10 +62,24 @@ class Portfolio:
         chooser = self.dpor.next_execution()
         if chooser is None:  # the proof is complete: the probes left are not needed
             self._dpor_done = True
+            self._before = None
         return chooser
 
     def observe(self, execution: Execution) -> None:
+        self._before = None
         (self.pct if self._probing else self.dpor).observe(execution)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state before the running execution, if one runs (``raceproof.checkpoint``)."""
+        probes_run, probing = self._before or (self.probes_run, self._probing)
+        return {"probes_run": probes_run, "probing": probing, "dpor_done": self._dpor_done,
+                "pct": self.pct.snapshot(), "dpor": self.dpor.snapshot()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.probes_run, self._probing = int(state["probes_run"]), bool(state["probing"])
+        self._dpor_done, self._before = bool(state["dpor_done"]), None
+        self.pct.restore(state["pct"])
+        self.dpor.restore(state["dpor"])
 
     def pending(self) -> int:
         """DPOR's lower bound (the probes left are not needed to finish)."""
