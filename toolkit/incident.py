@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from raceproof.checks import DEFAULT_CHECKS, CheckContext, expected_tree, judge, resolve
@@ -67,6 +68,20 @@ class IncidentProgram:
         #: whether the heads are explored as confluent (``raceproof.confluence``; with deferred
         #: tails); set by ``runs`` for a proof
         self.confluent_heads = False
+
+    @contextmanager
+    def reduced(self, *, tails: bool = False, groups: Sequence[tuple[int, ...]] = (),
+                confluent: bool = False) -> Iterator[None]:
+        """The program with reductions on for one search (deferred `tails`, identical-job `groups`,
+        `confluent` heads), each with a fresh tail memo; as it was afterwards, however the search
+        ended."""
+        self.deferred_tails, self.symmetric_groups, self.confluent_heads = tails, list(groups), confluent
+        self.tail_memo = {}
+        try:
+            yield
+        finally:
+            self.deferred_tails, self.symmetric_groups, self.confluent_heads = False, [], False
+            self.tail_memo = {}
 
     def _context(self) -> CheckContext:
         return CheckContext(tuple(self.roots), self.expected, self.initial, self.scenario.stale == "forbid", self)

@@ -274,18 +274,13 @@ def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
 
     if why_not(program):
         return ""
-    program.deferred_tails = program.confluent_heads = True
-    program.tail_memo = {}
     try:
-        with Runner(program, backend, driver) as runner:
+        with program.reduced(tails=True, confluent=True), Runner(program, backend, driver) as runner:
             result = run_exploration(runner, Once(), progress=progress, shrink=False, explain=False,
                                      certain=False, command=command,
                                      checkpoint=_call(ck, f"confluent heads of {program.digest[:16]}"))
     except (NotConfluent, TailBroken) as exc:
         return f"heads not confluent ({exc}): explored with DPOR"
-    finally:
-        program.deferred_tails = program.confluent_heads = False
-        program.tail_memo = {}
     if result.verdict != "safe":
         return f"{result.verdict} with confluent heads: explored with DPOR"
     return replace(result, symmetry="heads confluent: every job's create_dir_all only creates directories, so "
@@ -308,22 +303,15 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
         groups = job_groups(program, tails=tails)
         if not groups and (grouped_only or not tails):
             continue
-        program.symmetric_groups = groups
-        program.deferred_tails = tails
-        program.tail_memo = {}
+        label = f"{'tails deferred' if tails else 'tails inline'}, {len(groups)} groups of {program.digest[:16]}"
         try:
-            label = f"{'tails deferred' if tails else 'tails inline'}, {len(groups)} groups of {program.digest[:16]}"
-            with Runner(program, backend, driver) as runner:
+            with program.reduced(tails=tails, groups=groups), Runner(program, backend, driver) as runner:
                 result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
                                          shrink=False, explain=False, certain=False, command=command,
                                          checkpoint=_call(ck, label))
         except (SymmetryBroken, TailBroken) as exc:
             why = f"dropped ({exc}): explored without it"
             continue
-        finally:
-            program.symmetric_groups = []
-            program.deferred_tails = False
-            program.tail_memo = {}
         if result.verdict == "unsafe":
             return "found a counterexample; searched again without it for one that replays as is"
         said = [describe(program, groups)] if groups else []

@@ -71,8 +71,7 @@ def plain(sc: scenarios.Scenario) -> Result:
 
 def confluent(sc: scenarios.Scenario, backend: str = "memory") -> Result:
     program = program_for(sc)
-    program.deferred_tails = program.confluent_heads = True
-    with Runner(program, backend, "direct") as runner:
+    with program.reduced(tails=True, confluent=True), Runner(program, backend, "direct") as runner:
         return run_exploration(runner, Once(), stop_on_failure=False, collect_outcomes=True)
 
 
