@@ -40,6 +40,7 @@ def timed(**more: Any) -> tuple[float, Any]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     best: dict[str, float] = {}
     size = 0
     with tempfile.TemporaryDirectory() as tmp:

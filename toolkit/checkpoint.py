@@ -180,14 +180,18 @@ class Call:
         #: seconds the exploration had run before (in the interrupted processes)
         self.elapsed_before = 0.0
         self._parts: tuple[Strategy, Loop, Tally, TraceClasses | None] | None = None
+        self._counters: dict[str, int] = {}
         self._t0 = self._last = time.monotonic()
 
-    def bind(self, strategy: Strategy, loop: Loop, tally: Tally, classes: TraceClasses | None) -> None:
-        """The parts whose state is saved; restored now if this exploration was checkpointed."""
+    def bind(self, strategy: Strategy, loop: Loop, tally: Tally, classes: TraceClasses | None,
+             counters: dict[str, int] | None = None) -> None:
+        """The parts whose state is saved (and the caller's own `counters`, kept as they are);
+        restored now if this exploration was checkpointed."""
         if not (hasattr(strategy, "snapshot") and hasattr(strategy, "restore")):
             raise InputError(f"--checkpoint: strategy {strategy.name!r} cannot be checkpointed "
                              "(dpor, portfolio and pct can)")
         self._parts = (strategy, loop, tally, classes)
+        self._counters = counters if counters is not None else {}
         if self.stored is None:
             return
         where = f"{self.owner.resume}: calls[{self.index}].state"
@@ -202,6 +206,8 @@ class Call:
                 raw = base64.b64decode(st["classes"], validate=True)
                 classes.seen = set(struct.unpack(f">{len(raw) // 8}q", raw))
             self.elapsed_before = float(st["elapsed"])
+            for key in self._counters:
+                self._counters[key] = int(st["counters"][key])
         except (KeyError, TypeError, ValueError, IndexError, StopIteration, struct.error) as exc:
             raise InputError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
 
@@ -216,7 +222,7 @@ class Call:
                 "tally": {"executions": tally.executions, "steps": tally.steps, "failing": tally.failing,
                           "naive": tally.naive, "passed": tally.passed},
                 "classes": base64.b64encode(struct.pack(f">{len(seen)}q", *seen)).decode(),
-                "elapsed": self.elapsed()}
+                "counters": dict(self._counters), "elapsed": self.elapsed()}
 
     def elapsed(self) -> float:
         """Seconds this exploration has run, in this process and those before it."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from raceproof.execution import Execution, Runner
 from raceproof.injector import Injector
 from raceproof.loop import Loop
-from raceproof.observe import TraceClasses, naive_count
+from raceproof.observe import Tally, TraceClasses
 from raceproof.result import Pin, Placements
 from raceproof.scheduler import Chooser
 from raceproof.steps import StepEvent
 from raceproof.strategies.dpor import Dpor
+
+if TYPE_CHECKING:
+    from raceproof.checkpoint import SearchCheckpoint
 
 
 class PinnedChooser:
@@ -62,6 +66,15 @@ class PinnedStrategy:
     def pending(self) -> int:
         return self.inner.pending()
 
+    def snapshot(self) -> dict[str, Any]:
+        """DPOR's state and the decision points reached (those of a running execution too: it
+        reaches them again when it runs again) (``raceproof.checkpoint``)."""
+        return {"dpor": self.inner.snapshot(), "points": sorted(self.points)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.inner.restore(state["dpor"])
+        self.points = {(str(lb), int(t), int(k), int(n)) for lb, t, k, n in state["points"]}
+
 
 #: what ``explore_placements`` returns (``raceproof.result.Placements``)
 PlacementResult = Placements
@@ -70,7 +83,8 @@ PlacementResult = Placements
 def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
                        progress: Callable[[int, int, int], None] | None = None,
-                       observe: Callable[[Execution], bool | None] | None = None) -> PlacementResult:
+                       observe: Callable[[Execution], bool | None] | None = None,
+                       checkpoint: SearchCheckpoint | None = None) -> PlacementResult:
     """Every placement of every exploring injector's faults, each with a full optimal DPOR.
 
     Level 0 runs DPOR with no fault and records every decision point (label, thread, n-th
@@ -79,7 +93,11 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
     the points reached under the placements of level k, so a second fault placed after the first
     one changed the run is found too. One DPOR per placement explores every interleaving with the
     faults pinned there. Placements are sets, so each is explored once. `observe` sees every
-    execution (after the failure bookkeeping) and may stop the whole enumeration by returning True."""
+    execution (after the failure bookkeeping) and may stop the whole enumeration by returning True.
+    With `checkpoint`, each placement's search is one checkpointed exploration (stopping at the
+    first failure only)."""
+    if checkpoint is not None and (not stop_on_failure or observe is not None):
+        raise ValueError("a checkpointed placement search stops at its first failure and has no observer")
     t0 = time.perf_counter()
     limits = {inj.label: inj.max_faults for inj in injectors if inj.explores}
     tally = {"placements": 0, "executions": 0, "blocked": 0, "steps": 0, "naive": 0, "failing_placements": 0,
@@ -102,34 +120,35 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
             pins = {(lb, t, k): v for lb, t, k, v in placement}
             strat = PinnedStrategy(pins)
             tally["placements"] += 1
-            classes = TraceClasses()
-            counts = [0, 0]  # executions, failing ones
+            classes = TraceClasses(stable=checkpoint is not None)
+            mine = Tally()  # this placement's executions, steps, failures
+            clean = {"clean_failures": 0}
 
-            def visit(ex: Execution, placement: frozenset[Pin] = placement, counts: list[int] = counts,
-                      classes: TraceClasses = classes) -> bool:
+            def visit(ex: Execution, placement: frozenset[Pin] = placement, mine: Tally = mine,
+                      classes: TraceClasses = classes, clean: dict[str, int] = clean) -> bool:
                 nonlocal first, first_pins, stop
-                counts[0] += 1
-                tally["steps"] += len(ex.trace)
-                tally["naive"] = max(tally["naive"], naive_count(ex))
+                mine.visit(ex)
                 classes.visit(ex)
                 if ex.extra.get("clean_failures"):
-                    tally["clean_failure_executions"] += 1
+                    clean["clean_failures"] += 1
                 if ex.violations:
-                    counts[1] += 1
                     if first is None:
                         first, first_pins = ex, tuple(sorted(placement))
                     if stop_on_failure:
                         stop = "counterexample"
                         return True
                 if progress is not None:
-                    progress(tally["executions"] + counts[0], counts[1], -1)
+                    progress(tally["executions"] + mine.executions, mine.failing, -1)
                 if observe is not None and observe(ex):  # the caller has seen enough
                     stop = "observer"
                     return True
                 return False
 
             left = None if max_executions is None else max_executions - tally["executions"]
-            loop = Loop(runner, strat, budget=left)
+            call = None if checkpoint is None else checkpoint.call(f"placement {sorted(placement)}")
+            loop = Loop(runner, strat, budget=left, saver=call)
+            if call is not None:
+                call.bind(strat, loop, mine, classes, clean)
 
             async def driver(r: Runner, loop: Loop = loop, visit: Callable[[Execution], bool] = visit) -> None:
                 await loop.run(visit)
@@ -137,11 +156,14 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
             runner.run(driver)
             if loop.budget_hit:
                 stop = "budget"
-            tally["executions"] += counts[0]
+            tally["executions"] += mine.executions
+            tally["steps"] += mine.steps
+            tally["naive"] = max(tally["naive"], mine.naive)
+            tally["clean_failure_executions"] += clean["clean_failures"]
             tally["blocked"] += loop.blocked
             tally["classes"] += classes.count
-            tally["failing_placements"] += 1 if counts[1] else 0
-            per_placement.append((tuple(sorted(placement)), counts[0], counts[1]))
+            tally["failing_placements"] += 1 if mine.failing else 0
+            per_placement.append((tuple(sorted(placement)), mine.executions, mine.failing))
             if stop != "exhausted":
                 return done()
             pinned = {(lb, t, k) for lb, t, k, _ in placement}

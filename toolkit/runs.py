@@ -187,7 +187,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
     if strategy in ("dpor", "portfolio") and any(inj.explores for inj in program.injectors):
         # fault placements are one DPOR search each (a portfolio's probes do not pin placements)
-        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver))
+        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver, ck))
 
     def command(token: str) -> str:
         return replay_command(scenario, token, backend, inject)
@@ -241,9 +241,6 @@ def _search_checkpoint(scenario: Scenario, program: IncidentProgram, strategy: s
     flag = "--checkpoint" if saving["path"] is not None else "--resume"
     if evidence:
         raise InputError(f"{flag}: not for a report's evidence (its coverage is not kept in a checkpoint)")
-    if any(inj.explores for inj in program.injectors):
-        raise InputError(f"{flag}: not with fault placements (--inject of a fault that explores placements): "
-                         "each placement is a search of its own, not checkpointed yet")
     if not hasattr(make_strategy(strategy, **options), "snapshot"):
         raise InputError(f"{flag}: strategy {strategy!r} cannot be checkpointed (dpor, portfolio and pct can)")
     search = {"command": "verify", "scenario": os.path.basename(scenario.file), "digest": program.digest,
@@ -323,12 +320,14 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
-                       driver: str = "trio") -> Result:
-    """Every placement of the injected faults, one optimal DPOR each (``raceproof.placements``)."""
+                       driver: str = "trio", ck: SearchCheckpoint | None = None) -> Result:
+    """Every placement of the injected faults, one optimal DPOR each (``raceproof.placements``;
+    with `ck`, each placement's search is checkpointed)."""
     from raceproof.placements import explore_placements
 
     with Runner(program, backend, driver) as runner:
-        pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress)
+        pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress,
+                                checkpoint=ck)
         cex = None
         if pr.first is not None:  # the fault decisions are in the choices: it must replay exactly
             cex = counterexample(runner, pr.first, digest=program.digest, shrink=False, explain=False,

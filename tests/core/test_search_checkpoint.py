@@ -45,13 +45,30 @@ CASES = {
     "buggy-dpor": (BUGGY, {"strategy": "dpor"}),
     "buggy-default": (BUGGY, {"strategy": "portfolio"}),
     "fixed-default": (FIXED, {"strategy": "portfolio"}),
+    # fault placements: one checkpointed DPOR per placement, and the decision points each reached
+    # (they make the next level of placements)
+    "eio-placements": (str(ROOT / "scenarios/chaos-eio.toml"), {"strategy": "dpor"}),
+    "crash-placements": (str(ROOT / "scenarios/chaos-crash.toml"), {"strategy": "dpor"}),
 }
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, even in a test run started in the background (which
+    inherits SIGINT ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def summary(r: Result) -> tuple[Any, ...]:
     cex = r.counterexample
+    p = r.placements
+    placed = (p.placements, p.per_placement, p.clean_failure_executions, p.first_pins) if p else None
     return (r.verdict, r.executions, r.classes, r.blocked, r.probes, r.stop_reason, r.steps,
-            r.naive_interleavings, r.failing, cex.token if cex else None, r.symmetry)
+            r.naive_interleavings, r.failing, cex.token if cex else None, r.symmetry, placed)
 
 
 def run(path: str, options: dict[str, Any], **more: Any) -> Result:
@@ -109,14 +126,17 @@ def resumed(path: str, options: dict[str, Any], ck: Path, stops: list[tuple[str,
 
 STOPS = [[("after", 1)], [("choice", 5)], [("choice", 900)], [("choice", 9000)],
          [("after", 3), ("choice", 2000), ("after", 150), ("choice", 700)]]
-#: the incident's runs take seconds each: two of its stop lists by default, all with --run-slow
-BUGGY_DEFAULT = {3, 4}
+#: the runs of these take seconds each: some of their stop lists by default, all with --run-slow
+SLOW_CASES = {"buggy-dpor": {3, 4}, "crash-placements": {4}}
+#: stop lists a case is too short for (the run ends before the first stop)
+TOO_SHORT = {"eio-placements": {3}}
 
 
 @pytest.mark.parametrize(("case", "stops"), [
     pytest.param(case, stops, id=f"{case}-" + "+".join(f"{k}{n}" for k, n in stops),
-                 marks=[pytest.mark.slow] if case == "buggy-dpor" and i not in BUGGY_DEFAULT else [])
-    for case in ("fixed-plain", "fixed-portfolio", "buggy-dpor") for i, stops in enumerate(STOPS)])
+                 marks=[pytest.mark.slow] if case in SLOW_CASES and i not in SLOW_CASES[case] else [])
+    for case in ("fixed-plain", "fixed-portfolio", "buggy-dpor", "eio-placements", "crash-placements")
+    for i, stops in enumerate(STOPS) if i not in TOO_SHORT.get(case, ())])
 def test_an_interrupted_verify_resumes_to_the_uninterrupted_result(case: str, stops: list[tuple[str, int]],
                                                                    tmp_path: Path) -> None:
     path, options = CASES[case]
@@ -195,8 +215,6 @@ def test_what_cannot_be_checkpointed_is_refused_before_anything_runs(tmp_path: P
     ck = tmp_path / "ck.json"
     with pytest.raises(InputError, match="--checkpoint: strategy 'random' cannot be checkpointed"):
         run(FIXED, {"strategy": "random"}, checkpoint=str(ck))
-    with pytest.raises(InputError, match="--checkpoint: not with fault placements"):
-        verify(scenario.load(str(ROOT / "scenarios/chaos-eio.toml")), "dpor", checkpoint=str(ck))
     with pytest.raises(InputError, match="--checkpoint: not for a report's evidence"):
         verify(scenario.load(FIXED), "dpor", evidence=True, checkpoint=str(ck))
     assert not ck.exists()
