@@ -10,7 +10,7 @@ place, so an interrupt leaves the previous one):
   uninterrupted one.
 - ``raceproof.search-checkpoint/1``, one ``verify`` (``SearchCheckpoint``): the state of each
   exploration it ran so far, in order (the reductions may run several: confluent heads, then the
-  symmetric search, then the plain one). A state is the strategy's frontier (DPOR's stack of
+  symmetric search, then the plain one; fault placements run one per placement). A state is the strategy's frontier (DPOR's stack of
   sleep sets and wakeup trees, ``Dpor.snapshot``), the loop's and the tally's counters and the set
   of trace classes (stable hashes, ``observe.stable_trace_class``). It is written every
   `every` seconds between executions, when an exploration ends, before a failing execution is
