@@ -10,15 +10,18 @@ place, so an interrupt leaves the previous one):
   uninterrupted one.
 - ``raceproof.search-checkpoint/1``, one ``verify`` (``SearchCheckpoint``): the state of each
   exploration it ran so far, in order (the reductions may run several: confluent heads, then the
-  symmetric search, then the plain one; fault placements run one per placement). A state is the strategy's frontier (DPOR's stack of
-  sleep sets and wakeup trees, ``Dpor.snapshot``), the loop's and the tally's counters and the set
-  of trace classes (stable hashes, ``observe.stable_trace_class``). It is written every
-  `every` seconds between executions, when an exploration ends, before a failing execution is
-  shown to the strategy, and when an interrupt or error stops one (``raceproof.loop``: the state
-  then is the one from before the running execution, which a resumed run runs again). A resumed
-  ``verify`` restores each exploration in turn: one that had finished ends at once (or runs its
-  last execution again), the interrupted one continues. So the verdict, counts, classes and
-  counterexample are those of an uninterrupted run.
+  symmetric search, then the plain one; fault placements run one per placement). A state is the
+  strategy's frontier (DPOR's stack of sleep sets and wakeup trees, ``Dpor.snapshot``), the
+  loop's and the tally's counters and the set of trace classes (stable hashes,
+  ``observe.stable_trace_class``). It is written every `every` seconds between executions, when
+  an exploration ends, before a failing execution is shown to the strategy, and when an
+  interrupt or error stops one (``raceproof.loop``: the state then is the one from before the
+  running execution, which a resumed run runs again). A resumed ``verify`` restores each
+  exploration in turn: one that had finished ends at once (or runs its last execution again),
+  the interrupted one continues. So the verdict, counts, classes and counterexample are those of
+  an uninterrupted run.
+
+A path given to ``--checkpoint`` is checked before anything runs (``writable``).
 """
 
 from __future__ import annotations
@@ -65,10 +68,29 @@ def write(path: str, checkpoint: Checkpoint) -> None:
     _replace(path, checkpoint.to_json())
 
 
+def writable(path: str) -> None:
+    """A one-line ``InputError`` now, rather than after a long search, if `path` cannot be a
+    checkpoint file (its directory missing or read-only, or a directory itself)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"{path}: --checkpoint: is a directory")
+    if not os.path.isdir(directory):
+        raise InputError(f"{path}: --checkpoint: no directory {directory}")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"{path}: --checkpoint: the directory {directory} is not writable")
+
+
 def _replace(path: str, text: str) -> None:
     """Replace `path` with `text` in one rename. An interrupt waits for the rename: one that came
     between creating the temporary file and the ``try`` left that file behind (seen once in the
     full suite)."""
+    try:
+        _rename_into(path, text)
+    except OSError as exc:
+        raise InputError(f"{path}: --checkpoint: cannot write it ({exc.strerror or exc})") from None
+
+
+def _rename_into(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     with deferred():
         fd, tmp = tempfile.mkstemp(prefix=".raceproof-checkpoint-", dir=directory)
@@ -133,6 +155,8 @@ class SearchCheckpoint:
         self.every = every
         self.calls: list[dict[str, Any]] = []
         self.started = 0
+        if path is not None:
+            writable(path)
         if resume is not None:
             data = _load(resume, SEARCH_SCHEMA, search)
             calls = data.get("calls")

@@ -232,6 +232,8 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
               "workers": list(workers), "strategy": strategy, "max_executions": max_executions,
               "confluence": confluence}
     rows: list[dict[str, Any]] = []
+    if checkpoint is not None:
+        ckpt.writable(checkpoint)
     if resume is not None:
         rows = ckpt.read(resume, search).rows
         if len(rows) > len(units):

@@ -26,6 +26,7 @@ import pytest
 
 from raceproof import scenario
 from raceproof.errors import InputError
+from raceproof.mountsets import mount_set_rows
 from raceproof.result import Result
 from raceproof.runs import verify
 from raceproof.strategies import dpor
@@ -218,6 +219,11 @@ def test_what_cannot_be_checkpointed_is_refused_before_anything_runs(tmp_path: P
     with pytest.raises(InputError, match="--checkpoint: not for a report's evidence"):
         verify(scenario.load(FIXED), "dpor", evidence=True, checkpoint=str(ck))
     assert not ck.exists()
+    for bad, message in [(tmp_path / "no" / "ck.json", "no directory"), (tmp_path, "is a directory")]:
+        with pytest.raises(InputError, match=f"{bad}: --checkpoint: {message}"):
+            run(FIXED, CASES["fixed-plain"][1], checkpoint=str(bad))
+        with pytest.raises(InputError, match=f"{bad}: --checkpoint: {message}"):
+            mount_set_rows(scenario.load(FIXED), 1, workers=(1,), checkpoint=str(bad))
 
 
 def cli(*args: str, **kw: Any) -> subprocess.Popen[str]:
