@@ -43,6 +43,8 @@ BUGGY = str(ROOT / "scenarios/guest-download-2026-04-10.toml")
 CASES = {
     "fixed-plain": (FIXED, {"strategy": "dpor", "symmetry": False, "confluence": False}),
     "fixed-portfolio": (FIXED, {"strategy": "portfolio", "symmetry": False, "confluence": False}),
+    # the same under Trio (virtual threads are tasks; an interrupt may land in any of them)
+    "fixed-trio": (FIXED, {"strategy": "dpor", "symmetry": False, "confluence": False, "driver": "trio"}),
     "buggy-dpor": (BUGGY, {"strategy": "dpor"}),
     "buggy-default": (BUGGY, {"strategy": "portfolio"}),
     "fixed-default": (FIXED, {"strategy": "portfolio"}),
@@ -73,7 +75,7 @@ def summary(r: Result) -> tuple[Any, ...]:
 
 
 def run(path: str, options: dict[str, Any], **more: Any) -> Result:
-    return verify(scenario.load(path), shrink=False, driver="direct", **options, **more).result
+    return verify(scenario.load(path), **{"shrink": False, "driver": "direct", **options, **more}).result
 
 
 @contextmanager
@@ -136,7 +138,7 @@ TOO_SHORT = {"eio-placements": {3}}
 @pytest.mark.parametrize(("case", "stops"), [
     pytest.param(case, stops, id=f"{case}-" + "+".join(f"{k}{n}" for k, n in stops),
                  marks=[pytest.mark.slow] if case in SLOW_CASES and i not in SLOW_CASES[case] else [])
-    for case in ("fixed-plain", "fixed-portfolio", "buggy-dpor", "eio-placements", "crash-placements")
+    for case in ("fixed-plain", "fixed-portfolio", "fixed-trio", "buggy-dpor", "eio-placements", "crash-placements")
     for i, stops in enumerate(STOPS) if i not in TOO_SHORT.get(case, ())])
 def test_an_interrupted_verify_resumes_to_the_uninterrupted_result(case: str, stops: list[tuple[str, int]],
                                                                    tmp_path: Path) -> None:
