@@ -104,7 +104,7 @@ def interrupt_summary() -> str:
     if EXPLORED["failing"]:
         parts.append(f"{EXPLORED['failing']} failing in the last search")
     if STATUS["rows"] is not None:
-        parts.append(f"{STATUS['rows']} mount-set rows done")
+        parts.append(f"{STATUS['rows']} {STATUS.get('row_kind', 'mount-set')} rows done")
     if STATUS.get("checkpoint"):
         kept = "the rows done are" if STATUS["rows"] is not None else "the search's frontier is"
         return (f"{what}: stopped after {', '.join(parts)}; no verdict; {kept} in the checkpoint "
@@ -205,7 +205,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         STATUS.update(what=f"{fn.__name__} {kwargs.get('scenario') or ' '.join(kwargs.get('scenarios') or ())}".strip(),
-                      rows=None, as_json=as_json, checkpoint=kwargs.get("checkpoint"))
+                      rows=None, row_kind="mount-set", as_json=as_json, checkpoint=kwargs.get("checkpoint"))
         from raceproof.runs import EXPLORED
 
         EXPLORED.update(finished=0, current=0, failing=0)
@@ -442,7 +442,7 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
                    "(tcp://host:8786) instead of local processes.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Keep the progress in FILE so that an interrupted run can resume (--resume FILE): "
-                   "with --mount-sets the rows done, after each row; else the exploration's frontier, "
+                   "with --mount-sets or --stale the rows done, after each row; else the exploration's frontier, "
                    "every --checkpoint-every seconds, at its end and on an interrupt.")
 @click.option("--checkpoint-every", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Seconds between two writes of a single search's checkpoint (default 60).")
@@ -486,17 +486,14 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     if dask is not None and (not k or ks):
         raise InputError("--dask: only with --mount-sets, without --stale (a single search and the stale-state "
                          "table are not split into tasks)")
-    if ks:
-        for flag, value in (("--checkpoint", checkpoint), ("--resume", resume)):
-            if value is not None:
-                raise InputError(f"{flag}: not with --stale (the stale-state table is not checkpointed yet)")
-    if checkpoint_every is not None and (checkpoint is None or k):
-        raise InputError("--checkpoint-every: only with --checkpoint, without --mount-sets (a table is "
-                         "written after each row)")
+    if checkpoint_every is not None and (checkpoint is None or k or ks):
+        raise InputError("--checkpoint-every: only with --checkpoint, without --mount-sets or --stale (a table "
+                         "is written after each row)")
     if ks:
         from raceproof.keepalive.command import verify_stale
 
-        sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json))
+        STATUS["row_kind"] = "stale-state"
+        sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json, checkpoint, resume))
     if k:
         sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
                                     checkpoint, resume, dask, confluence))

@@ -89,9 +89,45 @@ def test_cli_resume_round_trip_and_bad_checkpoints(tmp_path: Path) -> None:
     table = run("verify", BUGGY, "--mount-sets", "1", "--resume", str(search))
     assert table.returncode == 2 and "schema: not a raceproof.checkpoint/1" in table.stderr
 
-    stale = run("verify", BUGGY, "--stale", "1", "--checkpoint", str(tmp_path / "x.json"))
-    assert stale.returncode == 2 and "not with --stale" in stale.stderr
+    every = run("verify", BUGGY, "--stale", "1", "--checkpoint", str(tmp_path / "x.json"), "--checkpoint-every", "1")
+    assert every.returncode == 2 and "--checkpoint-every: only with --checkpoint, without" in every.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+KEEPALIVE = "scenarios/keepalive-D.toml"
+
+
+def test_a_resumed_stale_state_table_equals_an_uninterrupted_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``verify --stale K --checkpoint FILE``: the rows done are kept; interrupted before rows 1 and
+    4, then resumed, the table is the uninterrupted one."""
+    from raceproof.keepalive import compare
+    from raceproof.keepalive.command import verify_stale
+
+    sc = scenario.load(KEEPALIVE)
+    verify_stale(sc, 0, 1, (), None, True)
+    whole = json.loads(capsys.readouterr().out)["rows"]
+    assert len(whole) > 4
+    original = compare.explore_run
+    for stop_at in (1, 4):
+        ck = tmp_path / f"stale-{stop_at}.json"
+        calls = [0]
+
+        def explore_run(*args: object, calls: list[int] = calls, stop_at: int = stop_at, **kw: object) -> object:
+            if calls[0] == stop_at:
+                raise Stop
+            calls[0] += 1
+            return original(*args, **kw)
+
+        monkeypatch.setattr(compare, "explore_run", explore_run)
+        with pytest.raises(Stop):
+            verify_stale(sc, 0, 1, (), None, True, checkpoint=str(ck))
+        assert len(json.loads(ck.read_text())["rows"]) == stop_at
+        monkeypatch.setattr(compare, "explore_run", original)
+        verify_stale(sc, 0, 1, (), None, True, checkpoint=str(ck), resume=str(ck))
+        assert json.loads(capsys.readouterr().out)["rows"] == whole
+    with pytest.raises(InputError, match=r"search\.max_stale"):
+        verify_stale(sc, 0, 2, (), None, True, resume=str(tmp_path / "stale-1.json"))
 
 
 def test_an_interrupted_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 import click
 
-from raceproof.cli import EXIT_HELP, guarded, literal, table
+from raceproof.cli import EXIT_HELP, STATUS, guarded, literal, table
 from raceproof.errors import InputError, closest
 from raceproof.keepalive.compare import CRASH, Matrix, cell_scenario
 from raceproof.keepalive.compare import compare as do_compare
@@ -103,8 +104,13 @@ def compare(algorithms: tuple[str, ...], base: str, mount_sets: int, stale: int,
 
 
 def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, ...], budget: int | None,
-                 as_json: bool) -> int:
-    """``verify --stale K [--mount-sets K]``: one row per (mount set, workers, stale state)."""
+                 as_json: bool, checkpoint: str | None = None, resume: str | None = None) -> int:
+    """``verify --stale K [--mount-sets K]``: one row per (mount set, workers, stale state).
+
+    With `checkpoint`, the rows done are written to that file after each row; with `resume`,
+    the rows of that checkpoint (of this very table) are not explored again
+    (``raceproof.checkpoint``, as for ``--mount-sets``)."""
+    from raceproof import checkpoint as ckpt
     from raceproof.keepalive.compare import explore_run, runs_for
     from raceproof.keepalive.stale import apply, states
 
@@ -117,14 +123,31 @@ def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, .
         from raceproof.keepalive.compare import RunSpec
 
         plan = [(RunSpec(sc.algorithm, "", sc.workers, st, crash), apply(sc, st)) for st in states(sc, k_stale)]
-    rows = []
-    ok = True
-    for spec, s in plan:
+    search = {"command": "verify --stale", "scenario": os.path.basename(sc.file), "digest": sc.digest,
+              "algorithm": sc.algorithm, "max_stale": k_stale, "max_mounts": k_mounts, "inject": list(inject),
+              "max_executions": budget}
+    rows: list[dict[str, Any]] = []
+    if checkpoint is not None:
+        ckpt.writable(checkpoint)
+    if resume is not None:
+        rows = ckpt.read(resume, search).rows
+        if len(rows) > len(plan):
+            raise InputError(f"{resume}: rows: {len(rows)} rows, but this table has {len(plan)}")
+        for i, (row, (spec, _s)) in enumerate(zip(rows, plan, strict=False)):
+            if (row.get("mount_set"), row.get("workers"), row.get("stale")) != (spec.mount_set or "(scenario)",
+                                                                              spec.workers, spec.state):
+                raise InputError(f"{resume}: rows[{i}]: is {row.get('mount_set')!r} w{row.get('workers')!r} "
+                                 f"{row.get('stale')!r}, expected {spec.mount_set or '(scenario)'!r} w{spec.workers} "
+                                 f"{spec.state!r}")
+    for spec, s in plan[len(rows):]:
         first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget, stop_at_first=True)
         verdict = "unsafe" if first else "safe" if complete else "inconclusive"
-        ok &= verdict != "unsafe"
         rows.append({"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers, "stale": spec.state,
                      "verdict": verdict, "violated": " ".join(sorted(first)), "executions": n})
+        STATUS["rows"] = len(rows)  # for the summary of an interrupted run
+        if checkpoint is not None:
+            ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
+    ok = all(row["verdict"] != "unsafe" for row in rows)
     met = (sc.expect_verify is None and ok) or (sc.expect_verify == ("safe" if ok else "unsafe"))
     if as_json:
         click.echo(json.dumps({"schema": "raceproof.stale-states/1", "scenario": sc.file, "algorithm": sc.algorithm,
