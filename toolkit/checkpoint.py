@@ -114,6 +114,19 @@ def read(path: str, search: dict[str, Any]) -> Checkpoint:
     return Checkpoint(dict(data["search"]), rows)
 
 
+def read_rows(path: str, search: dict[str, Any], expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the table checkpoint at `path` (of `search`), each checked against the row it
+    must be in this table: `expected[i]` holds the fields that name row i."""
+    rows = read(path, search).rows
+    if len(rows) > len(expected):
+        raise InputError(f"{path}: rows: {len(rows)} rows, but this table has {len(expected)}")
+    for i, (row, want) in enumerate(zip(rows, expected, strict=False)):
+        got = {key: row.get(key) for key in want}
+        if got != want:
+            raise InputError(f"{path}: rows[{i}]: is {got}, expected {want}")
+    return rows
+
+
 def _load(path: str, schema: str, search: dict[str, Any]) -> dict[str, Any]:
     """The JSON object at `path`, of `schema` and belonging to `search`."""
     try:

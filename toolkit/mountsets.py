@@ -235,13 +235,7 @@ def mount_set_rows(base: Scenario, k: int, *, strategy: str = "dpor", max_execut
     if checkpoint is not None:
         ckpt.writable(checkpoint)
     if resume is not None:
-        rows = ckpt.read(resume, search).rows
-        if len(rows) > len(units):
-            raise InputError(f"{resume}: rows: {len(rows)} rows, but this search has {len(units)}")
-        for i, (row, (ms, w)) in enumerate(zip(rows, units, strict=False)):
-            if row.get("set") != ms.name or row.get("workers") != w:
-                raise InputError(f"{resume}: rows[{i}]: is {row.get('set')!r} w{row.get('workers')!r}, "
-                                 f"expected {ms.name!r} w{w}")
+        rows = ckpt.read_rows(resume, search, [{"set": ms.name, "workers": w} for ms, w in units])
     todo = units[len(rows):]
 
     def done(row: dict[str, Any]) -> None:

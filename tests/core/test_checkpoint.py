@@ -128,6 +128,12 @@ def test_a_resumed_stale_state_table_equals_an_uninterrupted_one(tmp_path: Path,
         assert json.loads(capsys.readouterr().out)["rows"] == whole
     with pytest.raises(InputError, match=r"search\.max_stale"):
         verify_stale(sc, 0, 2, (), None, True, resume=str(tmp_path / "stale-1.json"))
+    ck = tmp_path / "stale-4.json"
+    data = json.loads(ck.read_text())
+    data["rows"][2]["stale"] = "another state"
+    ck.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"rows\[2\]: is \{.*'stale': 'another state'\}, expected"):
+        verify_stale(sc, 0, 1, (), None, True, resume=str(ck))
 
 
 def test_an_interrupted_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:

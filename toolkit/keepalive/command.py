@@ -130,15 +130,8 @@ def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, .
     if checkpoint is not None:
         ckpt.writable(checkpoint)
     if resume is not None:
-        rows = ckpt.read(resume, search).rows
-        if len(rows) > len(plan):
-            raise InputError(f"{resume}: rows: {len(rows)} rows, but this table has {len(plan)}")
-        for i, (row, (spec, _s)) in enumerate(zip(rows, plan, strict=False)):
-            if (row.get("mount_set"), row.get("workers"), row.get("stale")) != (spec.mount_set or "(scenario)",
-                                                                              spec.workers, spec.state):
-                raise InputError(f"{resume}: rows[{i}]: is {row.get('mount_set')!r} w{row.get('workers')!r} "
-                                 f"{row.get('stale')!r}, expected {spec.mount_set or '(scenario)'!r} w{spec.workers} "
-                                 f"{spec.state!r}")
+        rows = ckpt.read_rows(resume, search, [{"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers,
+                                                "stale": spec.state} for spec, _s in plan])
     for spec, s in plan[len(rows):]:
         first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget, stop_at_first=True)
         verdict = "unsafe" if first else "safe" if complete else "inconclusive"
