@@ -152,6 +152,41 @@ def test_an_interrupted_verify_resumes_to_the_uninterrupted_result(case: str, st
         assert result.counterexample.execution.violations == whole.counterexample.execution.violations
 
 
+@contextmanager
+def another_thread() -> Iterator[None]:
+    """A thread that does not block SIGINT: a process-directed signal may go to it (as to a progress
+    bar's refresh thread) rather than to the main thread that holds signals back."""
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_interrupts_are_held_back_with_other_threads_running(tmp_path: Path) -> None:
+    """Found in CI: with another thread alive, blocking SIGINT in the main thread did not hold it
+    back (the kernel gave it to the other thread, and Python ran the handler in the main thread
+    inside the loop's bookkeeping, where no checkpoint is written)."""
+    from raceproof.signals import deferred
+
+    with another_thread():
+        inside = []
+        with pytest.raises(KeyboardInterrupt), deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler would run here, were it not held back
+            inside.append("finished")
+        assert inside == ["finished"]
+        path, options = CASES["fixed-plain"]
+        whole = run(path, options)
+        result, interrupted = resumed(path, options, tmp_path / "ck.json", [("after", 1), ("after", 40)])
+        assert interrupted == 2 and summary(result) == summary(whole)
+
+
 def test_a_finished_checkpoint_resumes_at_its_end(tmp_path: Path) -> None:
     """Resuming a run that finished explores nothing new: each exploration ends at once (or runs
     its failing execution again)."""
