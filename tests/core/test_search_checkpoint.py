@@ -129,15 +129,17 @@ def resumed(path: str, options: dict[str, Any], ck: Path, stops: list[tuple[str,
 
 STOPS = [[("after", 1)], [("choice", 5)], [("choice", 900)], [("choice", 9000)],
          [("after", 3), ("choice", 2000), ("after", 150), ("choice", 700)]]
-#: the runs of these take seconds each: some of their stop lists by default, all with --run-slow
-SLOW_CASES = {"buggy-dpor": {3, 4}, "crash-placements": {4}}
+#: the stop lists run by default (all with --run-slow, as CI does): every one for the plain proof,
+#: the combined one (four interrupts in a row) for the others
+DEFAULT = {"fixed-plain": {0, 1, 2, 3, 4}, "fixed-portfolio": {4}, "fixed-trio": {4}, "buggy-dpor": {4},
+           "eio-placements": {4}, "crash-placements": set()}
 #: stop lists a case is too short for (the run ends before the first stop)
 TOO_SHORT = {"eio-placements": {3}}
 
 
 @pytest.mark.parametrize(("case", "stops"), [
     pytest.param(case, stops, id=f"{case}-" + "+".join(f"{k}{n}" for k, n in stops),
-                 marks=[pytest.mark.slow] if case in SLOW_CASES and i not in SLOW_CASES[case] else [])
+                 marks=[] if i in DEFAULT[case] else [pytest.mark.slow])
     for case in ("fixed-plain", "fixed-portfolio", "fixed-trio", "buggy-dpor", "eio-placements", "crash-placements")
     for i, stops in enumerate(STOPS) if i not in TOO_SHORT.get(case, ())])
 def test_an_interrupted_verify_resumes_to_the_uninterrupted_result(case: str, stops: list[tuple[str, int]],

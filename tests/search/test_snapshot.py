@@ -104,7 +104,7 @@ def test_a_snapshot_is_json_and_the_first_execution_restarts() -> None:
         assert json.loads(json.dumps(state)) == state
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=25)
 @given(programs(max_total_ops=5))
 def test_stable_trace_class_groups_like_trace_class(program: GeneratedProgram) -> None:
     """The process-independent class hash (kept in checkpoints) partitions executions exactly as
@@ -115,7 +115,7 @@ def test_stable_trace_class_groups_like_trace_class(program: GeneratedProgram) -
     fast: dict[int, int] = {}
     stable: dict[int, int] = {}
     with Runner(FunctionProgram(program.functions(), program.setup)) as runner:
-        for choices, _ in search(runner, Dfs, budget=300):
+        for choices, _ in search(runner, Dfs, budget=200):
             from raceproof.strategies.replay import ReplayChooser
 
             ex = runner.run_single(ReplayChooser(choices))
