@@ -63,7 +63,7 @@ def main() -> None:
 
             try:
                 timed(checkpoint=ck, progress=half)
-            except KeyboardInterrupt:
+            except* KeyboardInterrupt:
                 pass
             dt, r = timed(checkpoint=ck, resume=ck)
             assert r.executions == 264

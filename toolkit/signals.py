@@ -11,6 +11,23 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class _Hold:
+    """A Python signal handler that notes the signal while a block runs and afterwards behaves as
+    the handler it stands in for (so that one left installed by an interrupted restore is
+    harmless)."""
+
+    def __init__(self, original: Any, held: list[int]) -> None:
+        self.original = original
+        self.held = held
+        self.active = True
+
+    def __call__(self, signum: int, frame: Any) -> Any:
+        if self.active:
+            self.held.append(signum)
+            return None
+        return self.original(signum, frame)
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back for the block; one that arrives meanwhile is delivered (its
@@ -22,20 +39,27 @@ def deferred() -> Iterator[None]:
     in the main thread their Python handlers are swapped for one that only notes the signal. The
     second is needed because a process-directed signal goes to any thread that does not block it
     (a progress bar's refresh thread, a pool's), whose C handler then has the main thread run the
-    Python handler at its next instruction, inside the block."""
+    Python handler at its next instruction, inside the block. The way out is ordered so that a
+    signal's handler raising on the way (the original, once restored) can leave neither the mask
+    blocked (children would inherit it) nor a noting handler active."""
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
     held: list[int] = []
-    swapped: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in SIGNALS:
-            handler = signal.getsignal(signum)
-            if callable(handler):  # an ignored or default signal is left as it is
-                swapped[signum] = signal.signal(signum, lambda got, _frame: held.append(got))
+    holds: dict[signal.Signals, _Hold] = {}
     try:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):  # an ignored or default signal is left as it is
+                    holds[signum] = _Hold(handler, held)
+                    signal.signal(signum, holds[signum])
         yield
     finally:
-        for signum, handler in swapped.items():
-            signal.signal(signum, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for hold in holds.values():
+            hold.active = False  # from here on a signal goes to its own handler
+        try:
+            for signum, hold in holds.items():
+                signal.signal(signum, hold.original)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for got in dict.fromkeys(held):  # each held signal once, to the handler it was meant for
             signal.raise_signal(got)
