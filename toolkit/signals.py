@@ -42,10 +42,14 @@ def deferred() -> Iterator[None]:
     Python handler at its next instruction, inside the block. The way out is ordered so that a
     signal's handler raising on the way (the original, once restored) can leave neither the mask
     blocked (children would inherit it) nor a noting handler active."""
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
+    # the mask as it is, read before anything changes: a handler that runs as the blocking call
+    # returns (a signal another thread took just before) raises before any result is stored,
+    # and the way out must still know what to restore
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     held: list[int] = []
     holds: dict[signal.Signals, _Hold] = {}
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNALS))
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 handler = signal.getsignal(signum)
@@ -54,12 +58,24 @@ def deferred() -> Iterator[None]:
                     signal.signal(signum, holds[signum])
         yield
     finally:
-        for hold in holds.values():
-            hold.active = False  # from here on a signal goes to its own handler
+        # a signal that reaches the main thread while the holds come off runs its own handler
+        # there, which may raise mid-loop: finish the loop, then raise it (a hold left installed
+        # would sit in the next block's chain, a handler left active would swallow signals)
+        caught: BaseException | None = None
+        while True:
+            try:
+                for signum, hold in holds.items():
+                    hold.active = False  # from here on a signal goes to its own handler
+                    if signal.getsignal(signum) is hold:
+                        signal.signal(signum, hold.original)
+                break
+            except BaseException as exc:  # re-raised below
+                caught = caught or exc
         try:
-            for signum, hold in holds.items():
-                signal.signal(signum, hold.original)
-        finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        except BaseException as exc:  # a handler that ran as the mask came off
+            caught = caught or exc
+        if caught is not None:
+            raise caught
         for got in dict.fromkeys(held):  # each held signal once, to the handler it was meant for
             signal.raise_signal(got)

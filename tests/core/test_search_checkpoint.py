@@ -194,6 +194,63 @@ def test_interrupts_are_held_back_with_other_threads_running(tmp_path: Path) -> 
         assert interrupted == 2 and summary(result) == summary(whole)
 
 
+def test_a_handler_that_raises_while_the_holds_come_off_leaves_nothing_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a default test run: a signal whose Python handler ran (and raised) while the holds
+    were being taken off left a hold installed. Here the signal lands at the first restore, every
+    time: the interrupt still comes out, and the handlers and the mask are as they were (the
+    fixture checks them too)."""
+    import raceproof.signals as signals
+
+    real = signal.signal
+    calls = []
+
+    def interrupted_once(signum: int, handler: object) -> object:
+        calls.append(signum)
+        if len(calls) == 1:  # the handler of a signal that came in now: SIGINT's raises
+            raise KeyboardInterrupt
+        return real(signum, handler)  # type: ignore[arg-type]
+
+    term = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals.deferred():
+                monkeypatch.setattr(signal, "signal", interrupted_once)
+        monkeypatch.undo()
+        assert calls[:2] == [signal.SIGINT, signal.SIGINT]  # the first restore, once more after the raise
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not isinstance(signal.getsignal(signal.SIGTERM), signals._Hold)
+        assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGTERM, term)
+
+
+def test_a_handler_that_raises_as_the_block_begins_leaves_the_mask_as_it_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a default test run: a signal taken by another thread just before the block has its
+    Python handler run as the blocking call returns, raising before the old mask was stored; the
+    mask stayed blocked, and every process started later inherited it. Here the handler raises at
+    that very point, every time."""
+    import raceproof.signals as signals
+
+    real = signal.pthread_sigmask
+
+    def raising_after_block(how: int, mask: Any) -> Any:
+        old = real(how, mask)
+        if how == signal.SIG_BLOCK and set(mask):  # the blocking call returned: SIGINT's handler runs
+            raise KeyboardInterrupt
+        return old
+
+    monkeypatch.setattr(signal, "pthread_sigmask", raising_after_block)
+    with pytest.raises(KeyboardInterrupt):
+        with signals.deferred():
+            pass  # never reached
+    monkeypatch.undo()
+    assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_finished_checkpoint_resumes_at_its_end(tmp_path: Path) -> None:
     """Resuming a run that finished explores nothing new: each exploration ends at once (or runs
     its failing execution again)."""
