@@ -435,8 +435,10 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--mount-sets", type=click.IntRange(min=0, max=5), default=None,
               help="Verify every mount topology up to K mounts, for 1..4 workers; prints a table.")
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
-              help="Prove independent rows (--mount-sets) in N processes; default: every core this "
-                   "process may use. Results are those of a serial run.")
+              help="Use N processes; default: every core this process may use. With --mount-sets, "
+                   "independent rows; a single DPOR search (dpor, portfolio; memory backend) shares its "
+                   "subtrees with N-1 workers once it has run a few hundred executions. Results are those "
+                   "of a serial run.")
 @click.option("--dask", default=None, metavar="ADDRESS",
               help="With --mount-sets: prove the rows as tasks on the Dask cluster at ADDRESS "
                    "(tcp://host:8786) instead of local processes.")
@@ -506,7 +508,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
     try:
         vr = do_verify(sc, strategy, max_executions, seed, backend, inject, progress=progress, driver=driver,
                        certain=certain, symmetry=symmetry, confluence=confluence, checkpoint=checkpoint,
-                       resume=resume, checkpoint_every=checkpoint_every, **options)
+                       resume=resume, checkpoint_every=checkpoint_every, jobs=jobs or usable_cores(), **options)
     finally:
         finish()
     r = vr.result
@@ -549,6 +551,11 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
               f"stopped: {r.stop_reason}; {r.wall_time:.2f} s", markup=False, style="bold")
     if r.symmetry:
         out.print(f"symmetry  {r.symmetry}", markup=False)
+    if r.split is not None:
+        sp = r.split
+        out.print(f"split     {_count(sp.executions, 'execution')} in {_count(sp.taken, 'subtree')} run by "
+                  f"{_count(sp.workers, 'worker process')} ({sp.sent} sent, {sp.dropped} dropped, "
+                  f"{sp.resent} sent again; raceproof.subtrees)", markup=False)
     if r.verdict == "bounded":
         out.print("note: a bounded search is NOT a proof: interleavings beyond the bound were not explored",
                   markup=False)
@@ -565,7 +572,10 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
         return None, lambda: None
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    prog = Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True)
+    # refreshed from the search, not by rich's refresh thread: a search shares its subtrees with
+    # processes forked from this one (``raceproof.subtrees``), best forked with no other thread
+    prog = Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True,
+                    auto_refresh=False)
     task = prog.add_task("exploring", total=None)
     prog.start()
     t0 = time.perf_counter()
@@ -575,7 +585,8 @@ def _progress(quiet: bool) -> tuple[Callable[[int, int, int], None] | None, Call
             return
         rate = done / max(time.perf_counter() - t0, 1e-9)
         left = f", >= {pending} branches pending" if pending >= 0 else ""
-        prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples{left}")
+        prog.update(task, description=f"exploring: {done} executions, {rate:,.0f}/s, {failing} counterexamples{left}",
+                    refresh=True)
 
     return update, prog.stop
 

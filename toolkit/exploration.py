@@ -22,12 +22,13 @@ from raceproof.execution import MAX_STEPS, Body, Execution, Runner, RunnerProtoc
 from raceproof.fingerprint import fingerprint
 from raceproof.fs import Vfs
 from raceproof.loop import Loop
-from raceproof.observe import ConflictCoverage, Outcomes, Tally, TraceClasses, naive_count
+from raceproof.observe import ConflictCoverage, Outcomes, Summary, Tally, TraceClasses, naive_count
 from raceproof.pipeline import CLASSIFY_BUDGET, classify, confirm, counterexample, user_tracebacks
 from raceproof.result import PROGRAM_ERROR, RACE, UNCONFIRMED, Counterexample, Result, search_verdict
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
+from raceproof.subtrees import Subtrees, dpor_of
 
 if TYPE_CHECKING:
     from raceproof.checkpoint import Call
@@ -115,7 +116,8 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
                     stop_on_failure: bool = True, collect_outcomes: bool = False,
                     progress: Callable[[int, int, int], None] | None = None, coverage: bool = False,
                     shrink: bool = False, explain: bool = False, certain: bool = True,
-                    command: Callable[[str], str] | None = None, checkpoint: Call | None = None) -> Result:
+                    command: Callable[[str], str] | None = None, checkpoint: Call | None = None,
+                    jobs: int = 1) -> Result:
     """Run the strategy's executions on `runner` (``raceproof.loop.Loop``), show each to the
     observers (``raceproof.observe``) and turn the first failure into a ``Counterexample``
     (``raceproof.pipeline``: classified and confirmed; shrunk and explained on request).
@@ -127,7 +129,11 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
 
     With `checkpoint` (``raceproof.checkpoint.Call``), the exploration starts from its stored state
     if it has one, and its state is saved as it goes (stopping at the first counterexample only);
-    trace classes are then counted with hashes that outlive the process."""
+    trace classes are then counted with hashes that outlive the process.
+
+    With `jobs` > 1, a DPOR search (alone or a portfolio's) on the memory backend hands subtrees
+    to `jobs` - 1 worker processes (``raceproof.subtrees``), with the serial search's result; not
+    with a checkpoint or coverage."""
     if checkpoint is not None and (not stop_on_failure or collect_outcomes or coverage):
         raise ValueError("a checkpointed exploration stops at its first failure and collects no outcomes "
                          "or coverage")
@@ -146,24 +152,40 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
     stop: dict[str, str] = {"reason": "exhausted"}
     overrun: list[StepBudgetExceeded] = []
 
-    def visit(ex: Execution) -> bool:
-        """Show one execution to the observers; True stops the exploration."""
-        for observe in observers:
-            observe(ex)
-        if ex.violations and stop_on_failure:
+    def shown(failed: bool) -> bool:
+        """After the observers saw an execution: True stops the exploration."""
+        if failed and stop_on_failure:
             stop["reason"] = "counterexample"
             return True
         if progress is not None:
             progress(tally.executions, tally.failing, strategy.pending())
         return False
 
+    def visit(ex: Execution) -> bool:
+        """Show one execution to the observers; True stops the exploration."""
+        for observe in observers:
+            observe(ex)
+        return shown(bool(ex.violations))
+
+    def visit_summary(s: Summary) -> bool:
+        """Show an execution a worker ran (``raceproof.subtrees``) to the observers."""
+        tally.add(s)
+        if s.outcome is not None:  # collected
+            outcomes.seen.add(s.outcome)
+        if classes is not None:
+            classes.seen.add(s.klass)  # type: ignore[arg-type]  # counted: the workers computed it
+        return shown(s.failing is not None)
+
     loop = Loop(runner, strategy, budget=max_executions, saver=checkpoint)
     if checkpoint is not None:
         checkpoint.bind(strategy, loop, tally, classes)
+    subtrees = (Subtrees.attach(runner, strategy, jobs, classes=classes is not None, outcomes=collect_outcomes,
+                                stop=stop_on_failure)
+                if checkpoint is None and cov is None else None)
 
     async def driver(r: RunnerProtocol) -> None:
         try:
-            await loop.run(visit)
+            await loop.run(visit, visit_summary)
         except StepBudgetExceeded as exc:  # neither a pass nor a counterexample: stop, say so
             stop["reason"] = "step-budget"
             overrun.append(exc)
@@ -171,7 +193,13 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
         if loop.budget_hit and stop["reason"] == "exhausted":
             stop["reason"] = "budget"
 
-    runner.run(driver)
+    try:
+        runner.run(driver)
+    finally:
+        if subtrees is not None:
+            subtrees.close()
+            dpor_of(strategy).subtrees = None  # type: ignore[union-attr]
+    split = None if subtrees is None else subtrees.split()
     complete = stop["reason"] == "exhausted"
     cex = None
     if tally.first is not None:
@@ -188,6 +216,7 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
         classes=None if classes is None else classes.count,
         overrun=overrun[0] if overrun else None,
         coverage=None if cov is None else cov.freeze(),
+        split=split,
     )
 
 

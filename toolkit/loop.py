@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from raceproof.errors import InternalError
 from raceproof.execution import Execution, RunnerProtocol
+from raceproof.observe import Committed, Summary
 from raceproof.scheduler import Chooser
 from raceproof.signals import deferred
 from raceproof.strategies import Strategy
@@ -55,8 +57,9 @@ class Loop:
         self.budget_hit = False
         self.stopped = False
 
-    def _next(self) -> Chooser | None:
-        """The next execution's chooser, or None (budget spent or strategy exhausted)."""
+    def _next(self) -> Chooser | Committed | None:
+        """The next execution's chooser, a subtree's committed executions, or None (budget spent
+        or strategy exhausted)."""
         if self.budget is not None and self.executions >= self.budget:
             self.budget_hit = True
             return None
@@ -77,10 +80,39 @@ class Loop:
             return True
         return False
 
-    async def run(self, visit: Callable[[Execution], bool | None]) -> None:
+    def _took_batch(self, batch: Committed, visit: Callable[[Summary], bool | None] | None) -> bool:
+        """Show a committed subtree's executions to `visit` in order, as the serial loop would
+        have shown them: the budget checked before each, the aborted ones counted as they came
+        (those after the last shown one only if the loop goes on); True: stop."""
+        if visit is None:
+            raise InternalError("a strategy handed over a subtree's executions to a loop that cannot show them")
+        base, before = self.blocked, 0
+        for summary, blocked in batch.items:
+            if self.budget is not None and self.executions >= self.budget:
+                break
+            before = blocked
+            self.blocked = base + blocked
+            self.executions += 1
+            if visit(summary):
+                self.stopped = True
+                return True
+        if self.budget is not None and self.executions >= self.budget:
+            self.budget_hit = True
+            self.blocked = base + before
+            return True
+        self.blocked = base + batch.blocked
+        return False
+
+    async def run(self, visit: Callable[[Execution], bool | None],
+                  summaries: Callable[[Summary], bool | None] | None = None) -> None:
+        """`summaries` sees the executions a strategy ran elsewhere (``raceproof.subtrees``)."""
         if self.saver is not None:
             return await self._run_saved(visit, self.saver)
         while (chooser := self._next()) is not None:
+            if isinstance(chooser, Committed):
+                if self._took_batch(chooser, summaries):
+                    return
+                continue
             ex = await self.runner.run_one(chooser, check=self.check)
             if self._took(ex, visit):
                 return
@@ -98,6 +130,8 @@ class Loop:
                 if chooser is None:
                     saver.save()
                     return
+                if isinstance(chooser, Committed):
+                    raise InternalError("a checkpointed search has no subtrees explored elsewhere")
                 ex = await self.runner.run_one(chooser, check=self.check)
                 with deferred():
                     busy = True

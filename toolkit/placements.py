@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from raceproof.execution import Execution, Runner
 from raceproof.injector import Injector
 from raceproof.loop import Loop
-from raceproof.observe import Tally, TraceClasses
+from raceproof.observe import Committed, Tally, TraceClasses
 from raceproof.result import Pin, Placements
 from raceproof.scheduler import Chooser
 from raceproof.steps import StepEvent
@@ -56,9 +56,11 @@ class PinnedStrategy:
         self.pins = pins
         self.points: set[tuple[str, int, int, int]] = set()
 
-    def next_execution(self) -> Chooser | None:
+    def next_execution(self) -> Chooser | Committed | None:
         chooser = self.inner.next_execution()
-        return None if chooser is None else PinnedChooser(chooser, self.pins, self.points)
+        if chooser is None or isinstance(chooser, Committed):  # no workers here: never a batch
+            return chooser
+        return PinnedChooser(chooser, self.pins, self.points)
 
     def observe(self, execution: Execution) -> None:
         self.inner.observe(execution)

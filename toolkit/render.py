@@ -59,6 +59,7 @@ def verify_json(r: Result) -> dict[str, Any]:
         "failing_executions": r.failing,
         "steps": r.steps,
         "wall_time_s": round(r.wall_time, 4),
+        "split": None if r.split is None else r.split.to_json(),
         "counterexample": None,
     }
     if r.placements is not None:

@@ -92,6 +92,27 @@ class Placements:
 
 
 @dataclass(frozen=True)
+class Split:
+    """How one search was shared with worker processes (``raceproof.subtrees``): the subtrees
+    sent to them, taken whole, dropped (the serial search reached them in another state) and
+    sent again (their branch grew meanwhile), how often the search waited for one, and how many
+    of its executions the workers ran."""
+
+    workers: int
+    sent: int
+    taken: int
+    dropped: int
+    resent: int
+    waited: int
+    executions: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"workers": self.workers, "subtrees_sent": self.sent, "subtrees_taken": self.taken,
+                "subtrees_dropped": self.dropped, "subtrees_resent": self.resent, "waited": self.waited,
+                "executions_by_workers": self.executions}
+
+
+@dataclass(frozen=True)
 class Result:
     """One run: a search (``explore``/``verify``) or one schedule (``replay``)."""
 
@@ -133,6 +154,8 @@ class Result:
     coverage: Coverage | None = None
     placements: Placements | None = None
     pinned: Result | None = None
+    #: the search's subtrees run by worker processes (``--jobs``), None when it ran alone
+    split: Split | None = None
 
     @property
     def proved(self) -> bool:

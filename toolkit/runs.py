@@ -133,7 +133,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
            progress: Callable[[int, int, int], None] | None = None, driver: str = "trio",
            evidence: bool = False, certain: bool = True, symmetry: bool = True, confluence: bool = True,
            checkpoint: str | None = None, resume: str | None = None, checkpoint_every: float | None = None,
-           **options: Any) -> Result:
+           jobs: int = 1, **options: Any) -> Result:
     """Explore `scenario` and prove or refute it; a counterexample is shrunk (unless `shrink` is
     False), explained and given its replay command. Its "failure certain after" step is searched
     for (prefix-pinned DPOR searches) unless `certain` is False: then it is the bound that needs
@@ -153,13 +153,17 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
     With `checkpoint` (a file), the state of each exploration is written as it goes (every
     `checkpoint_every` seconds, at its end, on an interrupt); with `resume`, a run continues from
     such a file, which must be of this very search (``raceproof.checkpoint.SearchCheckpoint``). The
-    result is that of an uninterrupted run (its wall time the sum of the runs')."""
+    result is that of an uninterrupted run (its wall time the sum of the runs').
+
+    With `jobs` > 1, a DPOR search (alone or a portfolio's) on the memory backend is shared with
+    `jobs` - 1 worker processes once it has run a few hundred executions (``raceproof.subtrees``):
+    the result is the serial one."""
     EXPLORED["current"] = 0
     saving = None
     if checkpoint is not None or resume is not None:
         saving = {"path": checkpoint, "resume": resume, "every": checkpoint_every}
     vr = _verify(scenario, strategy, max_executions, seed, backend, inject, shrink, _counting(progress), driver,
-                 evidence, certain, symmetry, confluence, saving, **options)
+                 evidence, certain, symmetry, confluence, saving, jobs, **options)
     EXPLORED["finished"] += vr.executions
     EXPLORED["current"] = 0
     if evidence and scenario.token:
@@ -170,7 +174,7 @@ def verify(scenario: Scenario, strategy: str = "dpor", max_executions: int | Non
 def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed: int, backend: str | None,
             inject: Sequence[str], shrink: bool, progress: Callable[[int, int, int], None], driver: str,
             evidence: bool, certain: bool = True, symmetry: bool = True, confluence: bool = True,
-            saving: dict[str, Any] | None = None, **options: Any) -> Result:
+            saving: dict[str, Any] | None = None, jobs: int = 1, **options: Any) -> Result:
     backend = backend or scenario.backend
     program = program_for(scenario, inject)
     max_executions = with_defaults(strategy, max_executions, seed, options, scenario.max_executions)
@@ -197,7 +201,7 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     if symmetry and strat.sound and not evidence:
         search = functools.partial(_symmetric_search, backend=backend, driver=driver, max_executions=max_executions,
                                    progress=progress, command=command,
-                                   new_strategy=lambda: make_strategy(strategy, **options), ck=ck)
+                                   new_strategy=lambda: make_strategy(strategy, **options), ck=ck, jobs=jobs)
         # a pool's executions are among those of a worker per job (``unpooled``): a proof of that
         # program proves the pool. Only a proof is kept
         wide = unpooled(scenario, program)
@@ -224,7 +228,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
     with Runner(program, backend, driver) as runner:
         result = run_exploration(runner, strat, max_executions=max_executions, progress=progress,
                                  coverage=evidence, shrink=shrink, explain=shrink, certain=certain,
-                                 command=command, checkpoint=_call(ck, f"{strat.name} of {program.digest[:16]}"))
+                                 command=command, checkpoint=_call(ck, f"{strat.name} of {program.digest[:16]}"),
+                                 jobs=jobs)
     cex = result.counterexample
     return subject(result, token=cex.token if cex else None, command=cex.replay_command if cex else None,
                    symmetry=note)
@@ -289,7 +294,7 @@ def _confluent_search(program: IncidentProgram, *, backend: str, driver: str,
 def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, max_executions: int | None,
                       progress: Callable[[int, int, int], None], command: Callable[[str], str],
                       new_strategy: Callable[[], Strategy], grouped_only: bool = False,
-                      ck: SearchCheckpoint | None = None) -> Result | str:
+                      ck: SearchCheckpoint | None = None, jobs: int = 1) -> Result | str:
     """A search of `program` with its tails deferred (``raceproof.tails``) and its identical jobs
     under the leader rule: its result if it found no counterexample, else why it gives none ("":
     neither applies; with `grouped_only`, no identical jobs). A broken deferral is tried again
@@ -305,7 +310,7 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
             with program.reduced(tails=tails, groups=groups), Runner(program, backend, driver) as runner:
                 result = run_exploration(runner, new_strategy(), max_executions=max_executions, progress=progress,
                                          shrink=False, explain=False, certain=False, command=command,
-                                         checkpoint=_call(ck, label))
+                                         checkpoint=_call(ck, label), jobs=jobs)
         except (SymmetryBroken, TailBroken) as exc:
             why = f"dropped ({exc}): explored without it"
             continue

@@ -66,8 +66,9 @@ def deferred() -> Iterator[None]:
             try:
                 for signum, hold in holds.items():
                     hold.active = False  # from here on a signal goes to its own handler
+                    original = hold.original
                     if signal.getsignal(signum) is hold:
-                        signal.signal(signum, hold.original)
+                        signal.signal(signum, original)
                 break
             except BaseException as exc:  # re-raised below
                 caught = caught or exc

@@ -140,10 +140,10 @@ def test_the_report_explores_only_inside_its_verifies(monkeypatch: pytest.Monkey
         finally:
             inside["depth"] -= 1
 
-    async def run(self: Loop, visit: object) -> None:
+    async def run(self: Loop, visit: object, summaries: object = None) -> None:
         if not inside["depth"]:
             inside["outside"] += 1
-        await plain_run(self, visit)  # type: ignore[arg-type]
+        await plain_run(self, visit, summaries)  # type: ignore[arg-type]
 
     monkeypatch.setattr(gather, "verify", verify)
     monkeypatch.setattr(Loop, "run", run)

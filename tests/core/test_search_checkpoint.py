@@ -213,9 +213,8 @@ def test_a_handler_that_raises_while_the_holds_come_off_leaves_nothing_behind(
 
     term = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with signals.deferred():
-                monkeypatch.setattr(signal, "signal", interrupted_once)
+        with pytest.raises(KeyboardInterrupt), signals.deferred():
+            monkeypatch.setattr(signal, "signal", interrupted_once)
         monkeypatch.undo()
         assert calls[:2] == [signal.SIGINT, signal.SIGINT]  # the first restore, once more after the raise
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -243,9 +242,8 @@ def test_a_handler_that_raises_as_the_block_begins_leaves_the_mask_as_it_was(
         return old
 
     monkeypatch.setattr(signal, "pthread_sigmask", raising_after_block)
-    with pytest.raises(KeyboardInterrupt):
-        with signals.deferred():
-            pass  # never reached
+    with pytest.raises(KeyboardInterrupt), signals.deferred():
+        pass  # never reached
     monkeypatch.undo()
     assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, set())
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from raceproof.errors import UnknownNameError
 from raceproof.execution import Execution
+from raceproof.observe import Committed
 from raceproof.scheduler import Chooser
 
 
@@ -26,8 +27,9 @@ class Strategy(Protocol):
     #: how many executions so far were probes ahead of the complete search (``portfolio``), 0 for others
     probes_run: int
 
-    def next_execution(self) -> Chooser | None:
-        """The chooser for the next execution, or None when the strategy is exhausted."""
+    def next_execution(self) -> Chooser | Committed | None:
+        """The chooser for the next execution, or None when the strategy is exhausted (DPOR with
+        workers may also hand over a subtree's executions run elsewhere: ``raceproof.subtrees``)."""
 
     def observe(self, execution: Execution) -> None:
         """See a finished execution (DPOR computes its races here)."""

@@ -34,13 +34,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raceproof.errors import NondeterminismError
 from raceproof.execution import Execution
+from raceproof.observe import Committed
 from raceproof.scheduler import ABORT, Chooser
 from raceproof.steps import Accesses, Footprint, StepEvent, dependent
 from raceproof.strategies import PinnedValues
+
+if TYPE_CHECKING:
+    from raceproof.subtrees import Subtrees
 
 Seq = list[tuple[int, Footprint | None]]
 
@@ -134,8 +138,10 @@ def _chain(v: Seq) -> Branch:
     return root
 
 
-def _insert(branches: list[Branch], v: Seq) -> bool:
-    """Insert `v` into a wakeup tree; False if an existing branch already covers it."""
+def _insert(branches: list[Branch], v: Seq) -> Branch | None:
+    """Insert `v` into a wakeup tree: the top-level branch that grew (or was added), None if an
+    existing branch already covers `v`."""
+    grown = None
     while True:
         for br in branches:
             if br.fp is None:  # not run yet: it is an initial of v only if it starts v
@@ -144,12 +150,14 @@ def _insert(branches: list[Branch], v: Seq) -> bool:
                 rest = _check_initial(br.tid, br.fp, v)
             if rest is not None:
                 if not br.children or not rest:
-                    return False
+                    return None
+                grown = grown or br
                 branches, v = br.children, rest
                 break
         else:
-            branches.append(_chain(v))
-            return True
+            added = _chain(v)
+            branches.append(added)
+            return grown or added
 
 
 class _DporChooser:
@@ -181,17 +189,30 @@ class Dpor:
         #: the first (``snapshot`` gives the state of that moment)
         self._mark: tuple[int, int, bool] | None = None
         self._ready = False  # restored in flight: the next execution is the one that was running
+        #: workers exploring pending branches (``raceproof.subtrees``); `may_commit`: whether their
+        #: results may be taken now (a portfolio still taking turns with probes says no)
+        self.subtrees: Subtrees | None = None
+        self.may_commit = True
+        #: races whose first event is at this depth or above are recorded in `recorded` instead of
+        #: scheduled (a worker's subtree: the master schedules them when it commits the subtree)
+        self.record_depth = -1
+        self.recorded: list[tuple[int, Seq]] = []
 
-    def next_execution(self) -> Chooser | None:
+    def next_execution(self) -> Chooser | Committed | None:
         if self._ready:
             self._ready = False
-        elif self.started and not self._backtrack():
-            self._mark = None
-            return None
+        elif self.started:
+            if not self._backtrack():
+                self._mark = None
+                return None
+            if self.subtrees is not None and (batch := self.subtrees.commit(self)) is not None:
+                return batch
         fresh = not self.started
         if fresh:
             self.stack = [Node({}, [])]
             self.synced = 0
+        elif self.subtrees is not None:
+            self.subtrees.spawn(self)
         self.started = True
         self._mark = (len(self.stack), self.blocked, fresh)
         return _DporChooser(self)
@@ -294,7 +315,12 @@ class Dpor:
         for q, f in node.sleep.items():
             if _check_initial(q, f, v) is not None:
                 return
-        _insert(node.wut, v)
+        if i <= self.record_depth:
+            self.recorded.append((i, v))
+            return
+        grown = _insert(node.wut, v)
+        if grown is not None and self.subtrees is not None:
+            self.subtrees.grown(grown)
 
     def pending(self) -> int:
         """Branches still scheduled in the wakeup trees on the current path (a lower bound on the
@@ -367,6 +393,18 @@ def _encode(stack: list[Node]) -> dict[str, Any]:
     fps = [[sorted(fp.reads), sorted(fp.writes), sorted(fp.lists), sorted(fp.touches), sorted(fp.waits), fp.need]
            for fp in table]
     return {"footprints": fps, "stack": nodes}
+
+
+def branch_key(br: Branch) -> list[object]:
+    """A branch and everything below it, in pre-order (thread, footprint, number of children):
+    equal exactly when the two branches are the same tree."""
+    out: list[object] = []
+    todo = [br]
+    while todo:
+        b = todo.pop()
+        out += (b.tid, b.fp, len(b.children))
+        todo.extend(reversed(b.children))
+    return out
 
 
 def _decode(state: dict[str, Any]) -> list[Node]:

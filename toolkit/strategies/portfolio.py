@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from raceproof.execution import Execution
+from raceproof.observe import Committed
 from raceproof.scheduler import Chooser
 from raceproof.strategies.dpor import Dpor
 from raceproof.strategies.pct import Pct
@@ -50,7 +51,7 @@ class Portfolio:
             return True
         return not self._probing  # take turns: a probe after each DPOR execution
 
-    def next_execution(self) -> Chooser | None:
+    def next_execution(self) -> Chooser | Committed | None:
         if self._dpor_done:
             return None
         self._before = (self.probes_run, self._probing)
@@ -59,6 +60,8 @@ class Portfolio:
             self.probes_run += 1
             return self.pct.next_execution()
         self._probing = False
+        # a subtree explored elsewhere is taken whole only once the probes no longer take turns
+        self.dpor.may_commit = self.probes_run >= self.probes
         chooser = self.dpor.next_execution()
         if chooser is None:  # the proof is complete: the probes left are not needed
             self._dpor_done = True
