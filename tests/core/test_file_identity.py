@@ -25,7 +25,7 @@ async def reader(fs):
         return "ENOENT"
 
 
-@pytest.mark.parametrize("backend", ["memory", "fake"])
+@pytest.mark.parametrize("backend", ["memory", pytest.param("fake", marks=pytest.mark.slow)])
 def test_dpor_matches_dfs_when_creation_order_varies(backend: str) -> None:
     programs = [creator("/d/a", b"A"), creator("/d/b", b"B"), reader]
     dpor = explore(programs, setup={"/d/": b""}, strategy="dpor", backend=backend)

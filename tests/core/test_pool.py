@@ -72,7 +72,8 @@ def final_logs(programs: list[Callable[[SchedFS], Awaitable[Any]]], strategy: st
     return {bytes.fromhex(dict(tree)["/log"].removeprefix("file:")) for tree, _results in r.outcomes}
 
 
-@pytest.mark.parametrize(("jobs", "workers"), [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3)])
+@pytest.mark.parametrize(("jobs", "workers"), [(2, 1), (3, 1), (3, 2), (4, 2),
+                                               pytest.param(4, 3, marks=pytest.mark.slow)])
 def test_job_threads_reach_exactly_what_a_queue_of_workers_reaches(jobs: int, workers: int) -> None:
     """The same final logs as the worker queue: no order a real pool allows is missing, none it
     forbids is added (e.g. with one worker, only ``0123``)."""

@@ -34,11 +34,12 @@ def trees(stage1: Any) -> set[tuple[tuple[str, str], ...]]:
 
 @pytest.mark.parametrize(("algorithm", "mount_set", "state"), [
     ("A", "2:chain:r0/spine:w2", "none"), ("A", "2:siblings:rr/spine:w1", "link-in"),
-    ("A", "3:siblings:rrr/spine:w2", "none"), ("A", "3:mixed:rr1/spine:w2", "none"),
+    ("A", "3:siblings:rrr/spine:w2", "none"), pytest.param("A", "3:mixed:rr1/spine:w2", "none", marks=pytest.mark.slow),
     ("B", "2:chain:r0/spine:w2", "file"), ("B", "3:siblings:rrr/spine:w2", "none"),
     ("C", "2:chain:r0/spine:w2", "none"), ("D", "2:chain:r0/spine:w1", "previous"),
-    ("D", "2:siblings:rr/spine:w2", "none"), ("fixed", "2:chain:r0/spine:w2", "file"),
-    ("pre-cleanup", "2:chain:r0/spine:w2", "none"),
+    pytest.param("D", "2:siblings:rr/spine:w2", "none", marks=pytest.mark.slow),
+    ("fixed", "2:chain:r0/spine:w2", "file"),
+    pytest.param("pre-cleanup", "2:chain:r0/spine:w2", "none", marks=pytest.mark.slow),
 ])
 def test_the_crash_trees_are_those_every_crash_placement_reaches(algorithm: str, mount_set: str, state: str) -> None:
     sc = stale.apply(scenario_for_name(BASE.with_changes(algorithm=algorithm), mount_set), state)
@@ -93,6 +94,7 @@ ORPHAN_WRITE = GeneratedProgram(threads=((Op("unlink", "/d/f"),), (Op("append", 
                                 initial=(("/d", None), ("/d/f", b"old")))
 
 
+@pytest.mark.quick(40)
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(programs(ops=ALL_OPS, max_total_ops=5))

@@ -49,7 +49,8 @@ def test_stateful_and_plain_dfs_agree_on_generated_programs(program: GeneratedPr
     assert cached.executions <= plain.executions
 
 
-@pytest.mark.parametrize("known", [lastzero(3), lastzero(4), readers(4), writers_reader(3)], ids=lambda k: k.name)
+@pytest.mark.parametrize("known", [lastzero(3), pytest.param(lastzero(4), marks=pytest.mark.slow), readers(4),
+                                   writers_reader(3)], ids=lambda k: k.name)
 def test_known_programs_keep_their_outcomes_with_fewer_executions(known) -> None:  # type: ignore[no-untyped-def]
     plain, cached = both(known.programs, known.setup)
     assert plain.complete and cached.complete and cached.verdict == plain.verdict == "safe"
@@ -59,6 +60,7 @@ def test_known_programs_keep_their_outcomes_with_fewer_executions(known) -> None
         assert cached.executions * 50 < plain.executions
 
 
+@pytest.mark.slow
 def test_the_fixed_incident_is_proved_with_tails_and_symmetry_and_agrees_with_dpor() -> None:
     sc = scenario.load(str(FIXED))
     cached = verify(sc, "stateful", shrink=False, driver="direct", confluence=False)

@@ -187,7 +187,7 @@ def test_a_branch_that_grew_after_it_was_sent_is_sent_again(steady: None) -> Non
     assert split.resent > 0 and split.committed > 0, split.split()
 
 
-@pytest.mark.parametrize("budget", [1, 7, 100, 263, 264, 1000])
+@pytest.mark.parametrize("budget", [1, 7, 263, 1000])
 def test_a_budget_stops_the_split_search_where_it_stops_the_serial_one(fixed_runner: Runner, budget: int) -> None:
     same_search(fixed_runner, Dpor, budget=budget)
 
@@ -199,8 +199,7 @@ def test_the_first_counterexample_is_the_serial_one() -> None:
     with Runner(program_for(sc), "memory", "direct") as runner:
         serial = run_exploration(runner, Dpor(), shrink=False, certain=False)
         split = run_exploration(runner, Dpor(), shrink=False, certain=False, jobs=2)
-        for budget in (50, 400):
-            same_search(runner, Dpor, budget=budget, stop_on_failure=True)
+        same_search(runner, Dpor, budget=400, stop_on_failure=True)
     assert split.counterexample is not None and serial.counterexample is not None
     assert split.counterexample.execution.choices == serial.counterexample.execution.choices
     assert split.counterexample.token == serial.counterexample.token

@@ -148,6 +148,7 @@ def symmetric_programs(draw: st.DrawFn) -> tuple[tuple[Op, ...], int, tuple[tupl
 SPINE = (Op("create_dir_all", "$R/f"), Op("realpath", "$R/f"))
 
 
+@pytest.mark.quick(30)
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(symmetric_programs())
 @example((SPINE, 3, ((Op("mkdir", "/s"),),), {"/p/": b""}))

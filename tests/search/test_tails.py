@@ -59,6 +59,7 @@ def search(sc: scenarios.Scenario, *, tails: bool = False, memo: bool = True, ba
     return r
 
 
+@pytest.mark.quick(15)
 @settings(max_examples=70, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_deferred_tails_reach_exactly_the_outcomes_of_plain_search(sc: scenarios.Scenario) -> None:
