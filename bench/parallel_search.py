@@ -6,7 +6,7 @@ Plain DPOR (no reductions), memory backend, direct driver, best of RUNS (default
 seconds (``time.perf_counter``: the point is elapsed time on several cores), for the fixed incident
 and generated scenarios of a parent mount + K skill mounts (1 file each, 3 workers). Each line:
 scenario, jobs, executions, seconds, speed-up over 1 job, and the split (subtrees sent, taken,
-dropped, sent again, waited for, executions the workers ran). The results of 1 and JOBS processes
+dropped, sent again, handed over unfinished, executions the workers ran). The results of 1 and JOBS processes
 are checked equal. Not a test.
 """
 
@@ -53,7 +53,7 @@ def main() -> None:
             assert key == (rn.verdict, rn.executions, rn.blocked, rn.classes, rn.steps), (key, rn)
             s = rn.split
             split = "no workers" if s is None else (
-                f"sent {s.sent}, taken {s.taken}, dropped {s.dropped}, resent {s.resent}, waited {s.waited}, "
+                f"sent {s.sent}, taken {s.taken}, dropped {s.dropped}, resent {s.resent}, handed over {s.handed_over}, "
                 f"{s.executions} executions by workers")
             print(f"{name:<18} 1 job {one:7.2f} s | {jobs} jobs {many:7.2f} s  x{one / many:4.2f} | "
                   f"{r1.executions} executions | {split}", flush=True)

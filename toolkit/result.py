@@ -94,21 +94,22 @@ class Placements:
 @dataclass(frozen=True)
 class Split:
     """How one search was shared with worker processes (``raceproof.subtrees``): the subtrees
-    sent to them, taken whole, dropped (the serial search reached them in another state) and
-    sent again (their branch grew meanwhile), how often the search waited for one, and how many
-    of its executions the workers ran."""
+    sent to them, taken (whole, or up to where the serial search caught up with the worker and
+    went on from the worker's stack: `handed_over`), dropped (the serial search reached them in
+    another state) and sent again (their branch grew meanwhile), and how many of its executions
+    the workers ran."""
 
     workers: int
     sent: int
     taken: int
     dropped: int
     resent: int
-    waited: int
+    handed_over: int
     executions: int
 
     def to_json(self) -> dict[str, int]:
         return {"workers": self.workers, "subtrees_sent": self.sent, "subtrees_taken": self.taken,
-                "subtrees_dropped": self.dropped, "subtrees_resent": self.resent, "waited": self.waited,
+                "subtrees_dropped": self.dropped, "subtrees_resent": self.resent, "handed_over": self.handed_over,
                 "executions_by_workers": self.executions}
 
 

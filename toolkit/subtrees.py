@@ -86,8 +86,8 @@ class Subtrees:
     spawned: int = 0
     committed: int = 0
     dropped: int = 0
-    #: subtrees taken whole that the master had to wait for
-    waited: int = 0
+    #: subtrees the master caught up with while their worker still explored them
+    caught_up: int = 0
     #: subtrees forgotten because their branch grew after they were sent (sent again)
     resent: int = 0
     #: executions taken from the workers
@@ -177,7 +177,7 @@ class Subtrees:
         """The serial search has reached a subtree still being explored: its worker hands over
         what it has done after its current execution, and the rest of the subtree (its stack
         below this node) becomes the master's."""
-        self.waited += 1
+        self.caught_up += 1
         self.handover.value = sent.task
 
     def grown(self, br: Branch) -> None:
@@ -237,7 +237,7 @@ class Subtrees:
         """What the workers did, for the result (None if they never started)."""
         if self.pool is None and not self.spawned:
             return None
-        return Split(self.workers, self.spawned, self.committed, self.dropped, self.resent, self.waited,
+        return Split(self.workers, self.spawned, self.committed, self.dropped, self.resent, self.handed,
                      self.executions)
 
 

@@ -6,6 +6,9 @@ same execution. Workers start at once here (no warm-up), so even small searches 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -235,3 +238,27 @@ def test_what_cannot_be_split_runs_alone(fixed_runner: Runner) -> None:
     with Runner(program_for(scenario.load("scenarios/guest-download-fixed.toml")), "fake", "direct") as fake:
         assert Subtrees.attach(fake, Dpor(), 2, classes=True, outcomes=False, stop=True) is None
     assert Subtrees.attach(fixed_runner, Dpor(), 2, classes=True, outcomes=False, stop=True) is not None
+
+
+def test_the_command_splits_a_long_search_and_prints_the_serial_result() -> None:
+    """``raceproof verify --jobs 2`` on a search past the warm-up (the buggy incident, plain DPOR,
+    919 executions): the JSON document is the serial one but for the time and the split, which
+    says what the worker did, and it validates against the schema; the text has a split line."""
+    from raceproof.reports import cli_schemas
+
+    def cli(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "raceproof", "verify", "scenarios/guest-download-2026-04-10.toml",
+                               "--strategy", "dpor", "--no-symmetry", *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    one, two = (cli("--json", "--jobs", str(n)) for n in (1, 2))
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr  # unsafe, as the scenario expects
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    cli_schemas.validate(b, "verify --jobs 2 --json")
+    assert a["split"] is None and b["split"] is not None and b["split"]["workers"] == 1
+    for doc in (a, b):
+        del doc["wall_time_s"], doc["split"]
+    assert a == b
+    text = cli("--jobs", "2")
+    assert text.returncode == 0
+    assert any(line.startswith("split ") and "run by 1 worker process" in line for line in text.stdout.splitlines())
