@@ -27,6 +27,7 @@ A path given to ``--checkpoint`` is checked before anything runs (``writable``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -70,7 +71,8 @@ def write(path: str, checkpoint: Checkpoint) -> None:
 
 def writable(path: str) -> None:
     """A one-line ``InputError`` now, rather than after a long search, if `path` cannot be a
-    checkpoint file (its directory missing or read-only, or a directory itself)."""
+    checkpoint file (its directory missing or read-only, or a directory itself). A temporary
+    file an earlier, killed writer of `path` left is removed (``sweep``)."""
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise InputError(f"{path}: --checkpoint: is a directory")
@@ -78,6 +80,27 @@ def writable(path: str) -> None:
         raise InputError(f"{path}: --checkpoint: no directory {directory}")
     if not os.access(directory, os.W_OK):
         raise InputError(f"{path}: --checkpoint: the directory {directory} is not writable")
+    sweep(path)
+
+
+def _temp_prefix(path: str) -> str:
+    """The name every temporary file of checkpoint `path` starts with (its own: sweeping it
+    cannot touch another file's)."""
+    return f".{os.path.basename(path)}.raceproof-tmp-"
+
+
+def sweep(path: str) -> None:
+    """Remove the temporary files of checkpoint `path` that a writer killed by SIGKILL mid-write
+    left beside it (the checkpoint itself was never half-written: each write is one rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
 
 
 def _replace(path: str, text: str) -> None:
@@ -93,7 +116,7 @@ def _replace(path: str, text: str) -> None:
 def _rename_into(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     with deferred():
-        fd, tmp = tempfile.mkstemp(prefix=".raceproof-checkpoint-", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -172,6 +195,7 @@ class SearchCheckpoint:
             writable(path)
         if resume is not None:
             data = _load(resume, SEARCH_SCHEMA, search)
+            sweep(resume)
             calls = data.get("calls")
             if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("label"), str)
                                                       and isinstance(c.get("state"), dict) for c in calls):

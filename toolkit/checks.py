@@ -299,8 +299,11 @@ def lookup(item: str | Check, where: str = "checks") -> Check:
         return CHECKS[item]
     if ":" in item:
         module, _, attr = item.partition(":")
+        from raceproof.scenario import no_bytecode
+
         try:
-            obj = getattr(importlib.import_module(module), attr)
+            with no_bytecode():
+                obj = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise InputError(f"{where}: {item!r}: cannot import ({exc})") from None
         if isinstance(obj, type):

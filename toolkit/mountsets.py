@@ -351,8 +351,11 @@ def _worker_start(modules: tuple[tuple[str, str | None], ...] = ()) -> None:
     for name, path in modules:
         if name in sys.modules:
             continue
+        from raceproof.scenario import no_bytecode
+
         try:
-            importlib.import_module(name)
+            with no_bytecode():
+                importlib.import_module(name)
         except ImportError:
             if path is None:
                 raise
@@ -360,7 +363,8 @@ def _worker_start(modules: tuple[tuple[str, str | None], ...] = ()) -> None:
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            with no_bytecode():
+                spec.loader.exec_module(module)
 
 
 def row_weight(ms: MountSet, workers: int) -> tuple[int, int, bool, int, int]:

@@ -7,6 +7,7 @@ closest known one. The keys are documented in ``scenarios/README.md``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -16,7 +17,7 @@ import os
 import stat as S
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -238,6 +239,18 @@ def load(path: str | os.PathLike[str], *, allow_import: Sequence[str] = ()) -> S
     return parse(raw, file, allow_import=allow_import)
 
 
+@contextlib.contextmanager
+def no_bytecode() -> Iterator[None]:
+    """Import a user's module without writing its bytecode cache (a ``__pycache__`` beside the
+    user's file: raceproof writes nothing outside its sandbox and the outputs asked for)."""
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
 def import_allowed(specs: Sequence[str]) -> set[str]:
     """Import the modules the user opted into (``--allow-import``), now, before any sandbox exists.
 
@@ -256,7 +269,8 @@ def import_allowed(specs: Sequence[str]) -> set[str]:
                     assert mod_spec is not None and mod_spec.loader is not None
                     module = importlib.util.module_from_spec(mod_spec)
                     sys.modules[name] = module
-                    mod_spec.loader.exec_module(module)
+                    with no_bytecode():
+                        mod_spec.loader.exec_module(module)
                 except Exception as exc:  # the user's own code: report it on one line
                     sys.modules.pop(name, None)
                     raise InputError(f"--allow-import {spec!r}: cannot import: {type(exc).__name__}: {exc}") \
@@ -266,7 +280,8 @@ def import_allowed(specs: Sequence[str]) -> set[str]:
             if not all(part.isidentifier() for part in name.split(".")):
                 raise InputError(f"--allow-import {spec!r}: not a module name or a .py file")
             try:
-                importlib.import_module(name)
+                with no_bytecode():
+                    importlib.import_module(name)
             except Exception as exc:
                 raise InputError(f"--allow-import {spec!r}: cannot import: {type(exc).__name__}: {exc}") from None
         names.add(name)

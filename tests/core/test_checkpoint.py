@@ -165,3 +165,25 @@ def test_an_interrupted_run_keeps_its_checkpoint_and_says_how_to_resume(tmp_path
     rows = json.loads(ckpt.read_text())["rows"]
     assert rows and all(r["verdict"] == "safe" for r in rows)
     assert [p.name for p in tmp_path.iterdir()] == ["ck.json"]  # no temporary file left
+
+
+def test_a_temporary_file_a_killed_writer_left_is_removed_and_nothing_else(tmp_path: Path) -> None:
+    """Found by a default test run: a run killed (SIGKILL) while writing its checkpoint leaves
+    the write's temporary file beside it. The next run that writes or resumes that checkpoint
+    removes it; another checkpoint's temporary files and every other file stay."""
+    from raceproof import checkpoint
+
+    ck = tmp_path / "ck.json"
+    ck.write_text("{}")
+    mine = tmp_path / ".ck.json.raceproof-tmp-k1ll3d"
+    others = [tmp_path / ".other.json.raceproof-tmp-x", tmp_path / "ck.json.bak", tmp_path / ".ck.jsonx"]
+    for p in [mine, *others]:
+        p.write_text("partial")
+    checkpoint.writable(str(ck))
+    assert not mine.exists() and all(p.exists() for p in others) and ck.read_text() == "{}"
+    search = {"command": "verify", "scenario": "x.toml"}
+    checkpoint.SearchCheckpoint(search, path=str(ck)).write(0, "dpor", {"stack": []})
+    mine.write_text("partial")
+    resumed = checkpoint.SearchCheckpoint(search, resume=str(ck))  # reads it, writes nothing
+    assert resumed.call("dpor").stored == {"stack": []}
+    assert not mine.exists() and all(p.exists() for p in others)
