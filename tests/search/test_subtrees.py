@@ -262,3 +262,13 @@ def test_the_command_splits_a_long_search_and_prints_the_serial_result() -> None
     text = cli("--jobs", "2")
     assert text.returncode == 0
     assert any(line.startswith("split ") and "run by 1 worker process" in line for line in text.stdout.splitlines())
+
+
+def test_the_trio_driver_splits_too(steady: None) -> None:
+    """With the Trio driver the workers are forked from inside the master's ``trio.run``: each
+    explores its subtree in a fresh thread (Trio's run state is per thread) and the search is the
+    serial one."""
+    sc = scenario.load("scenarios/guest-download-fixed.toml")
+    with Runner(program_for(sc), "memory", "trio") as runner:
+        split = same_search(runner, Dpor)
+    assert split.committed > 0, split.split()
