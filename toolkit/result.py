@@ -106,10 +106,13 @@ class Split:
     resent: int
     handed_over: int
     executions: int
+    #: a worker died (the search went on alone, which is always sound)
+    worker_lost: bool = False
 
     def to_json(self) -> dict[str, int]:
         return {"workers": self.workers, "subtrees_sent": self.sent, "subtrees_taken": self.taken,
                 "subtrees_dropped": self.dropped, "subtrees_resent": self.resent, "handed_over": self.handed_over,
+                "worker_lost": self.worker_lost,
                 "executions_by_workers": self.executions}
 
 

@@ -42,6 +42,8 @@ WARMUP = 500
 QUEUE = 1
 #: slots of the shared table of cancelled subtrees (by subtree number, modulo this)
 SLOTS = 4096
+#: seconds between two checks that the workers are alive while the master waits for a subtree
+LOST_CHECK_S = 0.5
 
 
 def dpor_of(strategy: Strategy) -> Dpor | None:
@@ -82,6 +84,9 @@ class Subtrees:
     #: shared with the workers: subtrees no longer wanted (their worker stops at its next execution)
     cancelled: Any = None
     tasks: int = 0
+    #: the pool's worker processes when it started; a worker died (and the search went on alone)
+    pids: set[int | None] = field(default_factory=set)
+    lost: bool = False
     #: subtrees sent, taken whole, dropped (the branch or sleep set changed, or the worker failed)
     spawned: int = 0
     committed: int = 0
@@ -128,10 +133,34 @@ class Subtrees:
         self.cancelled = ctx.Array("b", SLOTS, lock=False)
         _CONTEXT = (self.runner, self.classes, self.outcomes, self.stop, self.handover, self.cancelled)
         self.pool = ctx.Pool(self.workers, initializer=_worker_start)
+        self.pids = self._pids()
+
+    def _pids(self) -> set[int | None]:
+        return {p.pid for p in getattr(self.pool, "_pool", ())}
+
+    def _result(self, sent: _Sent) -> _Result | None:
+        """The subtree's result, or None if it is lost: a worker died (the pool replaces it, and
+        the task it ran never ends) or the result could not cross. Then the master explores the
+        rest of the search alone: dropping a subtree is always sound, waiting for a lost one
+        would hang."""
+        while True:
+            try:
+                got: _Result | None = sent.result.get(timeout=LOST_CHECK_S)
+                return got
+            except multiprocessing.TimeoutError:
+                if self._pids() == self.pids:
+                    continue
+            except Exception:  # a result that could not cross (an unpicklable failing execution)
+                return None
+            self.lost = True
+            self.close()
+            return None
 
     def spawn(self, dpor: Dpor) -> None:
         """Hand out pending branches, shallowest first, while a worker has room: those whose
         node's sleep set at their start is known (every earlier branch there has a footprint)."""
+        if self.lost:
+            return
         if self.pool is None:
             self.seen += 1
             if self.seen < self.warmup:
@@ -208,11 +237,10 @@ class Subtrees:
         if not sent.result.ready():
             self._catch_up(sent)
         try:
-            got = sent.result.get()
-        except Exception:  # a result that could not cross (an unpicklable failing execution)
-            got = None
+            got = self._result(sent)
         finally:
-            self.handover.value = -1
+            if self.handover is not None:
+                self.handover.value = -1
         if got is None:
             self.dropped += 1
             return None
@@ -238,7 +266,7 @@ class Subtrees:
         if self.pool is None and not self.spawned:
             return None
         return Split(self.workers, self.spawned, self.committed, self.dropped, self.resent, self.handed,
-                     self.executions)
+                     self.executions, self.lost)
 
 
 #: a worker's runner and what its summaries hold, inherited from the master at the fork

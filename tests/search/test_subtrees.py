@@ -272,3 +272,24 @@ def test_the_trio_driver_splits_too(steady: None) -> None:
     with Runner(program_for(sc), "memory", "trio") as runner:
         split = same_search(runner, Dpor)
     assert split.committed > 0, split.split()
+
+
+def test_a_worker_that_dies_leaves_the_search_to_the_master(fixed_runner: Runner,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed mid-subtree (the OOM killer, a crash in native code): its task never ends.
+    The master notices that the pool replaced a worker, drops the subtree and explores the rest
+    alone: the serial search, no hang."""
+    import os
+
+    original = subtrees._Subtree.next_execution
+
+    def dying(self: Any) -> Any:
+        self.k = getattr(self, "k", 0) + 1
+        if self.task == 1 and self.k == 3:
+            os._exit(9)
+        return original(self)
+
+    monkeypatch.setattr(subtrees._Subtree, "next_execution", dying)
+    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)  # wait for it, as for a slow one
+    split = same_search(fixed_runner, Dpor)
+    assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
