@@ -226,7 +226,7 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             checks: Sequence[str | Check] = (), strategy: str = "dpor", backend: str = "memory",
             max_executions: int | None = None, seed: int = 0, stop_on_failure: bool = False,
             names: Sequence[str] | None = None, driver: str = "trio", max_steps: int = MAX_STEPS,
-            **strategy_options: Any) -> ExploreResult:
+            jobs: int = 1, **strategy_options: Any) -> ExploreResult:
     """Explore every interleaving of `programs` (up to equivalence with ``dpor``).
 
     Args:
@@ -248,6 +248,10 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
             coroutines driven without an event loop; faster, no Trio primitives inside steps).
         max_steps: steps one execution may take; an execution that exceeds it (a program that
             spins) stops the exploration as ``inconclusive`` with ``stop_reason == "step-budget"``.
+        jobs: processes for a long ``dpor`` search (memory backend): past its first few hundred
+            executions, ``jobs - 1`` forked workers explore its subtrees (``raceproof.subtrees``).
+            The result is the serial one; the programs and the check then also run in the workers
+            (a check that counts its calls in a variable sees only this process's calls).
 
     Raises:
         InputError: a program is not an ``async def`` function (or there is none).
@@ -267,4 +271,4 @@ def explore(programs: Sequence[Callable[[SchedFS], Awaitable[Any]]], *,
     program = FunctionProgram(programs, setup, check, names, checks)
     with Runner(program, backend, driver, max_steps) as runner:
         return run_exploration(runner, strat, max_executions=max_executions,
-                               stop_on_failure=stop_on_failure, collect_outcomes=True)
+                               stop_on_failure=stop_on_failure, collect_outcomes=True, jobs=jobs)

@@ -293,3 +293,17 @@ def test_a_worker_that_dies_leaves_the_search_to_the_master(fixed_runner: Runner
     monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)  # wait for it, as for a slow one
     split = same_search(fixed_runner, Dpor)
     assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
+
+
+def test_explore_takes_jobs_and_gives_the_serial_result() -> None:
+    """The public API: ``explore(..., jobs=2)`` on a search past the warm-up (readers(10): 1,024
+    traces) has the serial verdict, counts, classes and outcome set, and says it split."""
+    from raceproof import explore
+
+    program = readers(10)
+    one = explore(program.programs, setup=program.setup, driver="direct")
+    two = explore(program.programs, setup=program.setup, driver="direct", jobs=2)
+    assert one.split is None and two.split is not None and two.split.workers == 1
+    assert (two.verdict, two.executions, two.blocked, two.classes, two.steps, two.outcomes) == \
+           (one.verdict, one.executions, one.blocked, one.classes, one.steps, one.outcomes)
+    assert one.classes == program.traces
