@@ -103,14 +103,15 @@ class Subtrees:
 
     @classmethod
     def attach(cls, runner: RunnerProtocol, strategy: Strategy, jobs: int, *, classes: bool,
-               outcomes: bool, stop: bool, warmup: int = WARMUP) -> Subtrees | None:
+               outcomes: bool, stop: bool, warmup: int | None = None) -> Subtrees | None:
         """Workers for `strategy`'s DPOR search on `runner`, if there is one to split and more
-        than one job; None otherwise (the search runs alone, as it would anyway)."""
+        than one job; None otherwise (the search runs alone, as it would anyway). `warmup`:
+        executions before the workers start (default ``WARMUP``, read now)."""
         dpor = dpor_of(strategy)
         if (jobs < 2 or dpor is None or dpor.values.recorded or not isinstance(runner, Runner)
                 or runner.backend.name != "memory"):
             return None
-        subtrees = cls(runner, jobs - 1, classes, outcomes, stop, warmup)
+        subtrees = cls(runner, jobs - 1, classes, outcomes, stop, WARMUP if warmup is None else warmup)
         dpor.subtrees = subtrees
         return subtrees
 

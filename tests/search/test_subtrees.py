@@ -307,3 +307,37 @@ def test_explore_takes_jobs_and_gives_the_serial_result() -> None:
     assert (two.verdict, two.executions, two.blocked, two.classes, two.steps, two.outcomes) == \
            (one.verdict, one.executions, one.blocked, one.classes, one.steps, one.outcomes)
     assert one.classes == program.traces
+
+
+def test_a_counterexample_a_worker_found_goes_through_the_pipeline(steady: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first failing execution comes from a worker (whole, in its summary): it is shrunk,
+    explained and confirmed by replay like one the master ran, and its token is the serial one."""
+    from raceproof import observe
+    from raceproof.execution import Violation
+
+    from_workers: list[tuple[int, ...]] = []
+    add = observe.Tally.add
+
+    def noting(self: observe.Tally, s: Summary) -> None:
+        if s.failing is not None:
+            from_workers.append(s.choices)
+        add(self, s)
+
+    monkeypatch.setattr(observe.Tally, "add", noting)
+    monkeypatch.setattr(subtrees, "WARMUP", 0)
+    program = readers(7)
+
+    def late(ex: Execution) -> list[Violation]:
+        """Fails when the last three readers read before the write and the first after it: a
+        subtree late in DPOR's order."""
+        before = all(r.value == b"0" for r in ex.results[5:]) and ex.results[1].value == b"1"
+        return [Violation("late-readers", "the last readers ran before the write")] if before else []
+
+    with Runner(FunctionProgram(program.programs, program.setup, check=late), driver="direct") as runner:
+        serial = run_exploration(runner, Dpor(), certain=False, shrink=True, explain=True)
+        split = run_exploration(runner, Dpor(), certain=False, shrink=True, explain=True, jobs=2)
+    assert from_workers, split.split
+    assert serial.counterexample is not None and split.counterexample is not None
+    assert split.counterexample.token == serial.counterexample.token
+    assert (split.verdict, split.executions, split.failing) == (serial.verdict, serial.executions, serial.failing)
