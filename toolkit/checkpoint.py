@@ -104,9 +104,8 @@ def sweep(path: str) -> None:
 
 
 def _replace(path: str, text: str) -> None:
-    """Replace `path` with `text` in one rename. An interrupt waits for the rename: one that came
-    between creating the temporary file and the ``try`` left that file behind (seen once in the
-    full suite)."""
+    """Replace `path` with `text` in one rename (``_rename_into``); a failed write is a one-line
+    error."""
     try:
         _rename_into(path, text)
     except OSError as exc:
@@ -114,6 +113,8 @@ def _replace(path: str, text: str) -> None:
 
 
 def _rename_into(path: str, text: str) -> None:
+    """An interrupt waits for the rename: one that came between creating the temporary file and
+    the ``try`` left that file behind (seen once in the full suite)."""
     directory = os.path.dirname(os.path.abspath(path))
     with deferred():
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=directory)

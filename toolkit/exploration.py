@@ -28,7 +28,7 @@ from raceproof.result import PROGRAM_ERROR, RACE, UNCONFIRMED, Counterexample, R
 from raceproof.scheduler import Scheduler
 from raceproof.sfs import SchedFS
 from raceproof.strategies import Strategy, make_strategy, with_defaults
-from raceproof.subtrees import Subtrees, dpor_of
+from raceproof.subtrees import Subtrees
 
 if TYPE_CHECKING:
     from raceproof.checkpoint import Call
@@ -198,7 +198,6 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
     finally:
         if subtrees is not None:
             subtrees.close()
-            dpor_of(strategy).subtrees = None  # type: ignore[union-attr]
     split = None if subtrees is None else subtrees.split()
     complete = stop["reason"] == "exhausted"
     cex = None

@@ -69,6 +69,8 @@ class Subtrees:
     them."""
 
     runner: Runner
+    #: the search it serves (``attach`` sets its ``subtrees``, ``close`` takes it back)
+    dpor: Dpor
     workers: int
     classes: bool
     outcomes: bool
@@ -91,8 +93,6 @@ class Subtrees:
     spawned: int = 0
     committed: int = 0
     dropped: int = 0
-    #: subtrees the master caught up with while their worker still explored them
-    caught_up: int = 0
     #: subtrees forgotten because their branch grew after they were sent (sent again)
     resent: int = 0
     #: executions taken from the workers
@@ -111,12 +111,14 @@ class Subtrees:
         if (jobs < 2 or dpor is None or dpor.values.recorded or not isinstance(runner, Runner)
                 or runner.backend.name != "memory"):
             return None
-        subtrees = cls(runner, jobs - 1, classes, outcomes, stop, WARMUP if warmup is None else warmup)
+        subtrees = cls(runner, dpor, jobs - 1, classes, outcomes, stop, WARMUP if warmup is None else warmup)
         dpor.subtrees = subtrees
         return subtrees
 
     def close(self) -> None:
-        """Stop the workers (a subtree still running is not needed any more)."""
+        """Stop the workers (a subtree still running is not needed any more); the search goes on,
+        if at all, alone."""
+        self.dpor.subtrees = None
         if self.pool is not None:
             from raceproof.mountsets import _stop
 
@@ -160,8 +162,6 @@ class Subtrees:
     def spawn(self, dpor: Dpor) -> None:
         """Hand out pending branches, shallowest first, while a worker has room: those whose
         node's sleep set at their start is known (every earlier branch there has a footprint)."""
-        if self.lost:
-            return
         if self.pool is None:
             self.seen += 1
             if self.seen < self.warmup:
@@ -207,7 +207,6 @@ class Subtrees:
         """The serial search has reached a subtree still being explored: its worker hands over
         what it has done after its current execution, and the rest of the subtree (its stack
         below this node) becomes the master's."""
-        self.caught_up += 1
         self.handover.value = sent.task
 
     def grown(self, br: Branch) -> None:
@@ -240,8 +239,7 @@ class Subtrees:
         try:
             got = self._result(sent)
         finally:
-            if self.handover is not None:
-                self.handover.value = -1
+            self.handover.value = -1
         if got is None:
             self.dropped += 1
             return None

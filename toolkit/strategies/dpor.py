@@ -383,28 +383,27 @@ def _encode(stack: list[Node]) -> dict[str, Any]:
     nodes = []
     for node in stack:
         sleep = [x for q, f in node.sleep.items() for x in (q, fpi(f))]
-        tree: list[int] = []
-        todo = list(reversed(node.wut))
-        while todo:  # pre-order: thread, footprint, number of children
-            br = todo.pop()
-            tree += (br.tid, fpi(br.fp), len(br.children))
-            todo.extend(reversed(br.children))
+        tree = [x for br in _preorder(node.wut) for x in (br.tid, fpi(br.fp), len(br.children))]
         nodes.append([node.tid, fpi(node.fp), len(node.wut), sleep, tree])
     fps = [[sorted(fp.reads), sorted(fp.writes), sorted(fp.lists), sorted(fp.touches), sorted(fp.waits), fp.need]
            for fp in table]
     return {"footprints": fps, "stack": nodes}
 
 
+def _preorder(branches: list[Branch]) -> Iterator[Branch]:
+    """The branches of a wakeup tree and everything below them, in pre-order, without recursion
+    (a chain can be hundreds deep)."""
+    todo = list(reversed(branches))
+    while todo:
+        br = todo.pop()
+        yield br
+        todo.extend(reversed(br.children))
+
+
 def branch_key(br: Branch) -> list[object]:
     """A branch and everything below it, in pre-order (thread, footprint, number of children):
     equal exactly when the two branches are the same tree."""
-    out: list[object] = []
-    todo = [br]
-    while todo:
-        b = todo.pop()
-        out += (b.tid, b.fp, len(b.children))
-        todo.extend(reversed(b.children))
-    return out
+    return [x for b in _preorder([br]) for x in (b.tid, b.fp, len(b.children))]
 
 
 def _decode(state: dict[str, Any]) -> list[Node]:
