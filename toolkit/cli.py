@@ -556,7 +556,7 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
         out.print(f"split     {_count(sp.executions, 'execution')} in {_count(sp.taken, 'subtree')} run by "
                   f"{_count(sp.workers, 'worker process')} ({sp.sent} sent, {sp.handed_over} handed "
                   f"over unfinished, {sp.dropped} dropped, {sp.resent} sent again; raceproof.subtrees)"
-                  f"{'; a worker died, the rest ran in this process' if sp.worker_lost else ''}", markup=False)
+                  f"{'; a worker died or hung, the rest ran in this process' if sp.worker_lost else ''}", markup=False)
     if r.verdict == "bounded":
         out.print("note: a bounded search is NOT a proof: interleavings beyond the bound were not explored",
                   markup=False)

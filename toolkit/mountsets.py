@@ -303,21 +303,36 @@ def _row_in_worker(unit: tuple[RowArgs, MountSet, int]) -> dict[str, Any]:
 
 def _worker_signals() -> None:
     """A row process: Ctrl-C is the parent's to handle (it stops the pool). SIGTERM (the parent's
-    ``terminate``, or the parent dying: ``PR_SET_PDEATHSIG``) removes any real sandbox of the row
-    and exits at once."""
+    ``terminate``) removes any real sandbox of the row and exits at once; so does the parent
+    process dying (``PR_SET_PDEATHSIG``, with SIGHUP).
+
+    The death signal is not SIGTERM itself: Linux sends it when the *thread* that forked the
+    child ends, and a pool forks the workers that replace dead ones from its worker-handler
+    thread, which ends at ``terminate``. A replacement idle in the task queue holds the queue's
+    read lock; exiting there leaves that lock held for good, and ``terminate`` then waits on it
+    forever. So SIGHUP only counts when the parent process is gone (the parent changed)."""
+    from raceproof.fs.real import cleanup_all  # not imported inside a signal handler
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def stop(signum: int, frame: Any) -> None:
-        from raceproof.fs.real import cleanup_all
-
         cleanup_all()
         os._exit(128 + signum)
 
+    parent = os.getppid()
+
+    def orphaned(signum: int, frame: Any) -> None:
+        if os.getppid() != parent:
+            stop(signal.SIGTERM, frame)
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, orphaned)
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the parent's terminate still stops the row
         pass
+    if os.getppid() != parent:  # the parent died before the death signal was set
+        stop(signal.SIGTERM, None)
 
 
 Rows = Generator[dict[str, Any], None, None]

@@ -60,7 +60,7 @@ INLINE_TOKEN_MAX = 100
 #: ``--raceproof-replay``); listed here so a bad option fails at startup without importing raceproof
 STRATEGIES = ("dpor", "portfolio", "dfs", "stateful", "random", "pct", "preemption")
 #: the keys of ``@pytest.mark.raceproof(...)``
-MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed", "driver")
+MARKER_KEYS = ("expect", "strategy", "max_executions", "backend", "seed", "driver", "jobs")
 DRIVERS = ("trio", "direct")
 BACKENDS = ("memory", "fake", "real")
 SAMPLING = ("random", "pct")
@@ -75,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"raceproof exploration strategy: {', '.join(STRATEGIES)} (default dpor)")
     group.addoption("--raceproof-max-executions", type=int, default=None, help="raceproof execution budget")
     group.addoption("--raceproof-seed", type=int, default=0, help="seed for raceproof's random and pct strategies")
+    group.addoption("--raceproof-jobs", type=int, default=None, metavar="N",
+                    help="processes for one DPOR search on the memory backend (default 1): past its first "
+                         "500 executions the search is shared with N - 1 forked workers, with the serial result")
     group.addoption("--raceproof-driver", default=None, choices=DRIVERS,
                     help="run scenario threads as Trio tasks (trio, default) or drive them directly (direct, faster)")
     group.addoption("--raceproof-replay", default=None, metavar="TOKEN|@FILE",
@@ -88,8 +91,12 @@ def pytest_configure(config: pytest.Config) -> None:
     budget = config.getoption("--raceproof-max-executions")
     if budget is not None and budget < 1:
         raise pytest.UsageError(f"--raceproof-max-executions must be at least 1 (got {budget})")
+    jobs = config.getoption("--raceproof-jobs")
+    if jobs is not None and jobs < 1:
+        raise pytest.UsageError(f"--raceproof-jobs must be at least 1 (got {jobs})")
     config.addinivalue_line(
-        "markers", "raceproof(expect='safe', strategy=None, max_executions=None, backend='memory', seed=None): "
+        "markers", "raceproof(expect='safe', strategy=None, max_executions=None, backend='memory', seed=None, "
+                   "driver=None, jobs=None): "
                    "defaults for the raceproof fixture's verify calls in this test")
 
 
@@ -98,6 +105,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     line = (f"raceproof: strategy={config.getoption('--raceproof-strategy')} "
             f"seed={config.getoption('--raceproof-seed')} "
             f"max-executions={budget if budget is not None else 'default'}")
+    jobs = config.getoption("--raceproof-jobs")
+    if jobs is not None and jobs > 1:
+        line += f" jobs={jobs}"
     if config.getoption("--raceproof-replay"):
         line += " replay=on"
     return line
@@ -178,13 +188,15 @@ class RaceproofFixture:
                check: Callable[[Any], Any] | None = None, expect: str | None = None,
                names: Sequence[str] | None = None, backend: str | None = None, strategy: str | None = None,
                max_executions: int | None = None, seed: int | None = None,
-               checks: Sequence[str | Check] = ()) -> Result:
+               checks: Sequence[str | Check] = (), jobs: int | None = None) -> Result:
         """Explore `programs` (async functions taking a ``SchedFS``) and check the verdict.
 
         ``expect="safe"`` (default) fails the test on a counterexample or an incomplete search;
         ``expect="unsafe"`` fails it unless a counterexample is found. Each execution is judged by
         `check` (a function of the execution) or `checks` (``raceproof.checks``: names or ``Check``
-        objects); by default a program that raised fails.
+        objects); by default a program that raised fails. `jobs` (also a marker key and
+        ``--raceproof-jobs``; default 1): processes for a long DPOR search (``raceproof.subtrees``;
+        the programs and `check` also run in the forked workers).
         """
         __tracebackhide__ = True
         expect = self._expect(expect)
@@ -192,6 +204,7 @@ class RaceproofFixture:
         strategy = self._setting("strategy", strategy, "--raceproof-strategy", "dpor")
         max_executions = self._setting("max_executions", max_executions, "--raceproof-max-executions")
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
+        jobs = self._jobs(jobs)
         if not programs:
             pytest.fail("raceproof.verify: give at least one program", pytrace=False)
         from raceproof.errors import InputError
@@ -210,14 +223,16 @@ class RaceproofFixture:
         if token is not None and self._claims(token, digest):
             return self._replay_programs(program, backend, token, expect)
         with Runner(program, backend) as runner:
-            result = self._explore(runner, strategy, max_executions, seed, expect)
+            result = self._explore(runner, strategy, max_executions, seed, expect, jobs)
         return self._judge(result)
 
     def verify_scenario(self, scenario: Any, *, expect: str | None = None, strategy: str | None = None,
                         max_executions: int | None = None, seed: int | None = None,
-                        driver: str | None = None, checks: Sequence[str | Check] = ()) -> Result:
+                        driver: str | None = None, checks: Sequence[str | Check] = (),
+                        jobs: int | None = None) -> Result:
         """Verify a scenario (a path or a loaded ``Scenario``); `expect` defaults to its ``expect.verify``.
         `driver` (also a marker key and ``--raceproof-driver``): ``trio`` (default) or ``direct``.
+        `jobs` (also a marker key and ``--raceproof-jobs``; default 1): processes for a long DPOR search.
         `checks` (``raceproof.checks``: names or ``Check`` objects) replace the scenario's checks."""
         __tracebackhide__ = True
         from raceproof.checks import resolve
@@ -237,13 +252,14 @@ class RaceproofFixture:
         max_executions = self._setting("max_executions", max_executions, "--raceproof-max-executions")
         seed = self._setting("seed", seed, "--raceproof-seed", 0)
         driver = self._setting("driver", driver, "--raceproof-driver", "trio")
+        jobs = self._jobs(jobs)
         if driver not in DRIVERS:
             pytest.fail(f"raceproof: driver {driver!r}: must be one of {', '.join(DRIVERS)}", pytrace=False)
         self._digests.append(sc.digest)
         token = self._replay_token
         if token is not None and self._claims(token, sc.digest):
             return self._replay_scenario(sc, token, expect)
-        vr = verify(sc, strategy, max_executions, seed, driver=driver)
+        vr = verify(sc, strategy, max_executions, seed, driver=driver, jobs=jobs)
         cli = vr.command if vr.counterexample is not None and _persistent(sc.file) else None
         return self._judge(replace(vr, expected=expect), cli)
 
@@ -275,8 +291,14 @@ class RaceproofFixture:
             pytest.fail(f"raceproof: expect must be 'safe' or 'unsafe' (got {expect!r})", pytrace=False)
         return str(expect)
 
+    def _jobs(self, given: int | None) -> int:
+        jobs = self._setting("jobs", given, "--raceproof-jobs", 1)
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            pytest.fail(f"raceproof: jobs must be an integer of at least 1 (got {jobs!r})", pytrace=False)
+        return jobs
+
     def _explore(self, runner: Any, strategy: str, max_executions: int | None, seed: int,
-                 expect: str) -> Result:
+                 expect: str, jobs: int = 1) -> Result:
         """The same search and counterexample pipeline as ``raceproof verify`` (``run_exploration``):
         a failure that was not expected is shrunk and explained."""
         from raceproof.errors import InputError
@@ -290,7 +312,8 @@ class RaceproofFixture:
         except InputError as exc:
             pytest.fail(f"raceproof: {exc}", pytrace=False)
         unexpected = expect == "safe"
-        r = run_exploration(runner, strat, max_executions=max_executions, shrink=unexpected, explain=unexpected)
+        r = run_exploration(runner, strat, max_executions=max_executions, shrink=unexpected, explain=unexpected,
+                            jobs=jobs)
         return replace(r, expected=expect, token=r.counterexample.token if r.counterexample else None)
 
     def _replay_programs(self, program: Any, backend: str, token: str, expect: str) -> Result:
@@ -534,6 +557,9 @@ def _marker_problem(kwargs: Mapping[str, Any], nargs: int) -> str | None:
         return f"unknown backend {kwargs['backend']!r}; known: {', '.join(BACKENDS)}"
     if "driver" in kwargs and kwargs["driver"] not in DRIVERS:
         return f"unknown driver {kwargs['driver']!r}; known: {', '.join(DRIVERS)}"
+    jobs = kwargs.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        return f"jobs must be an integer of at least 1 (got {jobs!r})"
     for key in ("max_executions", "seed"):
         value = kwargs.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

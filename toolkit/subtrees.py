@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,11 @@ QUEUE = 1
 SLOTS = 4096
 #: seconds between two checks that the workers are alive while the master waits for a subtree
 LOST_CHECK_S = 0.5
+#: seconds a subtree the master waits for may go without starting an execution before its worker
+#: counts as hung (deadlocked in a lock the fork copied, stopped): the master then goes on alone.
+#: Only liveness depends on it, never the result; an execution of a memory-backend program takes
+#: milliseconds, so a minute without one is not a slow worker.
+HUNG_S = 60.0
 
 
 def dpor_of(strategy: Strategy) -> Dpor | None:
@@ -85,8 +91,11 @@ class Subtrees:
     handover: Any = None
     #: shared with the workers: subtrees no longer wanted (their worker stops at its next execution)
     cancelled: Any = None
+    #: shared with the workers: executions started per subtree (a heartbeat, by slot like ``cancelled``)
+    progress: Any = None
     tasks: int = 0
-    #: the pool's worker processes when it started; a worker died (and the search went on alone)
+    #: the pool's worker processes when it started; a worker died or hung (and the search went on
+    #: alone)
     pids: set[int | None] = field(default_factory=set)
     lost: bool = False
     #: subtrees sent, taken whole, dropped (the branch or sleep set changed, or the worker failed)
@@ -134,7 +143,9 @@ class Subtrees:
         ctx = multiprocessing.get_context("fork")
         self.handover = ctx.Value("q", -1, lock=False)
         self.cancelled = ctx.Array("b", SLOTS, lock=False)
-        _CONTEXT = (self.runner, self.classes, self.outcomes, self.stop, self.handover, self.cancelled)
+        self.progress = ctx.Array("q", SLOTS, lock=False)
+        _CONTEXT = (self.runner, self.classes, self.outcomes, self.stop, self.handover, self.cancelled,
+                    self.progress)
         self.pool = ctx.Pool(self.workers, initializer=_worker_start)
         self.pids = self._pids()
 
@@ -143,16 +154,23 @@ class Subtrees:
 
     def _result(self, sent: _Sent) -> _Result | None:
         """The subtree's result, or None if it is lost: a worker died (the pool replaces it, and
-        the task it ran never ends) or the result could not cross. Then the master explores the
-        rest of the search alone: dropping a subtree is always sound, waiting for a lost one
-        would hang."""
+        the task it ran never ends), hung (no execution started for ``HUNG_S`` seconds), or the
+        result could not cross. Then the master explores the rest of the search alone: dropping
+        a subtree is always sound, waiting for a lost one would hang."""
+        slot = sent.task % SLOTS
+        beat, since = self.progress[slot], time.monotonic()
         while True:
             try:
                 got: _Result | None = sent.result.get(timeout=LOST_CHECK_S)
                 return got
             except multiprocessing.TimeoutError:
                 if self._pids() == self.pids:
-                    continue
+                    now = time.monotonic()
+                    if self.progress[slot] != beat:
+                        beat, since = self.progress[slot], now
+                        continue
+                    if now - since < HUNG_S:
+                        continue
             except Exception:  # a result that could not cross (an unpicklable failing execution)
                 return None
             self.lost = True
@@ -192,6 +210,7 @@ class Subtrees:
         state = _encode([*above, Node(sleep, [br], br.tid, None)])
         self.tasks += 1
         self.cancelled[self.tasks % SLOTS] = 0
+        self.progress[self.tasks % SLOTS] = 0
         sent = _Sent(depth, sleep, branch_key(br), self.pool.apply_async(_explore, ((state, depth, dpor.prefix,
                                                                                      self.tasks),)), self.tasks)
         self.sent[br] = sent
@@ -268,8 +287,9 @@ class Subtrees:
                      self.executions, self.lost)
 
 
-#: a worker's runner and what its summaries hold, inherited from the master at the fork
-_CONTEXT: tuple[Runner, bool, bool, bool, Any, Any] | None = None
+#: a worker's runner and what its summaries hold, and the shared handover value, cancelled and
+#: progress tables, inherited from the master at the fork
+_CONTEXT: tuple[Runner, bool, bool, bool, Any, Any, Any] | None = None
 
 _Result = tuple[list[tuple[Summary, int]], int, list[tuple[int, Seq]], Footprint, dict[str, Any] | None]
 
@@ -282,12 +302,13 @@ class _Subtree:
     bounded = False
     probes_run = 0
 
-    def __init__(self, dpor: Dpor, depth: int, task: int, handover: Any, cancelled: Any) -> None:
+    def __init__(self, dpor: Dpor, depth: int, task: int, handover: Any, cancelled: Any, progress: Any) -> None:
         self.dpor = dpor
         self.depth = depth
         self.task = task
         self.handover = handover
         self.cancelled = cancelled
+        self.progress = progress
         self.fp: Footprint | None = None
         self.handed = False
 
@@ -295,8 +316,10 @@ class _Subtree:
         if self.handover.value == self.task:  # the master has caught up: it takes the rest
             self.handed = True
             return None
-        if self.cancelled[self.task % SLOTS]:  # not wanted any more
+        slot = self.task % SLOTS
+        if self.cancelled[slot]:  # not wanted any more
             return None
+        self.progress[slot] += 1  # the master's liveness check: this worker is not hung
         return self.dpor.next_execution()
 
     def observe(self, execution: Any) -> None:
@@ -313,12 +336,12 @@ def _explore(task: tuple[dict[str, Any], int, list[int], int]) -> _Result | None
     those up to the master's request to hand the subtree over, with the search's stack below
     the branch's node (the rest of the subtree)."""
     assert _CONTEXT is not None
-    runner, classes, outcomes, stop, handover, cancelled = _CONTEXT
+    runner, classes, outcomes, stop, handover, cancelled, progress = _CONTEXT
     state, depth, prefix, number = task
     dpor = Dpor(prefix)
     dpor.restore({"started": True, "ready": True, "blocked": 0, **state})
     dpor.record_depth = depth
-    search = _Subtree(dpor, depth, number, handover, cancelled)
+    search = _Subtree(dpor, depth, number, handover, cancelled, progress)
     loop = Loop(runner, search)
     items: list[tuple[Summary, int]] = []
 

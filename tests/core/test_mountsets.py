@@ -207,3 +207,93 @@ def test_stopping_the_processes_ends_even_when_a_worker_ignores_sigterm(monkeypa
     closer.join(60)  # a bound for a failing run, not a timing (without the kill: a hang)
     assert not closer.is_alive()
     assert not any(w.is_alive() for w in workers)
+
+
+def _wait_until(cond, bound: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll `cond` until it holds; False after `bound` seconds (a bound for a failing run, not a
+    timing)."""
+    import time
+
+    end = time.monotonic() + bound
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_row_process_outlives_the_thread_that_forked_it() -> None:
+    """Found when a killed subtree worker made every later pool stop take 20 s: a pool forks the
+    workers that replace dead ones from its worker-handler thread, and Linux sends the parent-death
+    signal when that *thread* ends (at ``terminate``). It used to be SIGTERM, so the replacement
+    exited inside the task queue's read lock and ``terminate`` waited on that lock for good. A row
+    process now outlives the thread that forked it while its parent process lives."""
+    import os
+    import select
+    import threading
+    from pathlib import Path
+
+    import raceproof.fs.real  # noqa: F401  (imported before the fork, as in a row process)
+    from raceproof.mountsets import _worker_signals
+
+    ping_r, ping_w = os.pipe()
+    pong_r, pong_w = os.pipe()
+    child: list[int] = []
+
+    def fork() -> None:
+        pid = os.fork()
+        if pid == 0:  # the row process
+            try:
+                _worker_signals()
+                os.write(pong_w, b"+")  # its signals are set: the forking thread may end now
+                os.read(ping_r, 1)
+                os.write(pong_w, b"!")
+            finally:
+                os._exit(0)
+        child.append(pid)
+        os.read(pong_r, 1)
+
+    forker = threading.Thread(target=fork)
+    forker.start()
+    forker.join()
+    native = forker.native_id
+    assert _wait_until(lambda: not Path(f"/proc/self/task/{native}").exists())  # the thread is gone
+    os.write(ping_w, b"?")
+    ready, _, _ = select.select([pong_r], [], [], 60)
+    _, status = os.waitpid(child[0], 0)
+    for fd in (ping_r, ping_w, pong_r, pong_w):
+        os.close(fd)
+    assert ready and os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
+
+
+def test_a_row_process_ends_when_its_parent_process_dies() -> None:
+    """The parent process gone (killed, crashed): its row processes do not run on as orphans."""
+    import os
+    from pathlib import Path
+
+    code = (
+        "import os, sys, time\n"
+        "import raceproof.fs.real\n"
+        "from raceproof.mountsets import _worker_signals\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    _worker_signals()\n"
+        "    time.sleep(120)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    pid = int(out.stdout)
+
+    def gone() -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        return state in ("Z", "X")
+
+    alive = not _wait_until(gone)
+    if alive:
+        os.kill(pid, 9)
+    assert not alive

@@ -295,6 +295,51 @@ def test_a_worker_that_dies_leaves_the_search_to_the_master(fixed_runner: Runner
     assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
 
 
+def test_a_worker_that_hangs_leaves_the_search_to_the_master(fixed_runner: Runner,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that stops starting executions (deadlocked on a lock the fork copied, stopped by a
+    debugger) is alive, so the pool never replaces it: the master, waiting for its subtree, sees
+    no heartbeat for ``HUNG_S`` seconds, stops the pool and explores the rest alone."""
+    import time
+
+    original = subtrees._Subtree.next_execution
+
+    def hanging(self: Any) -> Any:
+        self.k = getattr(self, "k", 0) + 1
+        if self.task == 1 and self.k == 3:
+            time.sleep(3600)
+        return original(self)
+
+    monkeypatch.setattr(subtrees._Subtree, "next_execution", hanging)
+    monkeypatch.setattr(subtrees, "HUNG_S", 1.0)
+    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)  # wait for it, as for a slow one
+    split = same_search(fixed_runner, Dpor)
+    assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
+    assert split.committed == 0 or split.spawned > 1  # the hung subtree (task 1) was not taken
+
+
+def test_a_slow_worker_is_waited_for(fixed_runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The liveness check counts executions, not time: a worker whose executions each take longer
+    than the master's poll but that keeps starting them is not lost."""
+    import time
+
+    original = subtrees._Subtree.next_execution
+
+    def slow(self: Any) -> Any:
+        self.k = getattr(self, "k", 0) + 1
+        if self.task == 1 and self.k <= 5:  # 1.5 s in all, each execution within HUNG_S of the last
+            time.sleep(0.3)
+        return original(self)
+
+    monkeypatch.setattr(subtrees._Subtree, "next_execution", slow)
+    monkeypatch.setattr(subtrees, "HUNG_S", 0.5)
+    monkeypatch.setattr(subtrees, "LOST_CHECK_S", 0.1)
+    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)
+    split = same_search(fixed_runner, Dpor)
+    assert not split.lost
+    assert split.committed >= 1, split.split()
+
+
 def test_explore_takes_jobs_and_gives_the_serial_result() -> None:
     """The public API: ``explore(..., jobs=2)`` on a search past the warm-up (readers(10): 1,024
     traces) has the serial verdict, counts, classes and outcome set, and says it split."""
