@@ -437,8 +437,9 @@ def replay(scenario: str, token: str | None, token_file: str | None, backend: st
 @click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
               help="Use N processes; default: every core this process may use. With --mount-sets, "
                    "independent rows; a single DPOR search (dpor, portfolio; memory backend) shares its "
-                   "subtrees with N-1 workers once it has run a few hundred executions. Results are those "
-                   "of a serial run.")
+                   "subtrees with N-1 workers once it has run a few hundred executions; past as many, the "
+                   "fault placements of an exploring injector (crash, errno) go to N processes (not with a "
+                   "budget or a checkpoint). Results are those of a serial run.")
 @click.option("--dask", default=None, metavar="ADDRESS",
               help="With --mount-sets: prove the rows as tasks on the Dask cluster at ADDRESS "
                    "(tcp://host:8786) instead of local processes.")

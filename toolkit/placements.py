@@ -1,10 +1,15 @@
 """Exhaustive fault placement: every placement of the exploring injectors' faults, each with a
-full optimal DPOR (a thin driver over ``raceproof.loop``)."""
+full optimal DPOR (a thin driver over ``raceproof.loop``).
+
+The placements of one level are independent searches: past ``WARMUP`` executions in this
+process, with `jobs` > 1 and a `rebuild` recipe, the rest of a level goes to worker processes
+(``raceproof.mountsets.parallel_map``), collected in order, so the result is the serial one."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from raceproof.execution import Execution, Runner
@@ -82,11 +87,114 @@ class PinnedStrategy:
 PlacementResult = Placements
 
 
+#: executions run in this process before the rest of a level's placements go to worker processes
+#: (a small enumeration never pays for starting them)
+WARMUP = 500
+
+
+@dataclass
+class _Searched:
+    """One placement's DPOR search: what the enumeration adds up, the decision points it reached
+    (the next level's placements) and its first failing execution."""
+
+    executions: int = 0
+    steps: int = 0
+    naive: int = 0
+    blocked: int = 0
+    classes: int = 0
+    clean_failures: int = 0
+    failing: int = 0
+    points: list[tuple[str, int, int, int]] = field(default_factory=list)
+    first: Execution | None = None
+    #: a worker's first failing execution, as its choices (replayed in the parent)
+    first_choices: list[int] | None = None
+    budget_hit: bool = False
+    observed: bool = False
+
+
+def _search(runner: Runner, placement: frozenset[Pin], *, budget: int | None, stop_on_failure: bool,
+            observe: Callable[[Execution], bool | None] | None = None,
+            progress: Callable[[int, int], None] | None = None,
+            checkpoint: SearchCheckpoint | None = None) -> _Searched:
+    """One DPOR search with the faults pinned at `placement`; it stops at its first failure
+    (`stop_on_failure`), when `observe` returns True, or at `budget`."""
+    pins = {(lb, t, k): v for lb, t, k, v in placement}
+    strat = PinnedStrategy(pins)
+    classes = TraceClasses(stable=checkpoint is not None)
+    mine = Tally()  # this placement's executions, steps, failures
+    out = _Searched()
+    clean = {"clean_failures": 0}
+
+    def visit(ex: Execution) -> bool:
+        mine.visit(ex)
+        classes.visit(ex)
+        if ex.extra.get("clean_failures"):
+            clean["clean_failures"] += 1
+        if ex.violations:
+            if out.first is None:
+                out.first = ex
+            if stop_on_failure:
+                return True
+        if progress is not None:
+            progress(mine.executions, mine.failing)
+        if observe is not None and observe(ex):  # the caller has seen enough
+            out.observed = True
+            return True
+        return False
+
+    call = None if checkpoint is None else checkpoint.call(f"placement {sorted(placement)}")
+    loop = Loop(runner, strat, budget=budget, saver=call)
+    if call is not None:
+        call.bind(strat, loop, mine, classes, clean)
+
+    async def driver(r: Runner) -> None:
+        await loop.run(visit)
+
+    runner.run(driver)
+    out.executions, out.steps, out.naive, out.failing = mine.executions, mine.steps, mine.naive, mine.failing
+    out.blocked, out.classes, out.clean_failures = loop.blocked, classes.count, clean["clean_failures"]
+    out.points = sorted(strat.points)
+    out.budget_hit = loop.budget_hit
+    return out
+
+
+#: how a worker process builds the runner of the enumeration it serves: ``("scenario", scenario,
+#: inject specs, backend, driver, the program's digest)`` (``raceproof.runs``)
+Rebuild = tuple[Any, ...]
+
+#: a worker's program for each recipe it has served (built once per process)
+_PROGRAMS: dict[str, Any] = {}
+
+
+def _placement_unit(unit: tuple[Rebuild, list[Pin], bool]) -> _Searched:
+    """In a worker process: one placement's search, its first failing execution as choices."""
+    (kind, scenario, inject, backend, driver, digest), placement, stop_on_failure = unit
+    assert kind == "scenario"
+    from raceproof.runs import program_for
+
+    program = _PROGRAMS.get(digest)
+    if program is None:
+        program = program_for(scenario, list(inject))
+        if program.digest != digest:
+            from raceproof.errors import InternalError
+
+            raise InternalError(f"a placement worker built another program ({program.digest[:16]}, "
+                                f"not {digest[:16]}): it cannot search this enumeration")
+        _PROGRAMS[digest] = program
+    with Runner(program, backend, driver) as runner:
+        out = _search(runner, frozenset(placement), budget=None, stop_on_failure=stop_on_failure)
+    if out.first is not None:
+        out.first_choices, out.first = list(out.first.choices), None
+    return out
+
+
 def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_executions: int | None = None,
                        stop_on_failure: bool = True,
                        progress: Callable[[int, int, int], None] | None = None,
                        observe: Callable[[Execution], bool | None] | None = None,
-                       checkpoint: SearchCheckpoint | None = None) -> PlacementResult:
+                       checkpoint: SearchCheckpoint | None = None, jobs: int = 1,
+                       rebuild: Rebuild | None = None,
+                       modules: tuple[tuple[str, str | None], ...] = ()) -> PlacementResult:
     """Every placement of every exploring injector's faults, each with a full optimal DPOR.
 
     Level 0 runs DPOR with no fault and records every decision point (label, thread, n-th
@@ -97,7 +205,13 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
     faults pinned there. Placements are sets, so each is explored once. `observe` sees every
     execution (after the failure bookkeeping) and may stop the whole enumeration by returning True.
     With `checkpoint`, each placement's search is one checkpointed exploration (stopping at the
-    first failure only)."""
+    first failure only).
+
+    With `jobs` > 1 and `rebuild` (how a worker builds this runner's program: ``Rebuild``), once
+    ``WARMUP`` executions ran here, the rest of each level's placements are searched by `jobs`
+    processes and taken in order: the counts, verdict and first counterexample are the serial
+    ones. Not with a budget, an observer or a checkpoint (they depend on what ran before).
+    `modules`: user modules a fork-server child imports again (``raceproof.mountsets``)."""
     if checkpoint is not None and (not stop_on_failure or observe is not None):
         raise ValueError("a checkpointed placement search stops at its first failure and has no observer")
     t0 = time.perf_counter()
@@ -108,77 +222,93 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
     first: Execution | None = None
     first_pins: tuple[Pin, ...] = ()
     per_placement: list[tuple[tuple[Pin, ...], int, int]] = []
+    parallel = (jobs > 1 and rebuild is not None and max_executions is None and observe is None
+                and checkpoint is None)
 
     def done() -> Placements:
         return Placements(**tally, complete=stop == "exhausted", stop_reason=stop, first=first,
                           first_pins=first_pins, per_placement=tuple(per_placement),
                           wall_time=time.perf_counter() - t0)
 
+    def searched(placement: frozenset[Pin], got: _Searched, nxt: list[frozenset[Pin]], shown: bool) -> bool:
+        """Add one placement's search (its progress `shown` already, or not); True when the
+        enumeration stops there."""
+        nonlocal first, first_pins, stop
+        if got.first_choices is not None:  # a worker's: replayed here, the faults are in the choices
+            from raceproof.errors import InternalError
+            from raceproof.strategies.replay import ReplayChooser
+
+            got.first = runner.run_single(ReplayChooser(got.first_choices))
+            if not got.first.violations:
+                raise InternalError(f"placement {sorted(placement)}: a worker's failing execution did not "
+                                    "fail when replayed")
+        tally["placements"] += 1
+        if got.first is not None and first is None:
+            first, first_pins = got.first, tuple(sorted(placement))
+        tally["executions"] += got.executions
+        tally["steps"] += got.steps
+        tally["naive"] = max(tally["naive"], got.naive)
+        tally["clean_failure_executions"] += got.clean_failures
+        tally["blocked"] += got.blocked
+        tally["classes"] += got.classes
+        tally["failing_placements"] += 1 if got.failing else 0
+        per_placement.append((tuple(sorted(placement)), got.executions, got.failing))
+        if got.first is not None and stop_on_failure:
+            stop = "counterexample"
+        elif got.observed:
+            stop = "observer"
+        if got.budget_hit:
+            stop = "budget"
+        if stop != "exhausted":
+            return True
+        if progress is not None and not shown:
+            progress(tally["executions"], got.failing, -1)
+        pinned = {(lb, t, k) for lb, t, k, _ in placement}
+        used: dict[str, int] = {}
+        for lb, *_ in placement:
+            used[lb] = used.get(lb, 0) + 1
+        for lb, t, k, n in got.points:
+            if (lb, t, k) in pinned or used.get(lb, 0) >= limits.get(lb, 0):
+                continue
+            for v in range(1, n):
+                new = placement | {(lb, t, k, v)}
+                if new not in seen:
+                    seen.add(new)
+                    nxt.append(new)
+        return False
+
     level: list[frozenset[Pin]] = [frozenset()]
     seen: set[frozenset[Pin]] = {frozenset()}
     while level:
         nxt: list[frozenset[Pin]] = []
-        for placement in level:
-            pins = {(lb, t, k): v for lb, t, k, v in placement}
-            strat = PinnedStrategy(pins)
-            tally["placements"] += 1
-            classes = TraceClasses(stable=checkpoint is not None)
-            mine = Tally()  # this placement's executions, steps, failures
-            clean = {"clean_failures": 0}
+        i = 0
+        while i < len(level):
+            if parallel and tally["executions"] >= WARMUP and len(level) - i > 1:
+                from raceproof.mountsets import parallel_map
 
-            def visit(ex: Execution, placement: frozenset[Pin] = placement, mine: Tally = mine,
-                      classes: TraceClasses = classes, clean: dict[str, int] = clean) -> bool:
-                nonlocal first, first_pins, stop
-                mine.visit(ex)
-                classes.visit(ex)
-                if ex.extra.get("clean_failures"):
-                    clean["clean_failures"] += 1
-                if ex.violations:
-                    if first is None:
-                        first, first_pins = ex, tuple(sorted(placement))
-                    if stop_on_failure:
-                        stop = "counterexample"
-                        return True
-                if progress is not None:
-                    progress(tally["executions"] + mine.executions, mine.failing, -1)
-                if observe is not None and observe(ex):  # the caller has seen enough
-                    stop = "observer"
-                    return True
-                return False
-
+                assert rebuild is not None
+                rest = level[i:]
+                results = parallel_map(_placement_unit, [(rebuild, sorted(p), stop_on_failure) for p in rest],
+                                       jobs, modules=modules)
+                try:
+                    for placement, got in zip(rest, results, strict=True):
+                        if searched(placement, got, nxt, shown=False):
+                            return done()
+                finally:
+                    results.close()  # stops the processes at once after a stop (else a no-op)
+                break
+            placement = level[i]
             left = None if max_executions is None else max_executions - tally["executions"]
-            call = None if checkpoint is None else checkpoint.call(f"placement {sorted(placement)}")
-            loop = Loop(runner, strat, budget=left, saver=call)
-            if call is not None:
-                call.bind(strat, loop, mine, classes, clean)
+            so_far = tally["executions"]
 
-            async def driver(r: Runner, loop: Loop = loop, visit: Callable[[Execution], bool] = visit) -> None:
-                await loop.run(visit)
+            def show(n: int, failing: int, so_far: int = so_far) -> None:
+                if progress is not None:
+                    progress(so_far + n, failing, -1)
 
-            runner.run(driver)
-            if loop.budget_hit:
-                stop = "budget"
-            tally["executions"] += mine.executions
-            tally["steps"] += mine.steps
-            tally["naive"] = max(tally["naive"], mine.naive)
-            tally["clean_failure_executions"] += clean["clean_failures"]
-            tally["blocked"] += loop.blocked
-            tally["classes"] += classes.count
-            tally["failing_placements"] += 1 if mine.failing else 0
-            per_placement.append((tuple(sorted(placement)), mine.executions, mine.failing))
-            if stop != "exhausted":
+            got = _search(runner, placement, budget=left, stop_on_failure=stop_on_failure, observe=observe,
+                          progress=show if progress is not None else None, checkpoint=checkpoint)
+            if searched(placement, got, nxt, shown=True):
                 return done()
-            pinned = {(lb, t, k) for lb, t, k, _ in placement}
-            used: dict[str, int] = {}
-            for lb, *_ in placement:
-                used[lb] = used.get(lb, 0) + 1
-            for lb, t, k, n in sorted(strat.points):
-                if (lb, t, k) in pinned or used.get(lb, 0) >= limits.get(lb, 0):
-                    continue
-                for v in range(1, n):
-                    new = placement | {(lb, t, k, v)}
-                    if new not in seen:
-                        seen.add(new)
-                        nxt.append(new)
+            i += 1
         level = nxt
     return done()

@@ -191,7 +191,8 @@ def _verify(scenario: Scenario, strategy: str, max_executions: int | None, seed:
 
     if strategy in ("dpor", "portfolio") and any(inj.explores for inj in program.injectors):
         # fault placements are one DPOR search each (a portfolio's probes do not pin placements)
-        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver, ck))
+        return subject(_verify_placements(scenario, program, backend, max_executions, inject, progress, driver, ck,
+                                          jobs))
 
     def command(token: str) -> str:
         return replay_command(scenario, token, backend, inject)
@@ -325,14 +326,18 @@ def _symmetric_search(program: IncidentProgram, *, backend: str, driver: str, ma
 
 def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: str, max_executions: int | None,
                        inject: Sequence[str], progress: Callable[[int, int, int], None] | None,
-                       driver: str = "trio", ck: SearchCheckpoint | None = None) -> Result:
+                       driver: str = "trio", ck: SearchCheckpoint | None = None, jobs: int = 1) -> Result:
     """Every placement of the injected faults, one optimal DPOR each (``raceproof.placements``;
-    with `ck`, each placement's search is checkpointed)."""
+    with `ck`, each placement's search is checkpointed; with `jobs` > 1, a long enumeration's
+    placements are searched in that many processes, with the serial result)."""
+    from raceproof.mountsets import user_modules
     from raceproof.placements import explore_placements
 
     with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress,
-                                checkpoint=ck)
+                                checkpoint=ck, jobs=jobs,
+                                rebuild=("scenario", scenario, tuple(inject), backend, driver, program.digest),
+                                modules=user_modules(scenario))
         cex = None
         if pr.first is not None:  # the fault decisions are in the choices: it must replay exactly
             cex = counterexample(runner, pr.first, digest=program.digest, shrink=False, explain=False,
