@@ -496,7 +496,8 @@ def verify(scenario: str, strategy: str | None, max_executions: int | None, seed
         from raceproof.keepalive.command import verify_stale
 
         STATUS["row_kind"] = "stale-state"
-        sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json, checkpoint, resume))
+        sys.exit(verify_stale(sc, k, ks, inject, max_executions, as_json, checkpoint, resume,
+                              jobs=jobs or usable_cores()))
     if k:
         sys.exit(_verify_mount_sets(sc, k, strategy, max_executions, as_json, driver, jobs or usable_cores(),
                                     checkpoint, resume, dask, confluence))

@@ -149,3 +149,33 @@ def test_a_is_proved_on_every_cell_with_crashes_on_3_mounts(monkeypatch) -> None
     m = compare(load(BASE_FILE), ["A"], 3, 1, True)
     assert [c.verdict for c in m.row("A")] == ["proved"] * 5
     assert m.runs["A"] == 426 and all(c.executions > 0 for c in m.row("A"))
+
+
+@pytest.mark.parametrize(("file", "mount_sets"), [("scenarios/keepalive-C.toml", 1), (BASE_FILE, 2)])
+def test_stale_rows_in_processes_are_the_serial_table(file: str, mount_sets: int, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``verify --stale K --jobs N``: past the warm-up (0 here) the rows are explored in processes
+    and taken in order: the serial table, unsafe rows included, and the checkpoint has every row."""
+    from raceproof import mountsets
+    from raceproof.keepalive import command
+
+    monkeypatch.chdir(ROOT)
+    sc = load(file)
+    command.verify_stale(sc, mount_sets, 1, (), None, True)
+    serial = json.loads(capsys.readouterr().out)["rows"]
+    calls: list[int] = []
+    real = mountsets.parallel_map
+
+    def spy(fn, items, jobs, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(items))
+        return real(fn, items, jobs, **kw)
+
+    monkeypatch.setattr(mountsets, "parallel_map", spy)
+    monkeypatch.setattr(command, "STALE_WARMUP", 0)
+    ck = tmp_path / "ck.json"
+    command.verify_stale(sc, mount_sets, 1, (), None, True, checkpoint=str(ck), jobs=2)
+    assert json.loads(capsys.readouterr().out)["rows"] == serial
+    assert calls == [len(serial)]  # every row in processes
+    assert json.loads(ck.read_text())["rows"] == serial
+    assert any(r["verdict"] == "unsafe" for r in serial) == file.endswith("-C.toml")

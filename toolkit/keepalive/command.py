@@ -104,14 +104,16 @@ def compare(algorithms: tuple[str, ...], base: str, mount_sets: int, stale: int,
 
 
 def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, ...], budget: int | None,
-                 as_json: bool, checkpoint: str | None = None, resume: str | None = None) -> int:
+                 as_json: bool, checkpoint: str | None = None, resume: str | None = None, jobs: int = 1) -> int:
     """``verify --stale K [--mount-sets K]``: one row per (mount set, workers, stale state).
 
     With `checkpoint`, the rows done are written to that file after each row; with `resume`,
     the rows of that checkpoint (of this very table) are not explored again
-    (``raceproof.checkpoint``, as for ``--mount-sets``)."""
+    (``raceproof.checkpoint``, as for ``--mount-sets``). With `jobs` > 1, once ``STALE_WARMUP``
+    executions ran here, the other rows are explored in that many processes
+    (``raceproof.mountsets.parallel_map``) and taken in order: the table of a serial run."""
     from raceproof import checkpoint as ckpt
-    from raceproof.keepalive.compare import explore_run, runs_for
+    from raceproof.keepalive.compare import runs_for
     from raceproof.keepalive.stale import apply, states
 
     if not sc.properties:
@@ -132,14 +134,22 @@ def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, .
     if resume is not None:
         rows = ckpt.read_rows(resume, search, [{"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers,
                                                 "stale": spec.state} for spec, _s in plan])
-    for spec, s in plan[len(rows):]:
-        first, n, complete, _r, _p = explore_run(s, crash, set(sc.properties), budget, stop_at_first=True)
-        verdict = "unsafe" if first else "safe" if complete else "inconclusive"
-        rows.append({"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers, "stale": spec.state,
-                     "verdict": verdict, "violated": " ".join(sorted(first)), "executions": n})
-        STATUS["rows"] = len(rows)  # for the summary of an interrupted run
-        if checkpoint is not None:
-            ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
+    units = [(spec, s, crash, set(sc.properties), budget) for spec, s in plan[len(rows):]]
+    ran = 0
+    for i, unit in enumerate(units):
+        if jobs > 1 and ran >= STALE_WARMUP and len(units) - i > 1:
+            from raceproof.mountsets import parallel_map, user_modules
+
+            done = parallel_map(_stale_row, units[i:], jobs, modules=user_modules(sc))
+            try:
+                for row in done:
+                    _stale_done(rows, row, checkpoint, search)
+            finally:
+                done.close()  # the processes stop at once on an interrupt or an error
+            break
+        row = _stale_row(unit)
+        ran += row["executions"]
+        _stale_done(rows, row, checkpoint, search)
     ok = all(row["verdict"] != "unsafe" for row in rows)
     met = (sc.expect_verify is None and ok) or (sc.expect_verify == ("safe" if ok else "unsafe"))
     if as_json:
@@ -155,6 +165,31 @@ def verify_stale(sc: Scenario, k_mounts: int, k_stale: int, inject: tuple[str, .
     return 0 if met else 1
 
 
+#: executions of a ``--stale`` table run in this process before its other rows go to ``--jobs``
+#: processes (a small table never pays for starting them)
+STALE_WARMUP = 500
+
+
+def _stale_done(rows: list[dict[str, Any]], row: dict[str, Any], checkpoint: str | None,
+                search: dict[str, Any]) -> None:
+    from raceproof import checkpoint as ckpt
+
+    rows.append(row)
+    STATUS["rows"] = len(rows)  # for the summary of an interrupted run
+    if checkpoint is not None:
+        ckpt.write(checkpoint, ckpt.Checkpoint(search, rows))
+
+
+def _stale_row(unit: tuple[Any, Scenario, bool, set[str], int | None]) -> dict[str, Any]:
+    """One row of ``verify --stale``: its run explored up to the first broken property (in this
+    process or a worker's)."""
+    from raceproof.keepalive.compare import explore_run
+
+    spec, s, crash, properties, budget = unit
+    first, n, complete, _r, _p = explore_run(s, crash, properties, budget, stop_at_first=True)
+    verdict = "unsafe" if first else "safe" if complete else "inconclusive"
+    return {"mount_set": spec.mount_set or "(scenario)", "workers": spec.workers, "stale": spec.state,
+            "verdict": verdict, "violated": " ".join(sorted(first)), "executions": n}
 
 
 def cell_replay_command(file: str, sc: Scenario, mount_set: str | None, state: str | None,
