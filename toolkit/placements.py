@@ -166,9 +166,12 @@ Rebuild = tuple[Any, ...]
 _PROGRAMS: dict[str, Any] = {}
 
 
-def _placement_unit(unit: tuple[Rebuild, list[Pin], bool]) -> _Searched:
-    """In a worker process: one placement's search, its first failing execution as choices."""
-    (kind, scenario, inject, backend, driver, digest), placement, stop_on_failure = unit
+def _placement_unit(unit: tuple[Rebuild, list[Pin], bool, list[str]]) -> _Searched:
+    """In a worker process: one placement's search, its first failing execution as choices.
+    `memory`: what the parent's program remembers across executions, its ``crash_free_broken``
+    (P5 judges a crashed execution against what the crash-free ones broke: those of level 0,
+    complete before any level of faults is searched)."""
+    (kind, scenario, inject, backend, driver, digest), placement, stop_on_failure, memory = unit
     assert kind == "scenario"
     from raceproof.runs import program_for
 
@@ -181,6 +184,10 @@ def _placement_unit(unit: tuple[Rebuild, list[Pin], bool]) -> _Searched:
             raise InternalError(f"a placement worker built another program ({program.digest[:16]}, "
                                 f"not {digest[:16]}): it cannot search this enumeration")
         _PROGRAMS[digest] = program
+    broken = getattr(program, "crash_free_broken", None)
+    if broken is not None:
+        broken.clear()
+        broken.update(memory)
     with Runner(program, backend, driver) as runner:
         out = _search(runner, frozenset(placement), budget=None, stop_on_failure=stop_on_failure)
     if out.first is not None:
@@ -288,7 +295,9 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
 
                 assert rebuild is not None
                 rest = level[i:]
-                results = parallel_map(_placement_unit, [(rebuild, sorted(p), stop_on_failure) for p in rest],
+                memory = sorted(getattr(runner.program, "crash_free_broken", ()))
+                results = parallel_map(_placement_unit,
+                                       [(rebuild, sorted(p), stop_on_failure, memory) for p in rest],
                                        jobs, modules=modules)
                 try:
                     for placement, got in zip(rest, results, strict=True):

@@ -86,6 +86,22 @@ def test_the_first_failing_placement_is_the_serial_one(no_warmup: list[int]) -> 
     assert [astuple(v) for v in cex_b.violations] == [astuple(v) for v in cex_a.violations]
 
 
+def test_p5_in_the_workers_judges_against_the_crash_free_breaks(no_warmup: list[int]) -> None:
+    """P5 is judged against what crash-free executions broke, which the parent's program learns at
+    level 0: `fixed` with a stale file breaks P2 with or without a crash, so with P5 selected alone
+    it is safe. A worker that did not get that memory would call each crashed P2 a P5."""
+    from raceproof.keepalive import stale
+    from raceproof.mountsets import scenario_for_name
+
+    base = load("scenarios/keepalive.toml").with_changes(algorithm="fixed", properties=("P5",))
+    sc = stale.apply(scenario_for_name(base, "1:single:r/spine:w1"), "file")
+    serial = verify(sc, "dpor", inject=["crash"], shrink=False, jobs=1)
+    split = verify(sc, "dpor", inject=["crash"], shrink=False, jobs=2)
+    assert no_warmup
+    assert serial.result.verdict == "safe" and serial.placements.placements > 2
+    assert _counts(split) == _counts(serial)
+
+
 def test_a_budget_keeps_the_enumeration_in_this_process(no_warmup: list[int],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A budget splits between placements by what ran before: no processes, the serial result."""
@@ -100,7 +116,7 @@ def test_a_budget_keeps_the_enumeration_in_this_process(no_warmup: list[int],
 def test_a_worker_that_builds_another_program_is_a_machinery_error() -> None:
     sc = load("scenarios/chaos-eio.toml")
     with pytest.raises(InternalError, match="a placement worker built another program"):
-        placements._placement_unit((("scenario", sc, (), "memory", "direct", "0" * 64), [], True))
+        placements._placement_unit((("scenario", sc, (), "memory", "direct", "0" * 64), [], True, []))
 
 
 def test_the_command_with_jobs_prints_the_serial_document() -> None:
