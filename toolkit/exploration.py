@@ -171,9 +171,9 @@ def run_exploration(runner: RunnerProtocol, strategy: Strategy, *, max_execution
         """Show an execution a worker ran (``raceproof.subtrees``) to the observers."""
         tally.add(s)
         if s.outcome is not None:  # collected
-            outcomes.seen.add(s.outcome)
+            outcomes.add(s.outcome)
         if classes is not None:
-            classes.seen.add(s.klass)  # type: ignore[arg-type]  # counted: the workers computed it
+            classes.add(s.klass)
         return shown(s.failing is not None)
 
     loop = Loop(runner, strategy, budget=max_executions, saver=checkpoint)

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from raceproof.errors import InternalError
 from raceproof.execution import Execution
 from raceproof.result import Coverage
 from raceproof.steps import Footprint
@@ -112,6 +113,10 @@ class Outcomes:
 
     def visit(self, ex: Execution) -> None:
         self.seen.add(ex.outcome())
+
+    def add(self, outcome: tuple[Any, ...]) -> None:
+        """An outcome another process computed (``raceproof.subtrees``)."""
+        self.seen.add(outcome)
 
 
 #: how an access joins a resource's history: an exclusive access is a group of its own; reads,
@@ -233,6 +238,13 @@ class TraceClasses:
     def visit(self, ex: Execution) -> None:
         names = self.names
         self.seen.add(trace_class(ex) if names is None else stable_trace_class(ex, names))
+
+    def add(self, klass: int | None) -> None:
+        """A class a forked worker computed (``raceproof.subtrees``: it hashes as this process
+        does). Not for stable hashes, which a worker does not compute."""
+        if klass is None or self.names is not None:
+            raise InternalError("a trace class from another process must be a salted hash this process shares")
+        self.seen.add(klass)
 
     @property
     def count(self) -> int:

@@ -2,7 +2,8 @@
 full optimal DPOR (a thin driver over ``raceproof.loop``).
 
 The placements of one level are independent searches: past ``WARMUP`` executions in this
-process, with `jobs` > 1 and a `rebuild` recipe, the rest of a level goes to worker processes
+process, with `jobs` > 1 and the scenario the program was built from (`rebuild`), the rest of a
+level goes to worker processes
 (``raceproof.mountsets.parallel_map``), collected in order, so the result is the serial one."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from raceproof.strategies.dpor import Dpor
 
 if TYPE_CHECKING:
     from raceproof.checkpoint import SearchCheckpoint
+    from raceproof.scenario import Scenario
 
 
 class PinnedChooser:
@@ -158,21 +160,20 @@ def _search(runner: Runner, placement: frozenset[Pin], *, budget: int | None, st
     return out
 
 
-#: how a worker process builds the runner of the enumeration it serves: ``("scenario", scenario,
-#: inject specs, backend, driver, the program's digest)`` (``raceproof.runs``)
-Rebuild = tuple[Any, ...]
+#: what a worker process builds the enumeration's program from: the scenario and the ``--inject``
+#: specs (``raceproof.runs.program_for``); its backend, driver and digest are the parent runner's
+Rebuild = tuple["Scenario", tuple[str, ...]]
 
 #: a worker's program for each recipe it has served (built once per process)
 _PROGRAMS: dict[str, Any] = {}
 
 
-def _placement_unit(unit: tuple[Rebuild, list[Pin], bool, list[str]]) -> _Searched:
+def _placement_unit(unit: tuple[Rebuild, str, str, str, list[Pin], bool, list[str]]) -> _Searched:
     """In a worker process: one placement's search, its first failing execution as choices.
     `memory`: what the parent's program remembers across executions, its ``crash_free_broken``
     (P5 judges a crashed execution against what the crash-free ones broke: those of level 0,
     complete before any level of faults is searched)."""
-    (kind, scenario, inject, backend, driver, digest), placement, stop_on_failure, memory = unit
-    assert kind == "scenario"
+    (scenario, inject), backend, driver, digest, placement, stop_on_failure, memory = unit
     from raceproof.runs import program_for
 
     program = _PROGRAMS.get(digest)
@@ -214,7 +215,7 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
     With `checkpoint`, each placement's search is one checkpointed exploration (stopping at the
     first failure only).
 
-    With `jobs` > 1 and `rebuild` (how a worker builds this runner's program: ``Rebuild``), once
+    With `jobs` > 1 and `rebuild` (what a worker builds this runner's program from), once
     ``WARMUP`` executions ran here, the rest of each level's placements are searched by `jobs`
     processes and taken in order: the counts, verdict and first counterexample are the serial
     ones. Not with a budget, an observer or a checkpoint (they depend on what ran before).
@@ -296,8 +297,9 @@ def explore_placements(runner: Runner, injectors: Sequence[Injector], *, max_exe
                 assert rebuild is not None
                 rest = level[i:]
                 memory = sorted(getattr(runner.program, "crash_free_broken", ()))
+                same = (rebuild, runner.backend.name, runner.driver, runner.program.digest)
                 results = parallel_map(_placement_unit,
-                                       [(rebuild, sorted(p), stop_on_failure, memory) for p in rest],
+                                       [(*same, sorted(p), stop_on_failure, memory) for p in rest],
                                        jobs, modules=modules)
                 try:
                     for placement, got in zip(rest, results, strict=True):

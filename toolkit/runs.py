@@ -336,7 +336,7 @@ def _verify_placements(scenario: Scenario, program: IncidentProgram, backend: st
     with Runner(program, backend, driver) as runner:
         pr = explore_placements(runner, program.injectors, max_executions=max_executions, progress=progress,
                                 checkpoint=ck, jobs=jobs,
-                                rebuild=("scenario", scenario, tuple(inject), backend, driver, program.digest),
+                                rebuild=(scenario, tuple(inject)),
                                 modules=user_modules(scenario))
         cex = None
         if pr.first is not None:  # the fault decisions are in the choices: it must replay exactly

@@ -116,7 +116,7 @@ def test_a_budget_keeps_the_enumeration_in_this_process(no_warmup: list[int],
 def test_a_worker_that_builds_another_program_is_a_machinery_error() -> None:
     sc = load("scenarios/chaos-eio.toml")
     with pytest.raises(InternalError, match="a placement worker built another program"):
-        placements._placement_unit((("scenario", sc, (), "memory", "direct", "0" * 64), [], True, []))
+        placements._placement_unit(((sc, ()), "memory", "direct", "0" * 64, [], True, []))
 
 
 def test_the_command_with_jobs_prints_the_serial_document() -> None:

@@ -274,6 +274,21 @@ def test_the_trio_driver_splits_too(steady: None) -> None:
     assert split.committed > 0, split.split()
 
 
+def in_subtree_1(monkeypatch: pytest.MonkeyPatch, act: Callable[[int], object]) -> None:
+    """`act(k)` before the k-th execution the worker exploring subtree 1 starts; the master waits
+    for whole subtrees (as for a slow worker: no handover)."""
+    original = subtrees._Subtree.next_execution
+
+    def acting(self: Any) -> Any:
+        self.k = getattr(self, "k", 0) + 1
+        if self.task == 1:
+            act(self.k)
+        return original(self)
+
+    monkeypatch.setattr(subtrees._Subtree, "next_execution", acting)
+    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)
+
+
 def test_a_worker_that_dies_leaves_the_search_to_the_master(fixed_runner: Runner,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker killed mid-subtree (the OOM killer, a crash in native code): its task never ends.
@@ -281,16 +296,7 @@ def test_a_worker_that_dies_leaves_the_search_to_the_master(fixed_runner: Runner
     alone: the serial search, no hang."""
     import os
 
-    original = subtrees._Subtree.next_execution
-
-    def dying(self: Any) -> Any:
-        self.k = getattr(self, "k", 0) + 1
-        if self.task == 1 and self.k == 3:
-            os._exit(9)
-        return original(self)
-
-    monkeypatch.setattr(subtrees._Subtree, "next_execution", dying)
-    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)  # wait for it, as for a slow one
+    in_subtree_1(monkeypatch, lambda k: os._exit(9) if k == 3 else None)
     split = same_search(fixed_runner, Dpor)
     assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
 
@@ -302,17 +308,8 @@ def test_a_worker_that_hangs_leaves_the_search_to_the_master(fixed_runner: Runne
     no heartbeat for ``HUNG_S`` seconds, stops the pool and explores the rest alone."""
     import time
 
-    original = subtrees._Subtree.next_execution
-
-    def hanging(self: Any) -> Any:
-        self.k = getattr(self, "k", 0) + 1
-        if self.task == 1 and self.k == 3:
-            time.sleep(3600)
-        return original(self)
-
-    monkeypatch.setattr(subtrees._Subtree, "next_execution", hanging)
+    in_subtree_1(monkeypatch, lambda k: time.sleep(3600) if k == 3 else None)
     monkeypatch.setattr(subtrees, "HUNG_S", 1.0)
-    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)  # wait for it, as for a slow one
     split = same_search(fixed_runner, Dpor)
     assert split.lost and split.split().worker_lost  # type: ignore[union-attr]
     assert split.committed == 0 or split.spawned > 1  # the hung subtree (task 1) was not taken
@@ -323,18 +320,10 @@ def test_a_slow_worker_is_waited_for(fixed_runner: Runner, monkeypatch: pytest.M
     than the master's poll but that keeps starting them is not lost."""
     import time
 
-    original = subtrees._Subtree.next_execution
-
-    def slow(self: Any) -> Any:
-        self.k = getattr(self, "k", 0) + 1
-        if self.task == 1 and self.k <= 5:  # 1.5 s in all, each execution within HUNG_S of the last
-            time.sleep(0.3)
-        return original(self)
-
-    monkeypatch.setattr(subtrees._Subtree, "next_execution", slow)
+    # 1.5 s in all, each execution within HUNG_S of the last
+    in_subtree_1(monkeypatch, lambda k: time.sleep(0.3) if k <= 5 else None)
     monkeypatch.setattr(subtrees, "HUNG_S", 0.5)
     monkeypatch.setattr(subtrees, "LOST_CHECK_S", 0.1)
-    monkeypatch.setattr(Subtrees, "_catch_up", lambda self, sent: None)
     split = same_search(fixed_runner, Dpor)
     assert not split.lost
     assert split.committed >= 1, split.split()
