@@ -301,7 +301,7 @@ def _row_in_worker(unit: tuple[RowArgs, MountSet, int]) -> dict[str, Any]:
     return _row(*args, ms, w)
 
 
-def _worker_signals() -> None:
+def _worker_signals(parent: int | None = None) -> None:
     """A row process: Ctrl-C is the parent's to handle (it stops the pool). SIGTERM (the parent's
     ``terminate``) removes any real sandbox of the row and exits at once; so does the parent
     process dying (``PR_SET_PDEATHSIG``, with SIGHUP).
@@ -310,7 +310,11 @@ def _worker_signals() -> None:
     child ends, and a pool forks the workers that replace dead ones from its worker-handler
     thread, which ends at ``terminate``. A replacement idle in the task queue holds the queue's
     read lock; exiting there leaves that lock held for good, and ``terminate`` then waits on it
-    forever. So SIGHUP only counts when the parent process is gone (the parent changed)."""
+    forever. So SIGHUP only counts when the parent process is gone (the parent changed).
+
+    `parent`: the pid of the process that forked this one, given by it (a parent that died before
+    this runs would otherwise go unnoticed: the orphan's parent is already another process);
+    None (a child of the fork server) takes the current parent."""
     from raceproof.fs.real import cleanup_all  # not imported inside a signal handler
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -319,7 +323,8 @@ def _worker_signals() -> None:
         cleanup_all()
         os._exit(128 + signum)
 
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
 
     def orphaned(signum: int, frame: Any) -> None:
         if os.getppid() != parent:
@@ -359,10 +364,10 @@ def user_modules(base: Scenario) -> tuple[tuple[str, str | None], ...]:
     return ((module, getattr(sys.modules[module], "__file__", None)),)
 
 
-def _worker_start(modules: tuple[tuple[str, str | None], ...] = ()) -> None:
+def _worker_start(modules: tuple[tuple[str, str | None], ...] = (), parent: int | None = None) -> None:
     """A row process starts: its signals (``_worker_signals``), then the user's module, which the
     user allowed the parent to import (only needed in a child of the fork server)."""
-    _worker_signals()
+    _worker_signals(parent)
     for name, path in modules:
         if name in sys.modules:
             continue
@@ -404,19 +409,30 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
     `fn` must be a module-level function and its results picklable), submitted in `order` (default:
     item order). `modules` are user modules a fork-server child imports again. Closing the
     generator (an interrupt, or a caller that has seen enough) stops the processes at once. Also
-    the keep-alive matrix's runs (``raceproof.keepalive.compare``)."""
+    the keep-alive matrix's runs (``raceproof.keepalive.compare``).
+
+    A worker process that dies (the OOM killer, a crash in native code) is replaced by the pool,
+    and the task it ran never ends. While waiting for a result, the pool's processes are checked
+    every ``LOST_CHECK_S`` seconds; once one was replaced, every result not in yet is computed
+    here instead (which task was lost is unknown; each is deterministic, so the results are the
+    same), and the pool is stopped, not joined (a lost task keeps it from ending)."""
     if not items:
         return
     method = start_method()
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["raceproof.mountsets"])
-    pool = ctx.Pool(max(1, min(jobs, len(items))), initializer=_worker_start, initargs=(modules,))
+    pool = ctx.Pool(max(1, min(jobs, len(items))), initializer=_worker_start,
+                    initargs=(modules, os.getpid() if method == "fork" else None))
     try:
         pending = {i: pool.apply_async(fn, (items[i],)) for i in (range(len(items)) if order is None else order)}
+        pids, lost = pool_pids(pool), False
         for i in range(len(items)):
-            result = pending[i].get()
-            if i == len(items) - 1:
+            while not lost and not pending[i].ready():
+                pending[i].wait(LOST_CHECK_S)
+                lost = pool_pids(pool) != pids
+            result = pending[i].get() if pending[i].ready() else fn(items[i])
+            if i == len(items) - 1 and not lost:
                 # every result is in: the workers take their end-of-work sentinel and exit, before
                 # the last result is handed over (a caller that takes exactly the results it
                 # planned and then closes the generator never resumes it past its last yield).
@@ -435,6 +451,14 @@ def parallel_map(fn: Callable[[Any], Any], items: list[Any], jobs: int, *, order
 
 #: how long stopping the processes may take before the ones still alive are killed
 STOP_TIMEOUT = 10.0
+#: seconds between two checks that no worker process died, while a result is awaited
+LOST_CHECK_S = 0.5
+
+
+def pool_pids(pool: Any) -> set[int | None]:
+    """The worker processes of a ``multiprocessing`` pool now (it replaces a dead one, so the set
+    changes; read from the pool's private list, as ``_stop`` does)."""
+    return {p.pid for p in getattr(pool, "_pool", ())}
 
 
 def _stop(pool: Any) -> None:

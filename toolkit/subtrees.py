@@ -22,6 +22,7 @@ sandbox or pyfakefs state is not the worker's to share), no checkpoint, no cover
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,7 +139,7 @@ class Subtrees:
 
     def _start(self) -> None:
         global _CONTEXT
-        from raceproof.mountsets import _worker_start
+        from raceproof.mountsets import _worker_start, pool_pids
 
         ctx = multiprocessing.get_context("fork")
         self.handover = ctx.Value("q", -1, lock=False)
@@ -146,17 +147,16 @@ class Subtrees:
         self.progress = ctx.Array("q", SLOTS, lock=False)
         _CONTEXT = (self.runner, self.classes, self.outcomes, self.stop, self.handover, self.cancelled,
                     self.progress)
-        self.pool = ctx.Pool(self.workers, initializer=_worker_start)
-        self.pids = self._pids()
-
-    def _pids(self) -> set[int | None]:
-        return {p.pid for p in getattr(self.pool, "_pool", ())}
+        self.pool = ctx.Pool(self.workers, initializer=_worker_start, initargs=((), os.getpid()))
+        self.pids = pool_pids(self.pool)
 
     def _result(self, sent: _Sent) -> _Result | None:
         """The subtree's result, or None if it is lost: a worker died (the pool replaces it, and
         the task it ran never ends), hung (no execution started for ``HUNG_S`` seconds), or the
         result could not cross. Then the master explores the rest of the search alone: dropping
         a subtree is always sound, waiting for a lost one would hang."""
+        from raceproof.mountsets import pool_pids
+
         slot = sent.task % SLOTS
         beat, since = self.progress[slot], time.monotonic()
         while True:
@@ -164,7 +164,7 @@ class Subtrees:
                 got: _Result | None = sent.result.get(timeout=LOST_CHECK_S)
                 return got
             except multiprocessing.TimeoutError:
-                if self._pids() == self.pids:
+                if pool_pids(self.pool) == self.pids:
                     now = time.monotonic()
                     if self.progress[slot] != beat:
                         beat, since = self.progress[slot], now

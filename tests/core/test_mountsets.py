@@ -239,12 +239,13 @@ def test_a_row_process_outlives_the_thread_that_forked_it() -> None:
     ping_r, ping_w = os.pipe()
     pong_r, pong_w = os.pipe()
     child: list[int] = []
+    me = os.getpid()
 
     def fork() -> None:
         pid = os.fork()
         if pid == 0:  # the row process
             try:
-                _worker_signals()
+                _worker_signals(me)
                 os.write(pong_w, b"+")  # its signals are set: the forking thread may end now
                 os.read(ping_r, 1)
                 os.write(pong_w, b"!")
@@ -266,8 +267,11 @@ def test_a_row_process_outlives_the_thread_that_forked_it() -> None:
     assert ready and os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
 
 
-def test_a_row_process_ends_when_its_parent_process_dies() -> None:
-    """The parent process gone (killed, crashed): its row processes do not run on as orphans."""
+@pytest.mark.parametrize("when", ["after-its-signals", "before-its-signals"])
+def test_a_row_process_ends_when_its_parent_process_dies(when: str) -> None:
+    """The parent process gone (killed, crashed): its row processes do not run on as orphans,
+    whether it died once the child had set its signals (the death signal) or before (the child
+    then finds another parent already)."""
     import os
     from pathlib import Path
 
@@ -275,15 +279,24 @@ def test_a_row_process_ends_when_its_parent_process_dies() -> None:
         "import os, sys, time\n"
         "import raceproof.fs.real\n"
         "from raceproof.mountsets import _worker_signals\n"
+        "r, w = os.pipe()\n"
+        "me = os.getpid()\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
-        "    _worker_signals()\n"
+        f"    if {when == 'before-its-signals'}:\n"
+        "        while os.getppid() == me:\n"
+        "            time.sleep(0.01)\n"
+        "    _worker_signals(me)\n"
+        "    os.write(w, b'+')\n"
         "    time.sleep(120)\n"
         "    os._exit(0)\n"
         "print(pid, flush=True)\n"
+        f"if {when == 'after-its-signals'}:\n"
+        "    os.read(r, 1)\n"
         "os._exit(0)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, timeout=60)
     pid = int(out.stdout)
 
     def gone() -> bool:
@@ -297,3 +310,29 @@ def test_a_row_process_ends_when_its_parent_process_dies() -> None:
     if alive:
         os.kill(pid, 9)
     assert not alive
+
+
+def _dies_in_a_worker(x: int) -> int:
+    import multiprocessing
+    import os
+
+    if x == 1 and multiprocessing.parent_process() is not None:
+        os._exit(9)  # a worker killed mid-task: its task never ends
+    return x * x
+
+
+def test_a_worker_that_dies_does_not_hang_the_map() -> None:
+    """The pool replaces a dead worker and its task never ends: ``parallel_map`` notices the
+    replaced process and computes the results not in yet itself (the same values, in order)."""
+    import threading
+
+    import raceproof.mountsets as mountsets
+
+    got: list[list[int]] = []
+    runner = threading.Thread(target=lambda: got.append(list(mountsets.parallel_map(_dies_in_a_worker,
+                                                                                      [0, 1, 2, 3], 2))),
+                              daemon=True)
+    runner.start()
+    runner.join(120)  # a bound for a failing run, not a timing (without the check: a hang)
+    assert not runner.is_alive()
+    assert got == [[0, 1, 4, 9]]
